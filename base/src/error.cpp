@@ -1,0 +1,27 @@
+#include "autosync/base/error.hpp"
+
+namespace autosync {
+
+const char* to_string(error_kind kind) noexcept {
+  switch (kind) {
+    case error_kind::invalid: return "invalid";
+    case error_kind::too_large: return "too_large";
+    case error_kind::not_found: return "not_found";
+    case error_kind::conflict: return "conflict";
+    case error_kind::quota_exceeded: return "quota_exceeded";
+    case error_kind::overloaded: return "overloaded";
+    case error_kind::unavailable: return "unavailable";
+    case error_kind::corruption: return "corruption";
+    case error_kind::internal: return "internal";
+  }
+  return "unknown";
+}
+
+std::string error::to_string() const {
+  std::string out = autosync::to_string(kind_);
+  out += ": ";
+  out += message_;
+  return out;
+}
+
+}  // namespace autosync

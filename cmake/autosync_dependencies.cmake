@@ -1,0 +1,23 @@
+# Every third-party library, found once. All of them are Debian 12 packages that
+# tools/install-deps.sh installs; nothing is downloaded at configure time.
+find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(CapnProto REQUIRED)
+find_package(RocksDB CONFIG REQUIRED)
+find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json 3 REQUIRED)
+find_package(spdlog CONFIG REQUIRED)
+
+# CAF 0.17 ships no CMake config: import its three libraries by hand.
+find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)
+foreach(component core io openssl)
+  find_library(CAF_${component}_LIBRARY caf_${component} REQUIRED)
+  add_library(CAF::${component} SHARED IMPORTED)
+  set_target_properties(CAF::${component} PROPERTIES
+    IMPORTED_LOCATION ${CAF_${component}_LIBRARY}
+    INTERFACE_INCLUDE_DIRECTORIES ${CAF_INCLUDE_DIR}
+    INTERFACE_LINK_LIBRARIES Threads::Threads)
+endforeach()
+set_property(TARGET CAF::io APPEND PROPERTY INTERFACE_LINK_LIBRARIES CAF::core)
+set_property(TARGET CAF::openssl APPEND PROPERTY INTERFACE_LINK_LIBRARIES CAF::io OpenSSL::SSL)

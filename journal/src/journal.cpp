@@ -1,0 +1,335 @@
+// Opening, closing, user keys and the group-commit writer.
+#include <rocksdb/options.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#include <cstdarg>
+#include <cstdio>
+#include <future>
+
+#include "journal_impl.hpp"
+
+namespace autosync::journal {
+
+namespace {
+
+// RocksDB's own LOG file lives on the data disk: on a full disk its writes fail, and
+// the packaged build asserts on the next write to a failed file. Its warnings go to
+// the process's standard error instead, where the service's log collects them.
+class stderr_logger : public rocksdb::Logger {
+public:
+  stderr_logger() : Logger(rocksdb::WARN_LEVEL) {}
+  using Logger::Logv;
+  void Logv(const char* format, va_list ap) override { Logv(rocksdb::WARN_LEVEL, format, ap); }
+  void Logv(const rocksdb::InfoLogLevel level, const char* format, va_list ap) override {
+    if (level < GetInfoLogLevel()) return;
+    char line[1024];
+    std::vsnprintf(line, sizeof line, format, ap);
+    std::fprintf(stderr, "journal storage: %s\n", line);
+  }
+};
+
+rocksdb::ColumnFamilyOptions family_options(family f) {
+  rocksdb::ColumnFamilyOptions o;
+  // Everything but the metadata is sealed: ciphertext does not compress, so do not try.
+  o.compression = rocksdb::kNoCompression;
+  if (f == family::chunks) {
+    // Chunk contents go to blob files at flush, so compaction moves keys, not megabytes.
+    o.enable_blob_files = true;
+    o.min_blob_size = 4096;
+    o.blob_file_size = 256u << 20;
+    o.enable_blob_garbage_collection = true;
+    o.write_buffer_size = 128u << 20;
+  }
+  return o;
+}
+
+}  // namespace
+
+error storage_error(const rocksdb::Status& s, std::string_view what) {
+  std::string message = std::string(what) + ": " + s.ToString();
+  if (s.IsNoSpace()) {
+    return error(error_kind::unavailable,
+                 message + "; the disk is full: free space, then retry (nothing was acknowledged)");
+  }
+  if (s.IsIOError()) {
+    return error(error_kind::unavailable,
+                 message + "; check the disk and its logs, then retry");
+  }
+  if (s.IsCorruption()) {
+    return error(error_kind::corruption, message + "; restore from a backup or a replica");
+  }
+  if (s.IsNotFound() || s.IsPathNotFound()) return error(error_kind::not_found, message);
+  if (s.IsBusy() || s.IsTryAgain()) return error(error_kind::overloaded, message);
+  if (s.IsInvalidArgument()) return error(error_kind::invalid, message);
+  return error(error_kind::internal, message);
+}
+
+status validate_user_id(std::string_view user) {
+  if (user.empty()) return error(error_kind::invalid, "user id is empty");
+  if (user.size() > limits::user_id_bytes_max) {
+    return error(error_kind::invalid, "user id is longer than 255 bytes");
+  }
+  for (unsigned char c : user) {
+    if (c < 0x20 || c == 0x7f) {
+      return error(error_kind::invalid, "user id contains a control character");
+    }
+  }
+  return status::ok();
+}
+
+result<std::unique_ptr<journal>> journal::open(options opts) {
+  auto self = std::make_unique<impl>();
+  rocksdb::DBOptions db_options;
+  db_options.create_if_missing = !opts.read_only;
+  db_options.create_missing_column_families = !opts.read_only;
+  db_options.max_background_jobs = 2;  // the machines we target have two cores
+  db_options.info_log_level = rocksdb::WARN_LEVEL;
+  db_options.info_log = std::make_shared<stderr_logger>();
+  // Chunk data passes through the WAL; bound it so a quiet column family cannot pin old
+  // WAL files forever.
+  db_options.max_total_wal_size = 512u << 20;
+  if (opts.env != nullptr) db_options.env = opts.env;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (std::size_t i = 0; i < static_cast<std::size_t>(family::count); ++i) {
+    descriptors.emplace_back(family_names[i], family_options(static_cast<family>(i)));
+  }
+
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s;
+  const std::string path = opts.dir.string();
+  if (opts.read_only) {
+    std::error_code ec;
+    if (!std::filesystem::exists(opts.dir / "CURRENT", ec)) {
+      return error(error_kind::not_found, "no journal in " + path +
+                                              ": check --data-dir (it holds a CURRENT file)");
+    }
+    s = rocksdb::DB::OpenForReadOnly(db_options, path, descriptors, &self->handles, &raw);
+  } else {
+    std::error_code ec;
+    std::filesystem::create_directories(opts.dir, ec);
+    if (ec) {
+      return error(error_kind::unavailable, "cannot create journal folder " + path + ": " +
+                                                ec.message());
+    }
+    s = rocksdb::DB::Open(db_options, path, descriptors, &self->handles, &raw);
+  }
+  if (!s.ok()) {
+    if (s.IsIOError() && s.ToString().find("lock") != std::string::npos) {
+      return error(error_kind::unavailable,
+                   "journal " + path + " is in use by another process: stop it, or open "
+                   "read-only");
+    }
+    return storage_error(s, "opening journal " + path);
+  }
+  self->db.reset(raw);
+  self->opts = std::move(opts);
+
+  // Refuse a journal written by a newer, incompatible build before touching it.
+  std::string stored_format;
+  s = self->db->Get(rocksdb::ReadOptions(), self->cf(family::meta), keys::format_key,
+                    &stored_format);
+  if (s.ok()) {
+    if (std::stoul(stored_format) > journal_format_version) {
+      return error(error_kind::invalid, "journal " + path + " has format " + stored_format +
+                                            ", newer than this build understands (" +
+                                            std::to_string(journal_format_version) +
+                                            "): upgrade AutoSync");
+    }
+  } else if (s.IsNotFound() && !self->opts.read_only) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    s = self->db->Put(wo, self->cf(family::meta), keys::format_key,
+                      std::to_string(journal_format_version));
+    if (!s.ok()) return storage_error(s, "writing the format of journal " + path);
+  } else if (!s.IsNotFound()) {
+    return storage_error(s, "reading the format of journal " + path);
+  }
+
+  if (!self->opts.read_only) self->writer = std::thread([p = self.get()] { p->writer_loop(); });
+  return std::unique_ptr<journal>(new journal(std::move(self)));
+}
+
+journal::journal(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
+
+journal::~journal() {
+  {
+    std::lock_guard lock(impl_->queue_mutex);
+    impl_->stopping = true;
+  }
+  impl_->queue_cv.notify_all();
+  if (impl_->writer.joinable()) impl_->writer.join();
+  for (auto* handle : impl_->handles) {
+    // Status ignored on purpose: closing cannot be retried, and the handles go either way.
+    (void)impl_->db->DestroyColumnFamilyHandle(handle);
+  }
+  (void)impl_->db->Close();
+}
+
+const std::filesystem::path& journal::dir() const noexcept { return impl_->opts.dir; }
+
+status journal::impl::check_writable() const {
+  if (opts.read_only) {
+    return error(error_kind::invalid, "journal " + opts.dir.string() + " is open read-only");
+  }
+  return status::ok();
+}
+
+// --- user keys ----------------------------------------------------------------------------
+
+result<journal::impl::key_lookup> journal::impl::user_key(std::string_view user,
+                                                          bool create) const {
+  std::lock_guard lock(keys_mutex);
+  std::string name(user);
+  auto it = user_keys.find(name);
+  if (it == user_keys.end()) {
+    user_key_state state;
+    std::string salt;
+    auto s = db->Get(rocksdb::ReadOptions(), cf(family::meta), keys::salt_key(user), &salt);
+    if (s.ok()) {
+      state.salt = std::move(salt);
+      state.durable = true;
+    } else if (s.IsNotFound()) {
+      if (!create) return error(error_kind::not_found, "user " + name + " has no data");
+      state.salt = random_salt();
+    } else {
+      return storage_error(s, "reading the key salt of user " + name);
+    }
+    state.key = derive_user_key(opts.master_key, state.salt, user);
+    it = user_keys.emplace(std::move(name), std::move(state)).first;
+  }
+  key_lookup out{it->second.key, {}};
+  if (!it->second.durable) out.salt_to_write = it->second.salt;
+  return out;
+}
+
+void journal::impl::mark_salt_durable(const std::string& user) {
+  std::lock_guard lock(keys_mutex);
+  if (auto it = user_keys.find(user); it != user_keys.end()) it->second.durable = true;
+}
+
+// --- heads --------------------------------------------------------------------------------
+
+result<user_head> journal::impl::durable_head(std::string_view user) const {
+  std::string value;
+  auto s = db->Get(rocksdb::ReadOptions(), cf(family::meta), keys::head_key(user), &value);
+  if (s.IsNotFound()) return user_head{};
+  if (!s.ok()) return storage_error(s, "reading the head of user " + std::string(user));
+  if (value.size() % sizeof(capnp::word) != 0) {
+    return error(error_kind::corruption, "user " + std::string(user) + ": head record is " +
+                                             std::to_string(value.size()) + " bytes");
+  }
+  auto words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), value.data(), value.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto head = reader.getRoot<schema::UserHead>();
+  auto hash = sha256_digest::from_bytes(
+      {reinterpret_cast<const char*>(head.getLastHash().begin()), head.getLastHash().size()});
+  if (!hash) return error(error_kind::corruption, "user " + std::string(user) + ": bad head hash");
+  return user_head{head.getLastSeq(), *hash};
+}
+
+result<user_head> journal::impl::sequencing_head(const std::string& user) {
+  if (auto it = heads.find(user); it != heads.end()) return it->second;
+  auto head = durable_head(user);
+  if (head) heads.emplace(user, *head);
+  return head;
+}
+
+result<user_head> journal::head(std::string_view user) const {
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
+  return impl_->durable_head(user);
+}
+
+// --- the writer ---------------------------------------------------------------------------
+
+status journal::impl::enqueue(write_item item) {
+  if (stopping) return error(error_kind::unavailable, "journal is closing");
+  if (queued_bytes + item.bytes > opts.queue_bytes_max && !queue.empty()) {
+    return error(error_kind::overloaded, "journal write queue is full (" +
+                                             std::to_string(queued_bytes) +
+                                             " bytes waiting for the disk): retry shortly");
+  }
+  queued_bytes += item.bytes;
+  queue.push_back(std::move(item));
+  queue_cv.notify_one();
+  return status::ok();
+}
+
+status journal::impl::write_and_wait(write_item item) {
+  std::promise<status> outcome;
+  auto future = outcome.get_future();
+  item.done = [&outcome](status s) { outcome.set_value(std::move(s)); };
+  {
+    std::lock_guard lock(queue_mutex);
+    if (auto s = enqueue(std::move(item)); !s) return s;
+  }
+  return future.get();
+}
+
+void journal::impl::writer_loop() {
+  std::vector<write_item> batch;
+  for (;;) {
+    {
+      std::unique_lock lock(queue_mutex);
+      queue_cv.wait(lock, [this] { return !queue.empty() || stopping; });
+      if (queue.empty()) return;  // stopping, and everything queued is written
+      std::size_t bytes = 0;
+      while (!queue.empty() && batch.size() < opts.batch_records_max &&
+             (batch.empty() || bytes + queue.front().bytes <= opts.batch_bytes_max)) {
+        bytes += queue.front().bytes;
+        batch.push_back(std::move(queue.front()));
+        queue.pop_front();
+      }
+      queued_bytes -= bytes;
+    }
+    write_batch(batch);
+    batch.clear();
+  }
+}
+
+void journal::impl::write_batch(std::vector<write_item>& batch) {
+  if (needs_resume) {
+    // After a failed write RocksDB refuses writes until resumed; resuming fails while
+    // the cause persists, and then this batch fails with the cause.
+    if (db->Resume().ok()) needs_resume = false;
+  }
+  rocksdb::WriteBatch wb;
+  rocksdb::Status s;
+  for (auto& item : batch) {
+    for (auto& p : item.puts) {
+      s = wb.Put(cf(p.cf), p.key, p.value);
+      if (!s.ok()) break;
+    }
+    if (!s.ok()) break;
+  }
+  if (s.ok()) {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;  // the acknowledgment below promises durability: never skip this
+    s = db->Write(wo, &wb);
+  }
+  if (s.ok()) {
+    for (auto& item : batch) {
+      if (item.writes_salt) mark_salt_durable(item.user);
+    }
+    for (auto& item : batch) item.done(status::ok());
+    return;
+  }
+
+  // The batch is not durable. Every append queued after it may chain on it, so they fail
+  // too; heads reload from disk, where the chain still ends at the last durable event.
+  error failure = storage_error(s, "writing to journal " + opts.dir.string());
+  std::deque<write_item> rest;
+  {
+    std::lock_guard lock(queue_mutex);
+    rest.swap(queue);
+    queued_bytes = 0;
+    heads.clear();
+  }
+  needs_resume = true;
+  for (auto& item : batch) item.done(failure);
+  for (auto& item : rest) item.done(failure);
+}
+
+}  // namespace autosync::journal

@@ -1,0 +1,100 @@
+// The inside of journal: shared by the .cpp files of this module only.
+#pragma once
+
+#include <rocksdb/db.h>
+
+#include <condition_variable>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "autosync/journal/journal.hpp"
+#include "keys.hpp"
+#include "sealer.hpp"
+
+namespace autosync::journal {
+
+enum class family : std::size_t { meta = 0, events, snapshots, chunks, chunk_index, count };
+
+// Column family names as stored in the database; the index is the family's value.
+inline constexpr const char* family_names[] = {"default", "events", "snapshots", "chunks",
+                                               "chunk_index"};
+
+// The journal's own format (key layout, sealing). Bumped on incompatible change; older
+// builds refuse a newer journal instead of misreading it.
+inline constexpr std::uint32_t journal_format_version = 1;
+
+// Maps a RocksDB status to an error value that says what failed where and what to do.
+error storage_error(const rocksdb::Status& s, std::string_view what);
+
+// One unit of the write queue: written atomically with everything else in its batch.
+struct write_item {
+  struct put {
+    family cf;
+    std::string key;
+    std::string value;
+  };
+  std::string user;
+  std::vector<put> puts;
+  bool writes_salt = false;   // puts include the user's key salt; mark it durable after
+  std::size_t bytes = 0;      // sum of key and value sizes: what the queue limit counts
+  std::function<void(status)> done;
+};
+
+struct user_key_state {
+  std::string salt;
+  data_key key;
+  bool durable = false;  // the salt is known to be on disk
+};
+
+struct journal::impl {
+  options opts;
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+
+  rocksdb::ColumnFamilyHandle* cf(family f) const {
+    return handles[static_cast<std::size_t>(f)];
+  }
+
+  // --- user keys (keys_mutex) ---
+  mutable std::mutex keys_mutex;
+  mutable std::unordered_map<std::string, user_key_state> user_keys;
+
+  struct key_lookup {
+    data_key key;
+    std::string salt_to_write;  // non-empty while the salt may not be durable yet
+  };
+  // create: make a salt for a user that has none (write paths); otherwise not_found.
+  result<key_lookup> user_key(std::string_view user, bool create) const;
+  void mark_salt_durable(const std::string& user);
+
+  // --- the write queue (queue_mutex) ---
+  std::mutex queue_mutex;
+  std::condition_variable queue_cv;
+  std::deque<write_item> queue;
+  std::size_t queued_bytes = 0;
+  bool stopping = false;
+  // Heads including queued, not yet durable, appends. Cleared when a write fails: the
+  // queued appends that chained on the failed ones fail with it, and heads reload from disk.
+  std::unordered_map<std::string, user_head> heads;
+  std::thread writer;
+  bool needs_resume = false;  // writer thread only: the last write failed
+
+  // REQUIRES: queue_mutex held.
+  result<user_head> sequencing_head(const std::string& user);
+  // REQUIRES: queue_mutex held. Refuses (overloaded) when the queue is full.
+  status enqueue(write_item item);
+  // Queues one item and waits for its fsync.
+  status write_and_wait(write_item item);
+  void writer_loop();
+  void write_batch(std::vector<write_item>& batch);
+
+  result<user_head> durable_head(std::string_view user) const;
+  status check_writable() const;
+};
+
+}  // namespace autosync::journal

@@ -1,0 +1,69 @@
+// RocksDB key layout (docs/journal-format.md is the reference; keep the two in step).
+//
+//   user prefix   = u8 length | user id bytes
+//   events        = user prefix | seq (u64 big-endian)        -> sealed EventRecord
+//   snapshots     = user prefix | seq (u64 big-endian)        -> sealed Snapshot
+//   chunks        = user prefix | sha256 (32 bytes)            -> sealed chunk content
+//   chunk_index   = user prefix | sha256 (32 bytes)            -> ChunkIndexEntry
+//   meta          = 'h' | user prefix                          -> UserHead
+//                   'k' | user prefix                          -> the user's key salt (32 bytes)
+//                   "format"                                   -> journal format version
+// Big-endian sequence numbers make RocksDB's byte order the numeric order.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "autosync/base/sha256.hpp"
+
+namespace autosync::journal::keys {
+
+// Tags mixed into the associated data of sealed values, so that a value moved from one
+// column family to another (same key bytes) fails authentication.
+enum class family_tag : char { event = 'e', snapshot = 's', chunk = 'c' };
+
+inline std::string user_prefix(std::string_view user) {
+  std::string key;
+  key.reserve(1 + user.size() + 32);
+  key.push_back(static_cast<char>(user.size()));  // REQUIRES: validated, <= 255 bytes
+  key.append(user.data(), user.size());
+  return key;
+}
+
+inline void append_u64(std::string& out, std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) out.push_back(static_cast<char>(v >> shift));
+}
+
+inline std::uint64_t read_u64(std::string_view bytes) {  // REQUIRES: 8 bytes
+  std::uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v = v << 8 | static_cast<unsigned char>(bytes[i]);
+  return v;
+}
+
+inline std::string seq_key(std::string_view user, std::uint64_t seq) {
+  std::string key = user_prefix(user);
+  append_u64(key, seq);
+  return key;
+}
+
+inline std::string chunk_key(std::string_view user, const sha256_digest& id) {
+  std::string key = user_prefix(user);
+  key.append(id.view());
+  return key;
+}
+
+inline std::string head_key(std::string_view user) { return "h" + user_prefix(user); }
+inline std::string salt_key(std::string_view user) { return "k" + user_prefix(user); }
+inline constexpr std::string_view format_key = "format";
+
+// The associated data of a sealed value: the family tag and the full key.
+inline std::string associated(family_tag tag, std::string_view key) {
+  std::string ad;
+  ad.reserve(1 + key.size());
+  ad.push_back(static_cast<char>(tag));
+  ad.append(key.data(), key.size());
+  return ad;
+}
+
+}  // namespace autosync::journal::keys

@@ -1,0 +1,265 @@
+// The read side: every value is unsealed and checked before anyone sees it.
+#include <capnp/serialize.h>
+
+#include "journal_impl.hpp"
+
+namespace autosync::journal {
+
+namespace {
+
+std::string where(std::string_view user, std::uint64_t seq) {
+  return "user " + std::string(user) + " seq " + std::to_string(seq);
+}
+
+error corrupt(std::string_view user, std::uint64_t seq, std::string_view what) {
+  return error(error_kind::corruption, where(user, seq) + ": " + std::string(what));
+}
+
+std::optional<sha256_digest> digest_of(capnp::Data::Reader data) {
+  return sha256_digest::from_bytes({reinterpret_cast<const char*>(data.begin()), data.size()});
+}
+
+// Decrypts a sealed value into word-aligned memory that Cap'n Proto can read in place.
+bool unseal_words(const data_key& key, std::string_view associated, std::string_view sealed,
+                  kj::Array<capnp::word>& out) {
+  if (sealed.size() < sealed_overhead) return false;
+  const std::size_t plain = sealed.size() - sealed_overhead;
+  if (plain % sizeof(capnp::word) != 0) return false;
+  out = kj::heapArray<capnp::word>(plain / sizeof(capnp::word));
+  return open_sealed(key, associated, sealed, reinterpret_cast<char*>(out.begin()));
+}
+
+constexpr std::string_view unsealed_failure =
+    "cannot decrypt: wrong master key, or the stored value was altered";
+
+// Decodes one sealed EventRecord stored under `key` as the user's event `seq`.
+result<stored_event> decode_event(const data_key& dk, std::string_view user, std::uint64_t seq,
+                                  std::string_view key, std::string_view sealed) {
+  kj::Array<capnp::word> words;
+  if (!unseal_words(dk, keys::associated(keys::family_tag::event, key), sealed, words)) {
+    return corrupt(user, seq, unsealed_failure);
+  }
+  capnp::FlatArrayMessageReader record_reader(words);
+  auto record = record_reader.getRoot<schema::EventRecord>();
+  auto hash = digest_of(record.getHash());
+  auto bytes = record.getEvent();
+  if (!hash) return corrupt(user, seq, "event record has no 32-byte hash");
+  auto computed = sha256({reinterpret_cast<const char*>(bytes.begin()), bytes.size()});
+  if (computed != *hash) return corrupt(user, seq, "event bytes do not match their hash");
+  if (bytes.size() % sizeof(capnp::word) != 0) return corrupt(user, seq, "event is not whole words");
+  auto event_words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(event_words.begin(), bytes.begin(), bytes.size());
+  stored_event out(seq, *hash, std::move(event_words));
+  auto event = out.event();
+  if (event.getFormatVersion() > schema::EVENT_FORMAT_VERSION) {
+    return corrupt(user, seq, "event format " + std::to_string(event.getFormatVersion()) +
+                                  " is newer than this build: upgrade AutoSync");
+  }
+  if (event.getSeq() != seq) {
+    return corrupt(user, seq, "event says it is seq " + std::to_string(event.getSeq()));
+  }
+  return out;
+}
+
+}  // namespace
+
+// A canonical encoding is one bare segment (no stream framing), so it is read as such.
+struct stored_event::parsed {
+  explicit parsed(kj::Array<capnp::word> w)
+      : words(std::move(w)), segment(words.asPtr()), reader(kj::arrayPtr(&segment, 1)) {}
+  kj::Array<capnp::word> words;
+  kj::ArrayPtr<const capnp::word> segment;
+  capnp::SegmentArrayMessageReader reader;
+};
+
+stored_event::stored_event(std::uint64_t seq, sha256_digest hash,
+                           kj::Array<capnp::word> event_words)
+    : seq_(seq), hash_(hash), parsed_(std::make_unique<parsed>(std::move(event_words))) {}
+stored_event::stored_event(stored_event&&) noexcept = default;
+stored_event& stored_event::operator=(stored_event&&) noexcept = default;
+stored_event::~stored_event() = default;
+
+schema::Event::Reader stored_event::event() const {
+  return parsed_->reader.getRoot<schema::Event>();
+}
+
+std::string_view stored_event::canonical_bytes() const noexcept {
+  auto bytes = parsed_->words.asBytes();
+  return {reinterpret_cast<const char*>(bytes.begin()), bytes.size()};
+}
+
+status journal::read_events(std::string_view user, std::uint64_t from, std::uint64_t to,
+                            const std::function<bool(stored_event&&)>& visit) const {
+  if (auto s = validate_user_id(user); !s) return s;
+  if (from == 0) from = 1;
+  if (from > to) return status::ok();
+  auto head = impl_->durable_head(user);
+  if (!head) return std::move(head).err();
+  if (head->last_seq == 0) return status::ok();
+  auto user_key = impl_->user_key(user, /*create=*/false);
+  if (!user_key) return std::move(user_key).err();
+  const std::uint64_t last = std::min(to, head->last_seq);
+
+  // Start one early so the first visited event's prevHash is checked too.
+  std::uint64_t expected = from > 1 ? from - 1 : 1;
+  std::optional<sha256_digest> prev_hash;
+  if (expected == 1 && from == 1) prev_hash = sha256_digest{};  // seq 1 chains on zeros
+  const std::string prefix = keys::user_prefix(user);
+  rocksdb::ReadOptions ro;
+  // The head was read first; events up to it are durable, and a snapshot keeps the
+  // iterator from seeing a half-applied later batch.
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(family::events)));
+  for (it->Seek(keys::seq_key(user, expected)); expected <= last; it->Next()) {
+    if (!it->status().ok()) return storage_error(it->status(), "reading events");
+    auto key = it->key();
+    if (!it->Valid() || !key.starts_with(prefix) || key.size() != prefix.size() + 8) {
+      return corrupt(user, expected, "event is missing (the chain ends at " +
+                                         std::to_string(head->last_seq) + ")");
+    }
+    const std::uint64_t seq = keys::read_u64({key.data() + prefix.size(), 8});
+    if (seq != expected) return corrupt(user, expected, "event is missing");
+    auto event = decode_event(user_key->key, user, seq, key.ToStringView(),
+                              it->value().ToStringView());
+    if (!event) return std::move(event).err();
+    if (prev_hash) {
+      auto stored_prev = digest_of(event->event().getPrevHash());
+      if (!stored_prev || *stored_prev != *prev_hash) {
+        return corrupt(user, seq, "prevHash does not match the hash of seq " +
+                                      std::to_string(seq - 1) + ": the chain is broken");
+      }
+    }
+    if (seq == head->last_seq && event->hash() != head->last_hash) {
+      return corrupt(user, seq, "last event does not match the user's head record");
+    }
+    prev_hash = event->hash();
+    ++expected;
+    if (seq >= from && !visit(std::move(*event))) return status::ok();
+  }
+  return status::ok();
+}
+
+status journal::list_users(
+    const std::function<bool(std::string_view user, const user_head&)>& visit) const {
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family::meta)));
+  // Every user with sealed data has a key salt, written with its first value.
+  for (it->Seek("k"); it->Valid() && it->key().starts_with("k"); it->Next()) {
+    auto key = it->key();
+    if (key.size() < 2 || static_cast<unsigned char>(key[1]) + 2u != key.size()) {
+      return error(error_kind::corruption, "malformed key-salt record in journal metadata");
+    }
+    std::string_view user(key.data() + 2, key.size() - 2);
+    auto head = impl_->durable_head(user);
+    if (!head) return std::move(head).err();
+    if (!visit(user, *head)) break;
+  }
+  if (!it->status().ok()) return storage_error(it->status(), "listing users");
+  return status::ok();
+}
+
+result<std::optional<snapshot>> journal::read_snapshot(std::string_view user,
+                                                       std::uint64_t at_or_below) const {
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
+  const std::string prefix = keys::user_prefix(user);
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family::snapshots)));
+  it->SeekForPrev(keys::seq_key(user, at_or_below));
+  if (!it->status().ok()) return storage_error(it->status(), "reading snapshots");
+  if (!it->Valid() || !it->key().starts_with(prefix)) return std::optional<snapshot>();
+  auto key = it->key();
+  if (key.size() != prefix.size() + 8) {
+    return error(error_kind::corruption, "user " + std::string(user) + ": malformed snapshot key");
+  }
+  const std::uint64_t seq = keys::read_u64({key.data() + prefix.size(), 8});
+  auto user_key = impl_->user_key(user, /*create=*/false);
+  if (!user_key) return std::move(user_key).err();
+  kj::Array<capnp::word> words;
+  if (!unseal_words(user_key->key, keys::associated(keys::family_tag::snapshot, key.ToStringView()),
+                    it->value().ToStringView(), words)) {
+    return corrupt(user, seq, std::string("snapshot: ") + std::string(unsealed_failure));
+  }
+  capnp::ReaderOptions reader_options;
+  reader_options.traversalLimitInWords = words.size() + 1024;  // snapshots may be large
+  capnp::FlatArrayMessageReader reader(words, reader_options);
+  auto root = reader.getRoot<schema::Snapshot>();
+  if (root.getFormatVersion() > schema::SNAPSHOT_FORMAT_VERSION) {
+    return corrupt(user, seq, "snapshot format is newer than this build: upgrade AutoSync");
+  }
+  auto head_hash = digest_of(root.getHeadHash());
+  if (root.getSeq() != seq || !head_hash) {
+    return corrupt(user, seq, "snapshot record does not match its key");
+  }
+  snapshot out;
+  out.seq = seq;
+  out.head_hash = *head_hash;
+  out.timestamp_us = root.getTimestampUs();
+  out.state_format = root.getStateFormat();
+  auto state = root.getState();
+  out.state.assign(reinterpret_cast<const char*>(state.begin()), state.size());
+  return std::optional<snapshot>(std::move(out));
+}
+
+result<std::vector<std::uint64_t>> journal::snapshot_seqs(std::string_view user) const {
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
+  const std::string prefix = keys::user_prefix(user);
+  std::vector<std::uint64_t> seqs;
+  std::unique_ptr<rocksdb::Iterator> it(
+      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family::snapshots)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == prefix.size() + 8) {
+      seqs.push_back(keys::read_u64({it->key().data() + prefix.size(), 8}));
+    }
+  }
+  if (!it->status().ok()) return storage_error(it->status(), "listing snapshots");
+  return seqs;
+}
+
+result<std::vector<bool>> journal::has_chunks(std::string_view user,
+                                              const std::vector<sha256_digest>& ids) const {
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
+  std::vector<std::string> keys_owned;
+  keys_owned.reserve(ids.size());
+  for (const auto& id : ids) keys_owned.push_back(keys::chunk_key(user, id));
+  std::vector<rocksdb::Slice> slices(keys_owned.begin(), keys_owned.end());
+  std::vector<rocksdb::PinnableSlice> values(ids.size());
+  std::vector<rocksdb::Status> statuses(ids.size());
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(family::chunk_index), slices.size(),
+                      slices.data(), values.data(), statuses.data());
+  std::vector<bool> out(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (statuses[i].ok()) {
+      out[i] = true;
+    } else if (!statuses[i].IsNotFound()) {
+      return storage_error(statuses[i], "looking up chunk " + ids[i].hex());
+    }
+  }
+  return out;
+}
+
+result<std::string> journal::get_chunk(std::string_view user, const sha256_digest& id) const {
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
+  std::string key = keys::chunk_key(user, id);
+  rocksdb::PinnableSlice sealed;
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &sealed);
+  if (s.IsNotFound()) {
+    return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " + id.hex());
+  }
+  if (!s.ok()) return storage_error(s, "reading chunk " + id.hex());
+  auto user_key = impl_->user_key(user, /*create=*/false);
+  if (!user_key) return std::move(user_key).err();
+  const std::string where_chunk = "user " + std::string(user) + " chunk " + id.hex() + ": ";
+  if (sealed.size() < sealed_overhead) {
+    return error(error_kind::corruption, where_chunk + "stored value is truncated");
+  }
+  std::string content(sealed.size() - sealed_overhead, '\0');
+  if (!open_sealed(user_key->key, keys::associated(keys::family_tag::chunk, key),
+                   sealed.ToStringView(), content.data())) {
+    return error(error_kind::corruption, where_chunk + std::string(unsealed_failure));
+  }
+  if (sha256(content) != id) {
+    return error(error_kind::corruption, where_chunk + "content does not match its hash");
+  }
+  return content;
+}
+
+}  // namespace autosync::journal

@@ -1,0 +1,126 @@
+#include "sealer.hpp"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/kdf.h>
+#include <openssl/rand.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+namespace autosync::journal {
+
+namespace {
+
+constexpr std::uint8_t seal_version = 1;
+constexpr std::size_t nonce_bytes = 12;
+constexpr std::size_t tag_bytes = 16;
+constexpr std::string_view key_info_prefix = "autosync user key v1";
+
+// One cipher context per thread: creating one costs more than sealing a small event.
+struct cipher_context {
+  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
+  ~cipher_context() { EVP_CIPHER_CTX_free(ctx); }
+};
+
+EVP_CIPHER_CTX* thread_cipher() {
+  thread_local cipher_context context;
+  return context.ctx;
+}
+
+const unsigned char* bytes_of(std::string_view s) {
+  return reinterpret_cast<const unsigned char*>(s.data());
+}
+
+[[noreturn]] void crypto_failure(const char* what) {
+  // Only reachable when OpenSSL itself is broken (allocation failure, missing provider):
+  // continuing could write data nobody can read back, so stop loudly.
+  std::fprintf(stderr, "autosync: OpenSSL failed: %s\n", what);
+  std::abort();
+}
+
+}  // namespace
+
+data_key derive_user_key(const master_key& master, std::string_view salt, std::string_view user) {
+  std::string info(key_info_prefix);
+  info.append(user.data(), user.size());
+  data_key out;
+  EVP_KDF* kdf = EVP_KDF_fetch(nullptr, "HKDF", nullptr);
+  if (kdf == nullptr) crypto_failure("HKDF unavailable");
+  EVP_KDF_CTX* ctx = EVP_KDF_CTX_new(kdf);
+  EVP_KDF_free(kdf);
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, digest, 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
+                                        const_cast<std::uint8_t*>(master.bytes.data()),
+                                        master.bytes.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, const_cast<char*>(salt.data()),
+                                        salt.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info.data(), info.size()),
+      OSSL_PARAM_construct_end()};
+  int ok = EVP_KDF_derive(ctx, out.bytes.data(), out.bytes.size(), params);
+  EVP_KDF_CTX_free(ctx);
+  if (ok != 1) crypto_failure("HKDF derive");
+  return out;
+}
+
+void seal(const data_key& key, std::string_view associated, std::string_view plaintext,
+          std::string& out) {
+  const std::size_t start = out.size();
+  out.resize(start + sealed_overhead + plaintext.size());
+  auto* p = reinterpret_cast<unsigned char*>(out.data() + start);
+  p[0] = seal_version;
+  unsigned char* nonce = p + 1;
+  unsigned char* cipher = nonce + nonce_bytes;
+  unsigned char* tag = cipher + plaintext.size();
+  // Random nonces: a sequence number could repeat under the same key after a failed
+  // write is retried with other content, and a repeated GCM nonce leaks the key stream.
+  if (RAND_bytes(nonce, nonce_bytes) != 1) crypto_failure("RAND_bytes");
+
+  EVP_CIPHER_CTX* ctx = thread_cipher();
+  int len = 0;
+  if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce) != 1 ||
+      EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(associated),
+                        static_cast<int>(associated.size())) != 1 ||
+      EVP_EncryptUpdate(ctx, cipher, &len, bytes_of(plaintext),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx, cipher + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes, tag) != 1) {
+    crypto_failure("AES-GCM seal");
+  }
+}
+
+bool open_sealed(const data_key& key, std::string_view associated, std::string_view sealed,
+                 char* out) {
+  if (sealed.size() < sealed_overhead) return false;
+  const auto* p = bytes_of(sealed);
+  if (p[0] != seal_version) return false;
+  const unsigned char* nonce = p + 1;
+  const unsigned char* cipher = nonce + nonce_bytes;
+  const std::size_t cipher_size = sealed.size() - sealed_overhead;
+  unsigned char tag[tag_bytes];
+  std::memcpy(tag, cipher + cipher_size, tag_bytes);
+
+  EVP_CIPHER_CTX* ctx = thread_cipher();
+  int len = 0;
+  auto* plain = reinterpret_cast<unsigned char*>(out);
+  if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce) != 1 ||
+      EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(associated),
+                        static_cast<int>(associated.size())) != 1 ||
+      EVP_DecryptUpdate(ctx, plain, &len, cipher, static_cast<int>(cipher_size)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, tag) != 1) {
+    return false;
+  }
+  return EVP_DecryptFinal_ex(ctx, plain + len, &len) == 1;
+}
+
+std::string random_salt() {
+  std::string salt(32, '\0');
+  if (RAND_bytes(reinterpret_cast<unsigned char*>(salt.data()), 32) != 1)
+    crypto_failure("RAND_bytes");
+  return salt;
+}
+
+}  // namespace autosync::journal

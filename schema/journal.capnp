@@ -1,0 +1,156 @@
+@0xbdf6b84751f429df;
+# The journal: what AutoSync persists, event by event, for every user.
+#
+# Events are the truth and everything else is derived from them. Each user owns a
+# namespace (a tree of folders and files) and an append-only sequence of events that
+# changed it. Sequence numbers are dense per user (1, 2, 3, ...), so a gap is always
+# a fault, never a style. Every event carries the SHA-256 of the event before it and
+# its own SHA-256, which makes a user's history a hash chain: any change to a stored
+# event, or a missing or reordered one, breaks the chain at a precise sequence number.
+#
+# How an event's own hash is computed: the Event is encoded in Cap'n Proto's canonical
+# form (a single segment, no padding, no far pointers) and those exact bytes are both
+# hashed and stored, in an EventRecord beside their hash. Verifying an event is hashing
+# the stored bytes again; nothing is re-encoded. `prevHash` of a user's first event is
+# 32 zero bytes.
+#
+# Revisions: the revision of a version of a file is the sequence number of the event
+# that produced it. It is unique within the user, strictly increasing, and needs no
+# separate counter. A commit names the revision it was based on (`baseRevision`, 0 for
+# a new file) so the domain can detect a stale write.
+#
+# Ids: every file and folder gets a stable `nodeId` when it is created; a move keeps it.
+# Paths are how people name things, ids are how history follows them across renames.
+#
+# On disk these messages are sealed (AES-256-GCM under the user's key) before they are
+# stored; docs/journal-format.md gives the byte layout of keys and sealed values.
+#
+# Compatibility: fields are only ever added, never renumbered or retyped. A reader that
+# meets a `formatVersion` above the one it knows refuses the record with a clear error
+# rather than guessing.
+
+$import "/capnp/c++.capnp".namespace("autosync::schema");
+
+const eventFormatVersion :UInt16 = 1;
+const snapshotFormatVersion :UInt16 = 1;
+
+struct ChunkRef {
+  # One piece of a file's content, named by the SHA-256 of its bytes.
+  hash @0 :Data;   # 32 bytes
+  size @1 :UInt32; # bytes in the chunk
+}
+
+struct FileContent {
+  # The content of one version of a file.
+  size @0 :UInt64;          # whole file, bytes
+  contentHash @1 :Data;     # SHA-256 of the whole content, 32 bytes
+  chunks @2 :List(ChunkRef); # in file order; sizes add up to `size`
+  mtimeUs @3 :Int64;        # modification time the device reported, microseconds since 1970
+}
+
+struct Event {
+  formatVersion @0 :UInt16;
+  # eventFormatVersion of the writer. Readers refuse versions they do not know.
+
+  seq @1 :UInt64;
+  # The user's sequence number, dense from 1.
+
+  timestampUs @2 :Int64;
+  # When the server accepted the command, microseconds since 1970 (UTC). Supplied by
+  # the caller; the journal never reads a clock.
+
+  deviceId @3 :Text;
+  # The device (client installation) that issued the command; empty for server actions.
+
+  operationId @4 :Text;
+  # The client's operation id: retries of one command carry the same id, so a command
+  # is applied once however often it is sent. Empty for server actions.
+
+  prevHash @5 :Data;
+  # SHA-256 of the user's previous event (the EventRecord hash of seq - 1); 32 zero
+  # bytes at seq 1.
+
+  union {
+    fileCommitted @6 :FileCommitted;
+    fileDeleted @7 :FileDeleted;
+    moved @8 :Moved;
+    folderCreated @9 :FolderCreated;
+    revisionRestored @10 :RevisionRestored;
+    quotaChanged @11 :QuotaChanged;
+  }
+
+  struct FileCommitted {
+    # A new version of a file: created when `baseRevision` is 0, replaced otherwise.
+    # The new version's revision is this event's `seq`.
+    nodeId @0 :UInt64;        # stable id of the file
+    path @1 :Text;            # absolute, "/"-separated, UTF-8 ("/docs/report.pdf")
+    baseRevision @2 :UInt64;  # the revision this version replaces; 0 for a new file
+    content @3 :FileContent;
+  }
+
+  struct FileDeleted {
+    # The file at `path` is deleted. It stays recoverable (undelete, history) until the
+    # retention policy reclaims it.
+    nodeId @0 :UInt64;
+    path @1 :Text;
+    baseRevision @2 :UInt64;  # the revision that was deleted
+  }
+
+  struct Moved {
+    # A file, or a folder with everything below it, now lives at `toPath`. Ids are kept.
+    nodeId @0 :UInt64;
+    fromPath @1 :Text;
+    toPath @2 :Text;
+    isFolder @3 :Bool;
+  }
+
+  struct FolderCreated {
+    nodeId @0 :UInt64;
+    path @1 :Text;
+  }
+
+  struct RevisionRestored {
+    # An older revision of a file becomes its newest version again (also how a deleted
+    # file is undeleted). The content is repeated so that the event alone says what
+    # the file now holds. The new revision is this event's `seq`.
+    nodeId @0 :UInt64;
+    path @1 :Text;
+    restoredRevision @2 :UInt64;  # the revision whose content comes back
+    baseRevision @3 :UInt64;      # the revision it replaces; 0 if the file was deleted
+    content @4 :FileContent;
+  }
+
+  struct QuotaChanged {
+    quotaBytes @0 :UInt64;  # the user's storage quota; 0 means unlimited
+  }
+}
+
+struct EventRecord {
+  # What the journal stores for one event (sealed): the event and its own hash.
+  hash @0 :Data;   # SHA-256 of `event`, 32 bytes: the link the next event's prevHash names
+  event @1 :Data;  # the canonical encoding of one Event message
+}
+
+struct Snapshot {
+  # A user's derived state after applying every event up to and including `seq`.
+  # Recovery loads the newest snapshot and replays the events after it.
+  formatVersion @0 :UInt16;  # snapshotFormatVersion of the writer
+  seq @1 :UInt64;            # the last event included in `state`
+  headHash @2 :Data;         # `hash` of that event: ties the snapshot to the hash chain
+  timestampUs @3 :Int64;     # when the snapshot was taken (caller's clock)
+  stateFormat @4 :UInt16;    # version of the domain's encoding of `state`
+  state @5 :Data;            # the domain's encoding of the namespace; opaque to the journal
+}
+
+struct ChunkIndexEntry {
+  # The small record kept beside every stored chunk, so that "which of these chunks do
+  # you have?" never reads chunk contents.
+  size @0 :UInt32;  # plaintext bytes of the chunk
+}
+
+struct UserHead {
+  # The metadata record of a user: where its hash chain ends. Written in the same
+  # atomic batch as the events it describes, so it is never ahead or behind them.
+  lastSeq @0 :UInt64;   # 0 when the user has no events
+  lastHash @1 :Data;    # hash of event `lastSeq`; 32 zero bytes when it is 0
+}

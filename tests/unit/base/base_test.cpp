@@ -1,0 +1,46 @@
+#define BOOST_TEST_MODULE base
+#include <boost/test/unit_test.hpp>
+
+#include "autosync/base/error.hpp"
+#include "autosync/base/sha256.hpp"
+#include "printers.hpp"
+
+using namespace autosync;
+
+BOOST_AUTO_TEST_CASE(sha256_matches_the_published_test_vectors) {
+  BOOST_TEST(sha256("").hex() ==
+             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  BOOST_TEST(sha256("abc").hex() ==
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+BOOST_AUTO_TEST_CASE(incremental_hash_equals_one_shot_hash) {
+  std::string data(100000, 'x');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  sha256_hasher hasher;
+  hasher.update(std::string_view(data).substr(0, 333));
+  hasher.update(std::string_view(data).substr(333));
+  BOOST_TEST(hasher.finish() == sha256(data));
+}
+
+BOOST_AUTO_TEST_CASE(digest_parses_only_well_formed_hex) {
+  auto d = sha256("abc");
+  auto parsed = sha256_digest::from_hex(d.hex());
+  BOOST_REQUIRE(parsed.has_value());
+  BOOST_TEST(*parsed == d);
+  BOOST_TEST(!sha256_digest::from_hex("abc").has_value());
+  BOOST_TEST(!sha256_digest::from_hex(std::string(64, 'g')).has_value());
+  BOOST_TEST(!sha256_digest::from_bytes("short").has_value());
+}
+
+BOOST_AUTO_TEST_CASE(errors_print_their_kind_and_message) {
+  error e(error_kind::corruption, "user alice seq 3: bad");
+  BOOST_TEST(e.to_string() == "corruption: user alice seq 3: bad");
+  result<int> r = error(error_kind::conflict, "stale");
+  BOOST_TEST(!r.has_value());
+  BOOST_TEST(r.err().kind() == error_kind::conflict);
+  result<int> ok = 7;
+  BOOST_TEST(*ok == 7);
+  status s;
+  BOOST_TEST(s.is_ok());
+}

@@ -1,0 +1,164 @@
+#define BOOST_TEST_MODULE journal_chunks
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <iterator>
+#include <random>
+
+#include "journal_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::test;
+
+namespace {
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 rng(seed);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Every byte of every file under dir, concatenated.
+std::string raw_contents(const std::filesystem::path& dir) {
+  std::string all;
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
+    if (!entry.is_regular_file()) continue;
+    std::ifstream in(entry.path(), std::ios::binary);
+    all.append(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  return all;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chunks_round_trip_and_dedupe_per_user) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const std::string content = random_bytes(1 << 20, 1);
+  const auto id = sha256(content);
+  auto first = j->put_chunk_and_wait("alice", id, content);
+  BOOST_REQUIRE_MESSAGE(first, describe(first));
+  BOOST_TEST(*first);  // newly stored
+  auto again = j->put_chunk_and_wait("alice", id, content);
+  BOOST_REQUIRE(again);
+  BOOST_TEST(!*again);  // already there
+  auto got = j->get_chunk("alice", id);
+  BOOST_REQUIRE(got);
+  BOOST_TEST((*got == content));
+
+  const auto other = sha256("never stored");
+  auto has = j->has_chunks("alice", {id, other});
+  BOOST_REQUIRE(has);
+  BOOST_TEST((*has == std::vector<bool>{true, false}));
+  // Chunks are per user: bob does not see alice's.
+  auto bob_has = j->has_chunks("bob", {id});
+  BOOST_REQUIRE(bob_has);
+  BOOST_TEST(!(*bob_has)[0]);
+  auto bob_get = j->get_chunk("bob", id);
+  BOOST_REQUIRE(!bob_get);
+  BOOST_TEST(bob_get.err().kind() == error_kind::not_found);
+}
+
+BOOST_AUTO_TEST_CASE(a_chunk_that_does_not_hash_to_its_id_is_refused_and_not_stored) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const auto claimed = sha256("the real content");
+  auto r = j->put_chunk_and_wait("alice", claimed, "something else");
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.err().kind() == error_kind::invalid);
+  auto has = j->has_chunks("alice", {claimed});
+  BOOST_REQUIRE(has);
+  BOOST_TEST(!(*has)[0]);
+
+  std::string huge(journal::limits::chunk_bytes_max + 1, 'x');
+  auto too_large = j->put_chunk_and_wait("alice", sha256(huge), huge);
+  BOOST_REQUIRE(!too_large);
+  BOOST_TEST(too_large.err().kind() == error_kind::too_large);
+}
+
+BOOST_AUTO_TEST_CASE(chunks_survive_reopen) {
+  temp_dir dir;
+  std::vector<std::string> contents;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (unsigned i = 0; i < 20; ++i) {
+      contents.push_back(random_bytes(10000 + i * 1000, i));
+      BOOST_REQUIRE(j->put_chunk_and_wait("carol", sha256(contents.back()), contents.back()));
+    }
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  for (const auto& c : contents) {
+    auto got = j->get_chunk("carol", sha256(c));
+    BOOST_REQUIRE(got);
+    BOOST_TEST((*got == c));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(no_plaintext_of_an_event_or_chunk_reaches_the_disk) {
+  temp_dir dir;
+  const std::string marker = "PLAINTEXT-MARKER-7f3a9c";
+  std::string chunk;
+  for (int i = 0; i < 2000; ++i) chunk += marker;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    append_commit(*j, "alice", "/" + marker + ".txt");
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(chunk), chunk));
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(marker), marker));
+  }
+  {
+    // Reopening replays the WAL into tables: check both the log and the table files.
+    auto j = open_journal(journal_options(dir.path()));
+    BOOST_REQUIRE(j->create_checkpoint(dir / "checkpoint"));
+  }
+  const std::string raw = raw_contents(dir.path());
+  BOOST_TEST(raw.find(marker) == std::string::npos);
+  BOOST_TEST(raw.find(".txt") == std::string::npos);
+  // The scan does see what is stored in the clear (user ids are key material).
+  BOOST_TEST(raw.find("alice") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_master_key_is_a_typed_corruption_error_naming_user_and_seq) {
+  temp_dir dir;
+  const std::string content = "chunk under the right key";
+  {
+    auto j = open_journal(journal_options(dir.path(), 0x42));
+    append_commit(*j, "alice", "/a");
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+  }
+  auto j = open_journal(journal_options(dir.path(), 0x43));
+  auto s = j->read_events("alice", 1, 10, [](journal::stored_event&&) { return true; });
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("user alice seq 1") != std::string::npos, s.err().message());
+  BOOST_TEST(s.err().message().find("wrong master key") != std::string::npos);
+  auto chunk = j->get_chunk("alice", sha256(content));
+  BOOST_REQUIRE(!chunk);
+  BOOST_TEST(chunk.err().kind() == error_kind::corruption);
+  BOOST_TEST(chunk.err().message().find("user alice chunk") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(master_key_files_are_created_private_and_load_back) {
+  temp_dir dir;
+  auto created = journal::create_master_key_file(dir / "master.key");
+  BOOST_REQUIRE(created);
+  auto loaded = journal::load_master_key(dir / "master.key");
+  BOOST_REQUIRE(loaded);
+  BOOST_TEST((loaded->bytes == created->bytes));
+  const auto perms = std::filesystem::status(dir / "master.key").permissions();
+  BOOST_TEST(((perms & std::filesystem::perms::others_read) == std::filesystem::perms::none));
+
+  auto again = journal::create_master_key_file(dir / "master.key");
+  BOOST_REQUIRE(!again);  // never overwrite a key
+  BOOST_TEST(again.err().kind() == error_kind::conflict);
+
+  std::filesystem::permissions(dir / "master.key", std::filesystem::perms::others_read,
+                               std::filesystem::perm_options::add);
+  auto exposed = journal::load_master_key(dir / "master.key");
+  BOOST_REQUIRE(!exposed);
+  BOOST_TEST(exposed.err().message().find("chmod 600") != std::string::npos);
+
+  auto missing = journal::load_master_key(dir / "absent.key");
+  BOOST_REQUIRE(!missing);
+  BOOST_TEST(missing.err().kind() == error_kind::not_found);
+}

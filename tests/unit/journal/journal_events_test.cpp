@@ -1,0 +1,382 @@
+#define BOOST_TEST_MODULE journal_events
+#include <boost/test/unit_test.hpp>
+
+#include <rocksdb/db.h>
+
+#include <future>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "journal_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::test;
+
+namespace {
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(every_event_kind_round_trips) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+
+  journal::append_request req;
+  req.user = "alice";
+  req.events.push_back(commit_event("/docs/a.txt", 11, 0, "abc"));
+  {
+    auto m = new_event(1, "phone", "op-del");
+    auto d = m->getRoot<schema::Event>().initFileDeleted();
+    d.setNodeId(11);
+    d.setPath("/docs/a.txt");
+    d.setBaseRevision(1);
+    req.events.push_back(std::move(m));
+  }
+  {
+    auto m = new_event(2, "phone", "op-mv");
+    auto mv = m->getRoot<schema::Event>().initMoved();
+    mv.setNodeId(12);
+    mv.setFromPath("/old");
+    mv.setToPath("/new");
+    mv.setIsFolder(true);
+    req.events.push_back(std::move(m));
+  }
+  {
+    auto m = new_event(3, "tablet", "op-mkdir");
+    auto f = m->getRoot<schema::Event>().initFolderCreated();
+    f.setNodeId(13);
+    f.setPath("/photos");
+    req.events.push_back(std::move(m));
+  }
+  {
+    auto m = new_event(4, "tablet", "op-restore");
+    auto r = m->getRoot<schema::Event>().initRevisionRestored();
+    r.setNodeId(11);
+    r.setPath("/docs/a.txt");
+    r.setRestoredRevision(1);
+    r.setBaseRevision(0);
+    r.initContent().setSize(3);
+    req.events.push_back(std::move(m));
+  }
+  {
+    auto m = new_event(5, "", "");
+    m->getRoot<schema::Event>().initQuotaChanged().setQuotaBytes(1u << 30);
+    req.events.push_back(std::move(m));
+  }
+  auto appended = j->append_and_wait(std::move(req));
+  BOOST_REQUIRE_MESSAGE(appended, describe(appended));
+  BOOST_TEST(appended->first_seq == 1u);
+  BOOST_TEST(appended->last_seq == 6u);
+
+  std::vector<journal::stored_event> events;
+  auto s = j->read_events("alice", 1, 100, [&](journal::stored_event&& e) {
+    events.push_back(std::move(e));
+    return true;
+  });
+  BOOST_REQUIRE_MESSAGE(s, s.to_string());
+  BOOST_REQUIRE_EQUAL(events.size(), 6u);
+
+  auto c = events[0].event();
+  BOOST_TEST(c.getSeq() == 1u);
+  BOOST_TEST(c.getFormatVersion() == schema::EVENT_FORMAT_VERSION);
+  BOOST_TEST(text(c.getDeviceId()) == "laptop");
+  BOOST_TEST(c.getPrevHash().size() == 32u);
+  BOOST_TEST(sha256_digest::from_bytes({reinterpret_cast<const char*>(c.getPrevHash().begin()),
+                                        32})->is_zero());
+  BOOST_REQUIRE(c.isFileCommitted());
+  BOOST_TEST(c.getFileCommitted().getNodeId() == 11u);
+  BOOST_TEST(text(c.getFileCommitted().getPath()) == "/docs/a.txt");
+  BOOST_TEST(c.getFileCommitted().getContent().getSize() == 3u);
+  BOOST_TEST(c.getFileCommitted().getContent().getChunks().size() == 1u);
+
+  auto d = events[1].event();
+  BOOST_REQUIRE(d.isFileDeleted());
+  BOOST_TEST(d.getFileDeleted().getBaseRevision() == 1u);
+  BOOST_TEST(text(d.getOperationId()) == "op-del");
+  auto mv = events[2].event();
+  BOOST_REQUIRE(mv.isMoved());
+  BOOST_TEST(text(mv.getMoved().getToPath()) == "/new");
+  BOOST_TEST(mv.getMoved().getIsFolder());
+  auto f = events[3].event();
+  BOOST_REQUIRE(f.isFolderCreated());
+  BOOST_TEST(text(f.getFolderCreated().getPath()) == "/photos");
+  auto r = events[4].event();
+  BOOST_REQUIRE(r.isRevisionRestored());
+  BOOST_TEST(r.getRevisionRestored().getRestoredRevision() == 1u);
+  auto q = events[5].event();
+  BOOST_REQUIRE(q.isQuotaChanged());
+  BOOST_TEST(q.getQuotaChanged().getQuotaBytes() == (1u << 30));
+  BOOST_TEST(q.getTimestampUs() == 5);
+
+  // The chain: each prevHash names the previous event's hash, which hashes its bytes.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    BOOST_TEST(sha256(events[i].canonical_bytes()) == events[i].hash());
+    if (i > 0) {
+      auto prev = events[i].event().getPrevHash();
+      BOOST_TEST(std::string_view(reinterpret_cast<const char*>(prev.begin()), prev.size()) ==
+                 events[i - 1].hash().view());
+    }
+  }
+  auto head = j->head("alice");
+  BOOST_REQUIRE(head);
+  BOOST_TEST(head->last_seq == 6u);
+  BOOST_TEST(head->last_hash == events[5].hash());
+}
+
+BOOST_AUTO_TEST_CASE(concurrent_appenders_get_dense_gap_free_sequences) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  constexpr int threads = 8;
+  constexpr int per_thread = 200;
+  const std::vector<std::string> users = {"u1", "u2", "u3"};
+  std::vector<std::thread> workers;
+  std::mutex seen_mutex;
+  std::map<std::string, std::set<std::uint64_t>> acknowledged;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        const auto& user = users[static_cast<std::size_t>(i + t) % users.size()];
+        auto seq = append_commit(*j, user, "/t" + std::to_string(t) + "/" + std::to_string(i));
+        std::lock_guard lock(seen_mutex);
+        BOOST_TEST(acknowledged[user].insert(seq).second);  // never the same seq twice
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+
+  std::size_t total = 0;
+  for (const auto& user : users) {
+    auto events = all_events(*j, user);
+    total += events.size();
+    for (std::size_t i = 0; i < events.size(); ++i) BOOST_TEST(events[i].seq == i + 1);
+    BOOST_TEST(acknowledged[user].size() == events.size());
+    BOOST_TEST(*acknowledged[user].rbegin() == events.size());
+  }
+  BOOST_TEST(total == static_cast<std::size_t>(threads * per_thread));
+}
+
+BOOST_AUTO_TEST_CASE(async_appends_for_one_user_complete_in_sequence_order) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  std::mutex m;
+  std::vector<std::uint64_t> completed;
+  std::promise<void> all_done;
+  constexpr int count = 500;
+  for (int i = 0; i < count; ++i) {
+    j->append(request_for("bob", commit_event("/f" + std::to_string(i))),
+              [&](result<journal::appended> r) {
+                BOOST_REQUIRE(r);
+                std::lock_guard lock(m);
+                completed.push_back(r->last_seq);
+                if (completed.size() == count) all_done.set_value();
+              });
+  }
+  all_done.get_future().wait();
+  for (std::size_t i = 0; i < completed.size(); ++i) BOOST_TEST(completed[i] == i + 1);
+}
+
+BOOST_AUTO_TEST_CASE(reopen_after_close_keeps_every_event_and_continues_the_chain) {
+  temp_dir dir;
+  std::vector<seen_event> before;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 50; ++i) append_commit(*j, "carol", "/f" + std::to_string(i));
+    before = all_events(*j, "carol");
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  auto after = all_events(*j, "carol");
+  BOOST_REQUIRE_EQUAL(after.size(), before.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    BOOST_TEST(after[i].hash == before[i].hash);
+    BOOST_TEST(after[i].canonical == before[i].canonical);
+  }
+  BOOST_TEST(append_commit(*j, "carol", "/next") == 51u);
+  BOOST_TEST(all_events(*j, "carol").size() == 51u);
+}
+
+BOOST_AUTO_TEST_CASE(append_with_a_stale_expected_seq_is_a_conflict_and_writes_nothing) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  append_commit(*j, "dave", "/a");
+  auto req = request_for("dave", commit_event("/b"));
+  req.expected_next_seq = 1;  // someone else already wrote seq 1
+  auto r = j->append_and_wait(std::move(req));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.err().kind() == error_kind::conflict);
+  BOOST_TEST(all_events(*j, "dave").size() == 1u);
+
+  auto ok = request_for("dave", commit_event("/b"));
+  ok.expected_next_seq = 2;
+  BOOST_TEST(j->append_and_wait(std::move(ok)).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(bad_requests_get_typed_errors_and_change_nothing) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  auto empty_user = j->append_and_wait(request_for("", commit_event("/a")));
+  BOOST_REQUIRE(!empty_user);
+  BOOST_TEST(empty_user.err().kind() == error_kind::invalid);
+  auto control = j->append_and_wait(request_for(std::string("ev\nil"), commit_event("/a")));
+  BOOST_REQUIRE(!control);
+  BOOST_TEST(control.err().kind() == error_kind::invalid);
+  journal::append_request none;
+  none.user = "erin";
+  auto no_events = j->append_and_wait(std::move(none));
+  BOOST_REQUIRE(!no_events);
+  BOOST_TEST(no_events.err().kind() == error_kind::invalid);
+
+  auto huge = new_event();
+  auto chunks = huge->getRoot<schema::Event>().initFileCommitted().initContent().initChunks(
+      journal::limits::event_bytes_max / 8);  // 8 bytes each, canonically
+  for (auto c : chunks) c.setSize(1);
+  journal::append_request big;
+  big.user = "erin";
+  big.events.push_back(commit_event("/fine"));
+  big.events.push_back(std::move(huge));
+  auto too_large = j->append_and_wait(std::move(big));
+  BOOST_REQUIRE(!too_large);
+  BOOST_TEST(too_large.err().kind() == error_kind::too_large);
+  // All or nothing: the valid first event of that append was not written either.
+  BOOST_TEST(all_events(*j, "erin").empty());
+  BOOST_TEST(append_commit(*j, "erin", "/a") == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(reads_honour_bounds_and_an_unknown_user_has_no_events) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  for (int i = 0; i < 20; ++i) append_commit(*j, "frank", "/f" + std::to_string(i));
+  std::vector<std::uint64_t> seqs;
+  auto s = j->read_events("frank", 5, 9, [&](journal::stored_event&& e) {
+    seqs.push_back(e.seq());
+    return true;
+  });
+  BOOST_REQUIRE(s);
+  BOOST_TEST(seqs == (std::vector<std::uint64_t>{5, 6, 7, 8, 9}));
+  BOOST_TEST(all_events(*j, "nobody").empty());
+  auto head = j->head("nobody");
+  BOOST_REQUIRE(head);
+  BOOST_TEST(head->last_seq == 0u);
+
+  std::vector<std::string> users;
+  s = j->list_users([&](std::string_view u, const journal::user_head& h) {
+    users.emplace_back(u);
+    BOOST_TEST(h.last_seq == 20u);
+    return true;
+  });
+  BOOST_REQUIRE(s);
+  BOOST_TEST(users == std::vector<std::string>{"frank"});
+}
+
+BOOST_AUTO_TEST_CASE(snapshots_are_found_at_or_below_a_seq_and_must_sit_on_the_chain) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  for (int i = 0; i < 30; ++i) append_commit(*j, "gina", "/f" + std::to_string(i));
+  auto events = all_events(*j, "gina");
+  for (std::uint64_t seq : {10u, 20u}) {
+    journal::snapshot snap;
+    snap.seq = seq;
+    snap.head_hash = events[seq - 1].hash;
+    snap.timestamp_us = 99;
+    snap.state_format = 1;
+    snap.state = "state at " + std::to_string(seq);
+    BOOST_REQUIRE(j->write_snapshot("gina", snap));
+  }
+  auto none = j->read_snapshot("gina", 9);
+  BOOST_REQUIRE(none);
+  BOOST_TEST(!none->has_value());
+  auto at15 = j->read_snapshot("gina", 15);
+  BOOST_REQUIRE(at15);
+  BOOST_REQUIRE(at15->has_value());
+  BOOST_TEST((*at15)->seq == 10u);
+  BOOST_TEST((*at15)->state == "state at 10");
+  BOOST_TEST((*at15)->head_hash == events[9].hash);
+  auto latest = j->read_snapshot("gina", UINT64_MAX);
+  BOOST_REQUIRE(latest && latest->has_value());
+  BOOST_TEST((*latest)->seq == 20u);
+  auto seqs = j->snapshot_seqs("gina");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST(*seqs == (std::vector<std::uint64_t>{10, 20}));
+
+  journal::snapshot wrong;
+  wrong.seq = 25;
+  wrong.head_hash = events[3].hash;
+  auto s = j->write_snapshot("gina", wrong);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::invalid);
+  wrong.seq = 31;  // beyond the chain
+  s = j->write_snapshot("gina", wrong);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::invalid);
+}
+
+BOOST_AUTO_TEST_CASE(read_only_journal_reads_beside_a_writer_and_refuses_writes) {
+  temp_dir dir;
+  auto writer = open_journal(journal_options(dir.path()));
+  for (int i = 0; i < 5; ++i) append_commit(*writer, "hana", "/f" + std::to_string(i));
+  auto options = journal_options(dir.path());
+  options.read_only = true;
+  auto reader = open_journal(options);
+  BOOST_TEST(all_events(*reader, "hana").size() == 5u);
+  auto r = reader->append_and_wait(request_for("hana", commit_event("/x")));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.err().kind() == error_kind::invalid);
+}
+
+BOOST_AUTO_TEST_CASE(opening_a_missing_journal_read_only_says_where_it_looked) {
+  temp_dir dir;
+  auto options = journal_options(dir / "nothing-here");
+  options.read_only = true;
+  auto j = journal::journal::open(options);
+  BOOST_REQUIRE(!j);
+  BOOST_TEST(j.err().kind() == error_kind::not_found);
+  BOOST_TEST(j.err().message().find("nothing-here") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_seq) {
+  temp_dir dir;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 10; ++i) append_commit(*j, "ivan", "/f" + std::to_string(i));
+  }
+  // Flip one byte of event 4 and delete event 7 behind the journal's back.
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "events", "snapshots", "chunks", "chunk_index"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
+    std::unique_ptr<rocksdb::DB> db(raw);
+    auto key = [](std::uint64_t seq) {
+      std::string k = std::string(1, 4) + "ivan";
+      for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
+      return k;
+    };
+    std::string value;
+    BOOST_REQUIRE(db->Get(rocksdb::ReadOptions(), handles[1], key(4), &value).ok());
+    value[value.size() / 2] ^= 1;
+    BOOST_REQUIRE(db->Put(rocksdb::WriteOptions(), handles[1], key(4), value).ok());
+    BOOST_REQUIRE(db->Delete(rocksdb::WriteOptions(), handles[1], key(7)).ok());
+    for (auto* h : handles) BOOST_REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  std::uint64_t visited = 0;
+  auto s = j->read_events("ivan", 1, 100, [&](journal::stored_event&&) {
+    ++visited;
+    return true;
+  });
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("user ivan seq 4") != std::string::npos, s.err().message());
+  BOOST_TEST(visited == 3u);  // events before the damage are still readable
+
+  s = j->read_events("ivan", 5, 100, [&](journal::stored_event&&) { return true; });
+  BOOST_REQUIRE(!s);
+  // Starting at 5 checks 5's prevHash against 4, which is damaged.
+  BOOST_TEST(s.err().message().find("user ivan seq 4") != std::string::npos, s.err().message());
+  s = j->read_events("ivan", 6, 100, [&](journal::stored_event&&) { return true; });
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().message().find("user ivan seq 7") != std::string::npos, s.err().message());
+}

@@ -1,0 +1,229 @@
+#define BOOST_TEST_MODULE journal_failure
+#include <boost/test/unit_test.hpp>
+
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
+#include <sys/mount.h>
+
+#include <atomic>
+#include <random>
+#include <thread>
+
+#include "journal_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::test;
+using rocksdb::IOStatus;
+
+namespace {
+
+// A file system that fails every write and sync while `failing` is set: a disk that
+// went bad, or filled up, under a running journal.
+class failing_file_system : public rocksdb::FileSystemWrapper {
+public:
+  explicit failing_file_system(std::shared_ptr<rocksdb::FileSystem> base)
+      : FileSystemWrapper(std::move(base)) {}
+  const char* Name() const override { return "failing_file_system"; }
+
+  std::atomic<bool> failing{false};
+
+  IOStatus NewWritableFile(const std::string& name, const rocksdb::FileOptions& options,
+                           std::unique_ptr<rocksdb::FSWritableFile>* file,
+                           rocksdb::IODebugContext* dbg) override {
+    if (failing) return IOStatus::NoSpace("injected: no space for " + name);
+    auto s = target()->NewWritableFile(name, options, file, dbg);
+    if (s.ok()) *file = std::make_unique<failing_file>(std::move(*file), this);
+    return s;
+  }
+
+private:
+  class failing_file : public rocksdb::FSWritableFileOwnerWrapper {
+  public:
+    failing_file(std::unique_ptr<rocksdb::FSWritableFile>&& file, failing_file_system* fs)
+        : FSWritableFileOwnerWrapper(std::move(file)), fs_(fs) {}
+    IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                    rocksdb::IODebugContext* dbg) override {
+      if (fs_->failing) return IOStatus::NoSpace("injected: disk full");
+      return target()->Append(data, options, dbg);
+    }
+    IOStatus Append(const rocksdb::Slice& data, const rocksdb::IOOptions& options,
+                    const rocksdb::DataVerificationInfo& info,
+                    rocksdb::IODebugContext* dbg) override {
+      if (fs_->failing) return IOStatus::NoSpace("injected: disk full");
+      return target()->Append(data, options, info, dbg);
+    }
+    IOStatus Sync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
+      if (fs_->failing) return IOStatus::IOError("injected: sync failed");
+      return target()->Sync(options, dbg);
+    }
+    IOStatus Fsync(const rocksdb::IOOptions& options, rocksdb::IODebugContext* dbg) override {
+      if (fs_->failing) return IOStatus::IOError("injected: fsync failed");
+      return target()->Fsync(options, dbg);
+    }
+
+  private:
+    failing_file_system* fs_;
+  };
+};
+
+struct acknowledged_log {
+  std::mutex mutex;
+  std::vector<std::pair<std::uint64_t, sha256_digest>> events;
+  std::vector<error_kind> failures;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(injected_write_failure_fails_every_waiting_append_and_loses_nothing) {
+  temp_dir dir;
+  auto fs = std::make_shared<failing_file_system>(rocksdb::FileSystem::Default());
+  auto env = rocksdb::NewCompositeEnv(fs);
+  std::vector<seen_event> durable;
+  {
+    auto options = journal_options(dir.path());
+    options.env = env.get();
+    auto j = open_journal(options);
+    for (int i = 0; i < 10; ++i) append_commit(*j, "alice", "/before" + std::to_string(i));
+
+    fs->failing = true;
+    acknowledged_log log;
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 25; ++i) {
+          auto r = j->append_and_wait(request_for("alice", commit_event("/during" + std::to_string(t))));
+          std::lock_guard lock(log.mutex);
+          if (r) {
+            log.events.emplace_back(r->last_seq, r->last_hash);
+          } else {
+            log.failures.push_back(r.err().kind());
+          }
+        }
+      });
+    }
+    for (auto& w : writers) w.join();
+    BOOST_TEST(log.events.empty());  // nothing is acknowledged that was not synced
+    BOOST_TEST(log.failures.size() == 100u);
+    for (auto kind : log.failures) BOOST_TEST(to_string(kind) == to_string(error_kind::unavailable));
+
+    // The journal stays consistent while the disk is bad: reads still see the 10 events.
+    BOOST_TEST(all_events(*j, "alice").size() == 10u);
+    durable = all_events(*j, "alice");
+    fs->failing = false;
+  }
+  // Reopened on a healthy disk: every acknowledged event intact, none of the failed ones,
+  // and the chain continues where it durably ended.
+  auto j = open_journal(journal_options(dir.path()));
+  auto after = all_events(*j, "alice");
+  BOOST_REQUIRE_EQUAL(after.size(), durable.size());
+  for (std::size_t i = 0; i < after.size(); ++i) BOOST_TEST(after[i].hash == durable[i].hash);
+  BOOST_TEST(append_commit(*j, "alice", "/after") == 11u);
+}
+
+BOOST_AUTO_TEST_CASE(appends_recover_without_reopening_once_the_disk_is_healthy) {
+  temp_dir dir;
+  auto fs = std::make_shared<failing_file_system>(rocksdb::FileSystem::Default());
+  auto env = rocksdb::NewCompositeEnv(fs);
+  auto options = journal_options(dir.path());
+  options.env = env.get();
+  auto j = open_journal(options);
+  append_commit(*j, "bob", "/a");
+  fs->failing = true;
+  auto failed = j->append_and_wait(request_for("bob", commit_event("/b")));
+  BOOST_REQUIRE(!failed);
+  BOOST_TEST(failed.err().kind() == error_kind::unavailable);
+  BOOST_TEST(failed.err().message().find("disk is full") != std::string::npos,
+             failed.err().message());
+  fs->failing = false;
+  // "unavailable" means retry later: RocksDB recovers in the background once the disk
+  // is healthy (for a full disk it polls free space), and appends then succeed again.
+  std::optional<result<journal::appended>> recovered;
+  const auto start = std::chrono::steady_clock::now();
+  for (int attempt = 0; attempt < 300; ++attempt) {
+    recovered = j->append_and_wait(request_for("bob", commit_event("/c")));
+    if (*recovered) break;
+    BOOST_TEST(recovered->err().kind() == error_kind::unavailable);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  BOOST_REQUIRE_MESSAGE(*recovered, describe(*recovered));
+  BOOST_TEST_MESSAGE("recovered after " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               std::chrono::steady_clock::now() - start)
+                                               .count()
+                                        << " ms");
+  BOOST_TEST((*recovered)->last_seq == 2u);  // the failed append left no gap
+  BOOST_TEST(all_events(*j, "bob").size() == 2u);
+}
+
+namespace {
+
+// A small tmpfs mounted for one test, so that "disk full" is the real ENOSPC.
+struct small_tmpfs {
+  temp_dir dir;
+  bool mounted = false;
+  explicit small_tmpfs(const char* size) {
+    std::string opts = std::string("size=") + size;
+    mounted = ::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, opts.c_str()) == 0;
+  }
+  bool resize(const char* size) {
+    std::string opts = std::string("size=") + size;
+    return ::mount("tmpfs", dir.path().c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) == 0;
+  }
+  ~small_tmpfs() {
+    if (mounted) ::umount2(dir.path().c_str(), MNT_DETACH);
+  }
+};
+
+boost::test_tools::assertion_result can_mount_tmpfs(boost::unit_test::test_unit_id) {
+  small_tmpfs probe("1m");
+  boost::test_tools::assertion_result r(probe.mounted);
+  if (!probe.mounted) r.message() << "mounting a tmpfs needs root (CAP_SYS_ADMIN)";
+  return r;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_full_disk_reports_errors_keeps_acknowledged_data_and_reopens,
+                     *boost::unit_test::precondition(can_mount_tmpfs)) {
+  small_tmpfs disk("24m");
+  BOOST_REQUIRE(disk.mounted);
+  const auto path = disk.dir / "journal";
+  std::vector<sha256_digest> stored_chunks;
+  std::vector<journal::appended> acknowledged;
+  std::optional<error> first_failure;
+  {
+    auto j = open_journal(journal_options(path));
+    std::mt19937 rng(7);
+    for (int i = 0; i < 200 && !first_failure; ++i) {
+      std::string chunk(256 << 10, '\0');
+      for (auto& c : chunk) c = static_cast<char>(rng());
+      auto id = sha256(chunk);
+      auto r = j->put_chunk_and_wait("alice", id, std::move(chunk));
+      if (!r) {
+        first_failure = r.err();
+        break;
+      }
+      stored_chunks.push_back(id);
+      auto e = j->append_and_wait(request_for("alice", commit_event("/f" + std::to_string(i))));
+      if (e) {
+        acknowledged.push_back(*e);
+      } else {
+        first_failure = e.err();
+      }
+    }
+    BOOST_REQUIRE_MESSAGE(first_failure.has_value(), "24 MiB should fill before 50 MiB is stored");
+    BOOST_TEST(first_failure->kind() == error_kind::unavailable);
+    BOOST_TEST_MESSAGE("full disk reported as: " << first_failure->to_string());
+  }
+  BOOST_TEST(!stored_chunks.empty());
+  // The operator frees space; the journal reopens with everything it acknowledged.
+  BOOST_REQUIRE(disk.resize("128m"));
+  auto j = open_journal(journal_options(path));
+  auto after = all_events(*j, "alice");
+  BOOST_REQUIRE_EQUAL(after.size(), acknowledged.size());
+  for (const auto& a : acknowledged) BOOST_TEST(after[a.last_seq - 1].hash == a.last_hash);
+  for (const auto& id : stored_chunks) {
+    auto got = j->get_chunk("alice", id);
+    BOOST_REQUIRE_MESSAGE(got, describe(got));
+  }
+  BOOST_TEST(append_commit(*j, "alice", "/after") == acknowledged.size() + 1);
+}
