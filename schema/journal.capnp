@@ -147,10 +147,3 @@ struct ChunkIndexEntry {
   # you have?" never reads chunk contents.
   size @0 :UInt32;  # plaintext bytes of the chunk
 }
-
-struct UserHead {
-  # The metadata record of a user: where its hash chain ends. Written in the same
-  # atomic batch as the events it describes, so it is never ahead or behind them.
-  lastSeq @0 :UInt64;   # 0 when the user has no events
-  lastHash @1 :Data;    # hash of event `lastSeq`; 32 zero bytes when it is 0
-}

@@ -1,7 +1,6 @@
 #include "autosync/base/sha256.hpp"
 
 #include <openssl/evp.h>
-#include <openssl/sha.h>
 
 #include <cstring>
 
@@ -15,6 +14,19 @@ int hex_value(char c) noexcept {
   if (c >= 'A' && c <= 'F') return c - 'A' + 10;
   return -1;
 }
+
+// OpenSSL 3's one-shot SHA256() looks the algorithm up by name on every call (locks and
+// string compares that cost more than hashing a small event). Fetch it once; keep one
+// context per thread.
+const EVP_MD* sha256_algorithm() {
+  static EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  return md;
+}
+
+struct digest_context {
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~digest_context() { EVP_MD_CTX_free(ctx); }
+};
 
 }  // namespace
 
@@ -57,14 +69,17 @@ std::optional<sha256_digest> sha256_digest::from_hex(std::string_view hex) noexc
 }
 
 sha256_digest sha256(std::string_view data) noexcept {
+  thread_local digest_context context;
   sha256_digest d;
-  // The one-shot SHA256() dispatches to SHA-NI when the CPU has it.
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.bytes.data());
+  unsigned int len = 0;
+  EVP_DigestInit_ex(context.ctx, sha256_algorithm(), nullptr);
+  EVP_DigestUpdate(context.ctx, data.data(), data.size());
+  EVP_DigestFinal_ex(context.ctx, d.bytes.data(), &len);
   return d;
 }
 
 sha256_hasher::sha256_hasher() : context_(EVP_MD_CTX_new()) {
-  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(static_cast<EVP_MD_CTX*>(context_), sha256_algorithm(), nullptr);
 }
 
 sha256_hasher::~sha256_hasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }

@@ -1,5 +1,6 @@
 // Opening, closing, user keys and the group-commit writer.
 #include <rocksdb/options.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -29,8 +30,26 @@ public:
   }
 };
 
+// The user part of a key (length byte and user id): events of one user arrive in sequence
+// order, so each insert lands right after the user's previous one. With this as the
+// memtable's insert hint, an insert starts its search there instead of at the top of the
+// skip list: measured, it is most of the writer's CPU with many users.
+class user_prefix_transform : public rocksdb::SliceTransform {
+public:
+  const char* Name() const override { return "autosync.user_prefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), 1u + static_cast<unsigned char>(key[0])};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return !key.empty() && key.size() >= 1u + static_cast<unsigned char>(key[0]);
+  }
+};
+
 rocksdb::ColumnFamilyOptions family_options(family f) {
   rocksdb::ColumnFamilyOptions o;
+  if (f == family::events) {
+    o.memtable_insert_with_hint_prefix_extractor = std::make_shared<user_prefix_transform>();
+  }
   // Everything but the metadata is sealed: ciphertext does not compress, so do not try.
   o.compression = rocksdb::kNoCompression;
   if (f == family::chunks) {
@@ -169,6 +188,11 @@ journal::~journal() {
 
 const std::filesystem::path& journal::dir() const noexcept { return impl_->opts.dir; }
 
+write_stats journal::stats() const noexcept {
+  return {impl_->stat_batches.load(), impl_->stat_items.load(), impl_->stat_bytes.load(),
+          impl_->stat_failed.load()};
+}
+
 status journal::impl::check_writable() const {
   if (opts.read_only) {
     return error(error_kind::invalid, "journal " + opts.dir.string() + " is open read-only");
@@ -210,32 +234,6 @@ void journal::impl::mark_salt_durable(const std::string& user) {
 }
 
 // --- heads --------------------------------------------------------------------------------
-
-result<user_head> journal::impl::durable_head(std::string_view user) const {
-  std::string value;
-  auto s = db->Get(rocksdb::ReadOptions(), cf(family::meta), keys::head_key(user), &value);
-  if (s.IsNotFound()) return user_head{};
-  if (!s.ok()) return storage_error(s, "reading the head of user " + std::string(user));
-  if (value.size() % sizeof(capnp::word) != 0) {
-    return error(error_kind::corruption, "user " + std::string(user) + ": head record is " +
-                                             std::to_string(value.size()) + " bytes");
-  }
-  auto words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), value.data(), value.size());
-  capnp::FlatArrayMessageReader reader(words);
-  auto head = reader.getRoot<schema::UserHead>();
-  auto hash = sha256_digest::from_bytes(
-      {reinterpret_cast<const char*>(head.getLastHash().begin()), head.getLastHash().size()});
-  if (!hash) return error(error_kind::corruption, "user " + std::string(user) + ": bad head hash");
-  return user_head{head.getLastSeq(), *hash};
-}
-
-result<user_head> journal::impl::sequencing_head(const std::string& user) {
-  if (auto it = heads.find(user); it != heads.end()) return it->second;
-  auto head = durable_head(user);
-  if (head) heads.emplace(user, *head);
-  return head;
-}
 
 result<user_head> journal::head(std::string_view user) const {
   if (auto s = validate_user_id(user); !s) return std::move(s).err();
@@ -310,6 +308,9 @@ void journal::impl::write_batch(std::vector<write_item>& batch) {
     s = db->Write(wo, &wb);
   }
   if (s.ok()) {
+    stat_batches.fetch_add(1, std::memory_order_relaxed);
+    stat_items.fetch_add(batch.size(), std::memory_order_relaxed);
+    stat_bytes.fetch_add(wb.GetDataSize(), std::memory_order_relaxed);
     for (auto& item : batch) {
       if (item.writes_salt) mark_salt_durable(item.user);
     }
@@ -319,13 +320,14 @@ void journal::impl::write_batch(std::vector<write_item>& batch) {
 
   // The batch is not durable. Every append queued after it may chain on it, so they fail
   // too; heads reload from disk, where the chain still ends at the last durable event.
+  stat_failed.fetch_add(1, std::memory_order_relaxed);
   error failure = storage_error(s, "writing to journal " + opts.dir.string());
   std::deque<write_item> rest;
   {
     std::lock_guard lock(queue_mutex);
     rest.swap(queue);
     queued_bytes = 0;
-    heads.clear();
+    ++failure_epoch;
   }
   needs_resume = true;
   for (auto& item : batch) item.done(failure);

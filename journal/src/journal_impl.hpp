@@ -3,6 +3,8 @@
 
 #include <rocksdb/db.h>
 
+#include <array>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <memory>
@@ -72,20 +74,29 @@ struct journal::impl {
   result<key_lookup> user_key(std::string_view user, bool create) const;
   void mark_salt_durable(const std::string& user);
 
+  // --- sequencing (per stripe) ---
+  // Heads including queued, not yet durable, appends, cached per stripe of users. A failed
+  // write bumps failure_epoch; a stripe whose epoch is older drops its heads and reloads
+  // them from disk, where each chain still ends at its last durable event.
+  struct sequencer_stripe {
+    std::mutex mutex;
+    std::unordered_map<std::string, user_head> heads;
+    std::uint64_t epoch = 0;
+  };
+  std::array<sequencer_stripe, 64> stripes;
+  std::atomic<std::uint64_t> failure_epoch{0};  // written under queue_mutex
+  status sequence_and_enqueue(append_request& request, key_lookup& user_key, append_callback done);
+
   // --- the write queue (queue_mutex) ---
   std::mutex queue_mutex;
   std::condition_variable queue_cv;
   std::deque<write_item> queue;
   std::size_t queued_bytes = 0;
   bool stopping = false;
-  // Heads including queued, not yet durable, appends. Cleared when a write fails: the
-  // queued appends that chained on the failed ones fail with it, and heads reload from disk.
-  std::unordered_map<std::string, user_head> heads;
   std::thread writer;
   bool needs_resume = false;  // writer thread only: the last write failed
+  std::atomic<std::uint64_t> stat_batches{0}, stat_items{0}, stat_bytes{0}, stat_failed{0};
 
-  // REQUIRES: queue_mutex held.
-  result<user_head> sequencing_head(const std::string& user);
   // REQUIRES: queue_mutex held. Refuses (overloaded) when the queue is full.
   status enqueue(write_item item);
   // Queues one item and waits for its fsync.

@@ -5,8 +5,7 @@
 //   snapshots     = user prefix | seq (u64 big-endian)        -> sealed Snapshot
 //   chunks        = user prefix | sha256 (32 bytes)            -> sealed chunk content
 //   chunk_index   = user prefix | sha256 (32 bytes)            -> ChunkIndexEntry
-//   meta          = 'h' | user prefix                          -> UserHead
-//                   'k' | user prefix                          -> the user's key salt (32 bytes)
+//   meta          = 'k' | user prefix                          -> the user's key salt (32 bytes)
 //                   "format"                                   -> journal format version
 // Big-endian sequence numbers make RocksDB's byte order the numeric order.
 #pragma once
@@ -53,7 +52,6 @@ inline std::string chunk_key(std::string_view user, const sha256_digest& id) {
   return key;
 }
 
-inline std::string head_key(std::string_view user) { return "h" + user_prefix(user); }
 inline std::string salt_key(std::string_view user) { return "k" + user_prefix(user); }
 inline constexpr std::string_view format_key = "format";
 

@@ -63,6 +63,29 @@ result<stored_event> decode_event(const data_key& dk, std::string_view user, std
 
 }  // namespace
 
+// The head is the user's last stored event: derived, never stored beside it, so the two
+// cannot disagree and an append writes one key, not two.
+result<user_head> journal::impl::durable_head(std::string_view user) const {
+  const std::string prefix = keys::user_prefix(user);
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(rocksdb::ReadOptions(), cf(family::events)));
+  it->SeekForPrev(keys::seq_key(user, UINT64_MAX));
+  if (!it->status().ok()) {
+    return storage_error(it->status(), "reading the head of user " + std::string(user));
+  }
+  if (!it->Valid() || !it->key().starts_with(prefix)) return user_head{};
+  auto key = it->key();
+  if (key.size() != prefix.size() + 8) {
+    return error(error_kind::corruption, "user " + std::string(user) + ": malformed event key");
+  }
+  const std::uint64_t seq = keys::read_u64({key.data() + prefix.size(), 8});
+  auto user_key = this->user_key(user, /*create=*/false);
+  if (!user_key) return std::move(user_key).err();
+  auto event =
+      decode_event(user_key->key, user, seq, key.ToStringView(), it->value().ToStringView());
+  if (!event) return std::move(event).err();
+  return user_head{seq, event->hash()};
+}
+
 // A canonical encoding is one bare segment (no stream framing), so it is read as such.
 struct stored_event::parsed {
   explicit parsed(kj::Array<capnp::word> w)
@@ -127,9 +150,6 @@ status journal::read_events(std::string_view user, std::uint64_t from, std::uint
         return corrupt(user, seq, "prevHash does not match the hash of seq " +
                                       std::to_string(seq - 1) + ": the chain is broken");
       }
-    }
-    if (seq == head->last_seq && event->hash() != head->last_hash) {
-      return corrupt(user, seq, "last event does not match the user's head record");
     }
     prev_hash = event->hash();
     ++expected;

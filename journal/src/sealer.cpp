@@ -18,16 +18,38 @@ constexpr std::size_t nonce_bytes = 12;
 constexpr std::size_t tag_bytes = 16;
 constexpr std::string_view key_info_prefix = "autosync user key v1";
 
-// One cipher context per thread: creating one costs more than sealing a small event.
-struct cipher_context {
-  EVP_CIPHER_CTX* ctx = EVP_CIPHER_CTX_new();
-  ~cipher_context() { EVP_CIPHER_CTX_free(ctx); }
+// OpenSSL 3 looks a cipher up by name on every implicit use, and a context initialised
+// from scratch costs more than sealing a small event. So: the cipher is fetched once, and
+// each thread keeps one context per direction, initialised with it once; a seal then
+// only sets key and nonce.
+const EVP_CIPHER* aes_256_gcm() {
+  static EVP_CIPHER* cipher = EVP_CIPHER_fetch(nullptr, "AES-256-GCM", nullptr);
+  return cipher;
+}
+
+struct cipher_contexts {
+  EVP_CIPHER_CTX* seal = EVP_CIPHER_CTX_new();
+  EVP_CIPHER_CTX* open = EVP_CIPHER_CTX_new();
+  bool ready = EVP_EncryptInit_ex(seal, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
+               EVP_DecryptInit_ex(open, aes_256_gcm(), nullptr, nullptr, nullptr) == 1;
+  ~cipher_contexts() {
+    EVP_CIPHER_CTX_free(seal);
+    EVP_CIPHER_CTX_free(open);
+  }
 };
 
-EVP_CIPHER_CTX* thread_cipher() {
-  thread_local cipher_context context;
-  return context.ctx;
-}
+cipher_contexts& thread_ciphers();
+
+// Nonces come from the OS generator in blocks: one RAND_bytes call per 1024 nonces instead
+// of one per value (each call takes locks and checks for fork).
+class nonce_pool {
+public:
+  void take(unsigned char* out, std::size_t n);
+
+private:
+  unsigned char buffer_[12 * 1024];
+  std::size_t used_ = sizeof buffer_;
+};
 
 const unsigned char* bytes_of(std::string_view s) {
   return reinterpret_cast<const unsigned char*>(s.data());
@@ -38,6 +60,20 @@ const unsigned char* bytes_of(std::string_view s) {
   // continuing could write data nobody can read back, so stop loudly.
   std::fprintf(stderr, "autosync: OpenSSL failed: %s\n", what);
   std::abort();
+}
+
+cipher_contexts& thread_ciphers() {
+  thread_local cipher_contexts contexts;
+  return contexts;
+}
+
+void nonce_pool::take(unsigned char* out, std::size_t n) {
+  if (used_ + n > sizeof buffer_) {
+    if (RAND_bytes(buffer_, sizeof buffer_) != 1) crypto_failure("RAND_bytes");
+    used_ = 0;
+  }
+  std::memcpy(out, buffer_ + used_, n);
+  used_ += n;
 }
 
 }  // namespace
@@ -77,11 +113,13 @@ void seal(const data_key& key, std::string_view associated, std::string_view pla
   unsigned char* tag = cipher + plaintext.size();
   // Random nonces: a sequence number could repeat under the same key after a failed
   // write is retried with other content, and a repeated GCM nonce leaks the key stream.
-  if (RAND_bytes(nonce, nonce_bytes) != 1) crypto_failure("RAND_bytes");
+  thread_local nonce_pool nonces;
+  nonces.take(nonce, nonce_bytes);
 
-  EVP_CIPHER_CTX* ctx = thread_cipher();
+  auto& ciphers = thread_ciphers();
+  EVP_CIPHER_CTX* ctx = ciphers.seal;
   int len = 0;
-  if (EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce) != 1 ||
+  if (!ciphers.ready || EVP_EncryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
       EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(associated),
                         static_cast<int>(associated.size())) != 1 ||
       EVP_EncryptUpdate(ctx, cipher, &len, bytes_of(plaintext),
@@ -103,10 +141,11 @@ bool open_sealed(const data_key& key, std::string_view associated, std::string_v
   unsigned char tag[tag_bytes];
   std::memcpy(tag, cipher + cipher_size, tag_bytes);
 
-  EVP_CIPHER_CTX* ctx = thread_cipher();
+  auto& ciphers = thread_ciphers();
+  EVP_CIPHER_CTX* ctx = ciphers.open;
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out);
-  if (EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nullptr, key.bytes.data(), nonce) != 1 ||
+  if (!ciphers.ready || EVP_DecryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
       EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(associated),
                         static_cast<int>(associated.size())) != 1 ||
       EVP_DecryptUpdate(ctx, plain, &len, cipher, static_cast<int>(cipher_size)) != 1 ||

@@ -117,6 +117,14 @@ struct snapshot {
   std::string state;           // the domain's encoding; opaque here
 };
 
+// Counters since open, for metrics and benchmarks.
+struct write_stats {
+  std::uint64_t batches = 0;        // group commits (one fsync each)
+  std::uint64_t items = 0;          // appends, chunk puts and snapshots written
+  std::uint64_t bytes = 0;          // key and value bytes written
+  std::uint64_t failed_batches = 0;
+};
+
 class journal {
 public:
   // Opens (creating when missing, unless read-only) the journal in options.dir.
@@ -179,6 +187,7 @@ public:
   result<std::uint32_t> create_backup(const std::filesystem::path& backup_dir);
 
   const std::filesystem::path& dir() const noexcept;
+  write_stats stats() const noexcept;
 
   struct impl;
 

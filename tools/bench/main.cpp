@@ -1,0 +1,35 @@
+// autosync-bench: AutoSync's benchmarks. Each scenario prints one JSON line:
+// {"scenario": ..., "ops_per_s": ..., "p50_ms": ..., "p99_ms": ..., "mib_per_s": ...}
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "journal_bench.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"AutoSync benchmarks: one JSON line per scenario (medians over runs)"};
+  app.require_subcommand(1);
+  app.fallthrough();  // common options may follow the scenario name
+  autosync::bench::settings s;
+  app.add_flag("--json", s.json_only, "print only the JSON result lines");
+  app.add_option("--seconds", s.seconds, "measured seconds per run")->check(CLI::PositiveNumber);
+  app.add_option("--runs", s.runs, "runs per scenario; the median is reported")
+      ->check(CLI::Range(1, 99));
+  app.add_option("--only", s.only, "run only the scenarios whose name contains this text");
+
+  std::string journal_dir;
+  auto* journal = app.add_subcommand(
+      "journal", "synced 200-byte appends (1, 16, 256 in flight) and 1 MiB encrypted chunk puts");
+  journal->add_option("--dir", journal_dir,
+                      "where to put the benchmark journals (default: a fresh temp folder, removed "
+                      "afterwards); put it on the disk you want to measure");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (journal->parsed()) return autosync::bench::run_journal_bench(s, journal_dir);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "autosync-bench: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

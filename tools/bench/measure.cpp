@@ -1,0 +1,61 @@
+#include "measure.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+
+namespace autosync::bench {
+
+void latency_samples::add(clock_type::duration d) {
+  const double ms = std::chrono::duration<double, std::milli>(d).count();
+  std::lock_guard lock(mutex_);
+  samples_.push_back(ms);
+}
+
+std::vector<double> latency_samples::take() {
+  std::lock_guard lock(mutex_);
+  return std::move(samples_);
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty()) return 0;
+  const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * values.size()));
+  const auto index = std::min(values.size() - 1, rank == 0 ? 0 : rank - 1);
+  std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(index), values.end());
+  return values[index];
+}
+
+double median(std::vector<double> values) { return percentile(std::move(values), 50); }
+
+namespace {
+
+std::string number(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, v >= 100 ? "%.0f" : "%.3f", v);
+  return text;
+}
+
+}  // namespace
+
+void report(const settings& s, const scenario_result& r) {
+  std::string line = "{\"scenario\": \"" + r.scenario + "\"";
+  line += ", \"ops_per_s\": " + number(median(r.ops_per_s));
+  if (!r.latencies_ms.empty()) {
+    line += ", \"p50_ms\": " + number(percentile(r.latencies_ms, 50));
+    line += ", \"p99_ms\": " + number(percentile(r.latencies_ms, 99));
+  }
+  if (!r.mib_per_s.empty()) line += ", \"mib_per_s\": " + number(median(r.mib_per_s));
+  line += ", \"runs\": " + std::to_string(r.ops_per_s.size());
+  for (const auto& [key, value] : r.extra) line += ", \"" + key + "\": " + number(value);
+  line += "}";
+  (void)s;
+  std::printf("%s\n", line.c_str());
+  std::fflush(stdout);
+}
+
+void progress(const settings& s, const std::string& line) {
+  if (s.json_only) return;
+  std::fprintf(stderr, "%s\n", line.c_str());
+}
+
+}  // namespace autosync::bench

@@ -1,0 +1,54 @@
+// What every benchmark scenario shares: latency samples, medians, and the one JSON line
+// a scenario prints: {"scenario": ..., "ops_per_s": ..., "p50_ms": ..., "p99_ms": ..., "mib_per_s": ...}
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace autosync::bench {
+
+using clock_type = std::chrono::steady_clock;
+
+struct settings {
+  bool json_only = false;     // print nothing but the final JSON lines
+  double seconds = 3.0;       // measured time of one run of a scenario
+  int runs = 3;               // runs per scenario; the median run is reported
+  std::string only;           // run only scenarios whose name contains this
+  bool wants(const std::string& scenario) const {
+    return only.empty() || scenario.find(only) != std::string::npos;
+  }
+};
+
+// Latencies in milliseconds, safe to add from any thread.
+class latency_samples {
+public:
+  void add(clock_type::duration d);
+  std::vector<double> take();
+
+private:
+  std::mutex mutex_;
+  std::vector<double> samples_;
+};
+
+double percentile(std::vector<double> values, double p);
+double median(std::vector<double> values);
+
+struct scenario_result {
+  std::string scenario;
+  std::vector<double> ops_per_s;      // one per run
+  std::vector<double> mib_per_s;      // one per run, empty when bytes do not apply
+  std::vector<double> latencies_ms;   // pooled over every run
+  std::map<std::string, double> extra;  // more fields for the JSON line
+};
+
+// Prints the scenario's JSON line (and, unless json_only, nothing else: progress is printed
+// by the scenarios themselves through progress()).
+void report(const settings& s, const scenario_result& r);
+void progress(const settings& s, const std::string& line);
+
+}  // namespace autosync::bench
