@@ -142,8 +142,12 @@ struct Snapshot {
   state @5 :Data;            # the domain's encoding of the namespace; opaque to the journal
 }
 
-struct ChunkIndexEntry {
-  # The small record kept beside every stored chunk, so that "which of these chunks do
-  # you have?" never reads chunk contents.
-  size @0 :UInt32;  # plaintext bytes of the chunk
+struct ChunkLocation {
+  # Where a user's chunk is stored: chunk contents live in append-only pack files beside
+  # the database (docs/journal-format.md), and this small record is the index entry. It is
+  # written only after the pack bytes it names are on disk.
+  pack @0 :UInt32;          # pack file number: chunks/<8 hex digits>.pack
+  offset @1 :UInt64;        # offset of the record header in that file
+  sealedLength @2 :UInt32;  # bytes of the sealed chunk after the 16-byte record header
+  size @3 :UInt32;          # plaintext bytes of the chunk
 }

@@ -15,10 +15,22 @@ std::string_view view_of(kj::ArrayPtr<const kj::byte> bytes) {
   return {reinterpret_cast<const char*>(bytes.begin()), bytes.size()};
 }
 
-std::string flat_bytes(capnp::MessageBuilder& message) {
-  auto words = capnp::messageToFlatArray(message);
-  auto bytes = words.asBytes();
-  return std::string(view_of(bytes));
+// Seals a message in Cap'n Proto's standard stream framing (segment table, then the
+// segments) without first copying it into one flat buffer.
+void seal_message(const data_key& key, binding bound, capnp::MessageBuilder& message,
+                  std::string& out) {
+  auto segments = message.getSegmentsForOutput();
+  // Segment table: count - 1, then each size, in 32-bit little-endian words, padded to 8.
+  std::vector<std::uint32_t> table(segments.size() + 1 + (segments.size() + 1) % 2, 0);
+  table[0] = static_cast<std::uint32_t>(segments.size() - 1);
+  for (std::size_t i = 0; i < segments.size(); ++i) {
+    table[i + 1] = static_cast<std::uint32_t>(segments[i].size());
+  }
+  std::vector<std::string_view> pieces;
+  pieces.reserve(segments.size() + 1);
+  pieces.emplace_back(reinterpret_cast<const char*>(table.data()), table.size() * 4);
+  for (auto segment : segments) pieces.push_back(view_of(segment.asBytes()));
+  seal(key, bound, pieces.data(), pieces.size(), out);
 }
 
 // Puts the key salt into an item when it may not be on disk yet: the salt then becomes
@@ -63,7 +75,7 @@ status seal_event(const std::string& user, const data_key& key, capnp::MallocMes
   root.setEvent(bytes);
   std::string storage_key = keys::seq_key(user, next.last_seq);
   std::string value;
-  seal(key, keys::associated(keys::family_tag::event, storage_key), flat_bytes(record), value);
+  seal_message(key, {keys::family_tag::event, storage_key}, record, value);
   item.puts.push_back({family::events, std::move(storage_key), std::move(value)});
   return status::ok();
 }
@@ -77,21 +89,22 @@ void journal::append(append_request request, append_callback done) {
   if (request.events.empty()) return refuse(error(error_kind::invalid, "append of no events"));
   auto user_key = impl_->user_key(request.user, /*create=*/true);
   if (!user_key) return refuse(std::move(user_key).err());
-  auto failure = impl_->sequence_and_enqueue(request, *user_key, std::move(done));
+  auto failure = impl_->sequence_and_enqueue(request, *user_key, done);
   // Outside every lock: the callback may append again.
   if (!failure) refuse(std::move(failure).err());
 }
 
 // Sequencing and sealing hold only the user's stripe lock, so appends of different users
 // encode in parallel; each user's appends still enter the queue in sequence order, so a
-// batch never writes seq n+1 before seq n. On failure `done` was not called (the caller
-// reports the error); on success it will be, by the writer.
+// batch never writes seq n+1 before seq n. On success `done` is moved into the queue and
+// the writer calls it; on failure it is left to the caller, who reports the error.
 status journal::impl::sequence_and_enqueue(append_request& request, key_lookup& user_key,
-                                           append_callback done) {
+                                           append_callback& done) {
   const std::string& user = request.user;
-  auto& stripe = stripes[std::hash<std::string>{}(user) % stripes.size()];
+  auto& shard = shard_of(user);
+  auto& stripe = shard.stripes[std::hash<std::string>{}(user) / shards.size() % shard.stripes.size()];
   std::lock_guard stripe_lock(stripe.mutex);
-  const std::uint64_t epoch = failure_epoch.load();
+  const std::uint64_t epoch = shard.failure_epoch.load();
   if (stripe.epoch != epoch) {
     // A write failed since this stripe last sequenced: its cached heads may name events
     // that never reached the disk.
@@ -124,20 +137,21 @@ status journal::impl::sequence_and_enqueue(append_request& request, key_lookup& 
   item.bytes = item_bytes(item);
   out.last_seq = next.last_seq;
   out.last_hash = next.last_hash;
-  item.done = [done = std::move(done), out](status s) {
-    if (s) {
-      done(out);
-    } else {
-      done(std::move(s).err());
-    }
-  };
   {
-    std::lock_guard queue_lock(queue_mutex);
-    if (failure_epoch.load() != epoch) {
+    std::lock_guard queue_lock(shard.queue_mutex);
+    if (shard.failure_epoch.load() != epoch) {
       return error(error_kind::unavailable,
                    "user " + user + ": a journal write failed while this append was prepared; retry");
     }
-    if (auto s = enqueue(std::move(item)); !s) return s;
+    if (auto s = enqueue(shard, std::move(item)); !s) return s;
+    // Still under the queue lock, so the writer has not taken the item yet.
+    shard.queue.back().done = [done = std::move(done), out](status s) {
+      if (s) {
+        done(out);
+      } else {
+        done(std::move(s).err());
+      }
+    };
   }
   stripe.heads[user] = next;
   return status::ok();
@@ -188,8 +202,7 @@ status journal::write_snapshot(std::string_view user, const snapshot& snap) {
   root.setState({reinterpret_cast<const kj::byte*>(snap.state.data()), snap.state.size()});
   std::string key = keys::seq_key(user, snap.seq);
   std::string value;
-  seal(user_key->key, keys::associated(keys::family_tag::snapshot, key), flat_bytes(message),
-       value);
+  seal_message(user_key->key, {keys::family_tag::snapshot, key}, message, value);
 
   write_item item;
   item.user = name;
@@ -216,7 +229,7 @@ void journal::put_chunk(std::string_view user, const sha256_digest& id, std::str
   }
   std::string key = keys::chunk_key(user, id);
   std::string existing;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunk_index), key, &existing);
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &existing);
   if (s.ok()) return done(false);  // dedup: the user already has this chunk durably
   if (!s.IsNotFound()) return refuse(storage_error(s, "looking up chunk " + id.hex()));
 
@@ -224,16 +237,13 @@ void journal::put_chunk(std::string_view user, const sha256_digest& id, std::str
   if (!user_key) return refuse(std::move(user_key).err());
   write_item item;
   item.user = std::string(user);
-  std::string value;
-  value.reserve(content.size() + sealed_overhead);
-  seal(user_key->key, keys::associated(keys::family_tag::chunk, key), content, value);
-
-  capnp::MallocMessageBuilder index(8);
-  index.initRoot<schema::ChunkIndexEntry>().setSize(static_cast<std::uint32_t>(content.size()));
-  item.puts.push_back({family::chunks, key, std::move(value)});
-  item.puts.push_back({family::chunk_index, std::move(key), flat_bytes(index)});
+  item.chunk_sealed.reserve(content.size() + sealed_overhead);
+  // Sealed here, on the caller's thread, in parallel with other uploads.
+  seal(user_key->key, {keys::family_tag::chunk, key}, content, item.chunk_sealed);
+  item.chunk_size = static_cast<std::uint32_t>(content.size());
+  item.chunk_key = std::move(key);
   add_salt(item, item.user, std::move(user_key->salt_to_write));
-  item.bytes = item_bytes(item);
+  item.bytes = item_bytes(item) + item.chunk_key.size() + item.chunk_sealed.size();
   item.done = [done](status st) {
     if (st) {
       done(true);
@@ -243,8 +253,9 @@ void journal::put_chunk(std::string_view user, const sha256_digest& id, std::str
   };
   std::optional<error> failure;
   {
-    std::lock_guard lock(impl_->queue_mutex);
-    if (auto st = impl_->enqueue(std::move(item)); !st) failure = std::move(st).err();
+    auto& shard = impl_->shard_of(item.user);
+    std::lock_guard lock(shard.queue_mutex);
+    if (auto st = impl_->enqueue(shard, std::move(item)); !st) failure = std::move(st).err();
   }
   if (failure) refuse(std::move(*failure));
 }

@@ -1,11 +1,22 @@
-// Checkpoints and backups through RocksDB's own engines: both copy a consistent state
-// of every column family, and the backup engine checksums every file it keeps.
+// Checkpoints and backups. RocksDB's engines copy a consistent state of every column
+// family; the chunk packs beside it are append-only, so copying them after the database
+// always yields every byte the copied index names.
+//
+// Backup folder layout:  <backup>/db/      RocksDB BackupEngine (checksummed, incremental)
+//                        <backup>/chunks/  copies of the packs, extended by each backup
+#include <fcntl.h>
 #include <rocksdb/utilities/backup_engine.h>
 #include <rocksdb/utilities/checkpoint.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "journal_impl.hpp"
 
 namespace autosync::journal {
+
+namespace fs = std::filesystem;
 
 namespace {
 
@@ -13,21 +24,107 @@ error backup_error(const rocksdb::IOStatus& s, const std::string& what) {
   return storage_error(rocksdb::Status(s), what);
 }
 
+error file_error(const std::string& what, const fs::path& file, int err) {
+  return error(error_kind::unavailable,
+               what + " " + file.string() + ": " + std::strerror(err) + "; check the disk and retry");
+}
+
+// Makes `to` hold the first `length` bytes of `from`, copying only what `to` lacks (packs
+// only ever grow, so an existing copy is a prefix), then syncs it.
+status copy_prefix(const fs::path& from, const fs::path& to, std::uint64_t length) {
+  int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return file_error("opening", from, errno);
+  int out = ::open(to.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    ::close(in);
+    return file_error("creating", to, err);
+  }
+  status result;
+  const off_t existing = ::lseek(out, 0, SEEK_END);
+  if (existing < 0 || static_cast<std::uint64_t>(existing) > length) {
+    result = error(error_kind::corruption, "backup copy " + to.string() +
+                                               " is longer than the pack it copies: it is not a "
+                                               "copy of this journal; use an empty backup folder");
+  }
+  std::vector<char> buffer(1 << 20);
+  auto offset = static_cast<std::uint64_t>(std::max<off_t>(existing, 0));
+  while (result && offset < length) {
+    const auto want = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length - offset));
+    ssize_t n = ::pread(in, buffer.data(), want, static_cast<off_t>(offset));
+    if (n <= 0) {
+      result = file_error("reading", from, n < 0 ? errno : EIO);
+      break;
+    }
+    if (::pwrite(out, buffer.data(), static_cast<std::size_t>(n), static_cast<off_t>(offset)) != n) {
+      result = file_error("writing", to, errno);
+      break;
+    }
+    offset += static_cast<std::uint64_t>(n);
+  }
+  if (result && ::fsync(out) != 0) result = file_error("syncing", to, errno);
+  ::close(in);
+  ::close(out);
+  return result;
+}
+
+// Copies (or hard-links, when `link` and the file system allow) every pack of `from` into `to`.
+status copy_packs(const fs::path& from, const fs::path& to, bool link) {
+  std::error_code ec;
+  fs::create_directories(to, ec);
+  if (ec) return error(error_kind::unavailable, "cannot create " + to.string() + ": " + ec.message());
+  for (const auto& pack : pack_store::list(from)) {
+    const fs::path target = to / pack.filename();
+    if (link) {
+      fs::create_hard_link(pack, target, ec);
+      if (!ec) continue;
+    }
+    const auto length = fs::file_size(pack, ec);
+    if (ec) return error(error_kind::unavailable, "cannot read " + pack.string() + ": " + ec.message());
+    if (auto s = copy_prefix(pack, target, length); !s) return s;
+  }
+  int dir = ::open(to.c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return status::ok();
+}
+
+result<std::unique_ptr<rocksdb::BackupEngineReadOnly>> open_backups(const fs::path& backup_dir) {
+  if (!fs::exists(backup_dir / "db")) {
+    return error(error_kind::not_found, "no backups in " + backup_dir.string() +
+                                            " (it should hold a db/ folder)");
+  }
+  rocksdb::BackupEngineReadOnly* raw = nullptr;
+  auto s = rocksdb::BackupEngineReadOnly::Open(
+      rocksdb::Env::Default(), rocksdb::BackupEngineOptions((backup_dir / "db").string()), &raw);
+  if (!s.ok()) return backup_error(s, "opening backup folder " + backup_dir.string());
+  return std::unique_ptr<rocksdb::BackupEngineReadOnly>(raw);
+}
+
 }  // namespace
 
-status journal::create_checkpoint(const std::filesystem::path& dir) {
+status journal::create_checkpoint(const fs::path& dir) {
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
   if (!s.ok()) return storage_error(s, "preparing a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   s = checkpoint->CreateCheckpoint(dir.string());
   if (!s.ok()) return storage_error(s, "creating checkpoint " + dir.string());
-  return status::ok();
+  // Hard links are safe for packs: nothing is ever rewritten in place.
+  return copy_packs(impl_->packs->dir(), dir / "chunks", /*link=*/true);
 }
 
-result<std::uint32_t> journal::create_backup(const std::filesystem::path& backup_dir) {
+result<std::uint32_t> journal::create_backup(const fs::path& backup_dir) {
+  std::error_code ec;
+  fs::create_directories(backup_dir, ec);
+  if (ec) {
+    return error(error_kind::unavailable, "cannot create backup folder " + backup_dir.string() +
+                                              ": " + ec.message());
+  }
   rocksdb::BackupEngine* raw = nullptr;
-  auto s = rocksdb::BackupEngine::Open(rocksdb::BackupEngineOptions(backup_dir.string()),
+  auto s = rocksdb::BackupEngine::Open(rocksdb::BackupEngineOptions((backup_dir / "db").string()),
                                        rocksdb::Env::Default(), &raw);
   if (!s.ok()) return backup_error(s, "opening backup folder " + backup_dir.string());
   std::unique_ptr<rocksdb::BackupEngine> engine(raw);
@@ -36,56 +133,54 @@ result<std::uint32_t> journal::create_backup(const std::filesystem::path& backup
   rocksdb::BackupID id = 0;
   s = engine->CreateNewBackup(create, impl_->db.get(), &id);
   if (!s.ok()) return backup_error(s, "creating a backup in " + backup_dir.string());
+  if (auto copied = copy_packs(impl_->packs->dir(), backup_dir / "chunks", /*link=*/false); !copied) {
+    return std::move(copied).err();
+  }
   return id;
 }
 
-result<std::vector<std::uint32_t>> list_backups(const std::filesystem::path& backup_dir) {
-  rocksdb::BackupEngineReadOnly* raw = nullptr;
-  auto s = rocksdb::BackupEngineReadOnly::Open(
-      rocksdb::Env::Default(), rocksdb::BackupEngineOptions(backup_dir.string()), &raw);
-  if (!s.ok()) return backup_error(s, "opening backup folder " + backup_dir.string());
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
+result<std::vector<std::uint32_t>> list_backups(const fs::path& backup_dir) {
+  auto engine = open_backups(backup_dir);
+  if (!engine) return std::move(engine).err();
   std::vector<rocksdb::BackupInfo> infos;
-  engine->GetBackupInfo(&infos);
+  (*engine)->GetBackupInfo(&infos);
   std::vector<std::uint32_t> ids;
   for (const auto& info : infos) ids.push_back(info.backup_id);
   return ids;
 }
 
-status verify_backup(const std::filesystem::path& backup_dir, std::uint32_t backup_id) {
-  rocksdb::BackupEngineReadOnly* raw = nullptr;
-  auto s = rocksdb::BackupEngineReadOnly::Open(
-      rocksdb::Env::Default(), rocksdb::BackupEngineOptions(backup_dir.string()), &raw);
-  if (!s.ok()) return backup_error(s, "opening backup folder " + backup_dir.string());
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
-  s = engine->VerifyBackup(backup_id, /*verify_with_checksum=*/true);
+status verify_backup(const fs::path& backup_dir, std::uint32_t backup_id) {
+  auto engine = open_backups(backup_dir);
+  if (!engine) return std::move(engine).err();
+  auto s = (*engine)->VerifyBackup(backup_id, /*verify_with_checksum=*/true);
   if (!s.ok()) {
     return backup_error(s, "verifying backup " + std::to_string(backup_id) + " in " +
                                backup_dir.string());
   }
+  for (const auto& pack : pack_store::list(backup_dir / "chunks")) {
+    auto records = pack_store::verify_file(pack);
+    if (!records) return std::move(records).err();
+  }
   return status::ok();
 }
 
-status restore_backup(const std::filesystem::path& backup_dir, std::uint32_t backup_id,
-                      const std::filesystem::path& target_dir) {
+status restore_backup(const fs::path& backup_dir, std::uint32_t backup_id,
+                      const fs::path& target_dir) {
   std::error_code ec;
-  if (std::filesystem::exists(target_dir / "CURRENT", ec)) {
+  if (fs::exists(target_dir / "CURRENT", ec)) {
     // Restoring over a journal would replace files under whatever uses it.
     return error(error_kind::conflict,
                  "restore target " + target_dir.string() +
                      " already holds a journal: stop the node and restore into an empty folder");
   }
-  rocksdb::BackupEngineReadOnly* raw = nullptr;
-  auto s = rocksdb::BackupEngineReadOnly::Open(
-      rocksdb::Env::Default(), rocksdb::BackupEngineOptions(backup_dir.string()), &raw);
-  if (!s.ok()) return backup_error(s, "opening backup folder " + backup_dir.string());
-  std::unique_ptr<rocksdb::BackupEngineReadOnly> engine(raw);
-  s = engine->RestoreDBFromBackup(backup_id, target_dir.string(), target_dir.string());
+  auto engine = open_backups(backup_dir);
+  if (!engine) return std::move(engine).err();
+  auto s = (*engine)->RestoreDBFromBackup(backup_id, target_dir.string(), target_dir.string());
   if (!s.ok()) {
     return backup_error(s, "restoring backup " + std::to_string(backup_id) + " into " +
                                target_dir.string());
   }
-  return status::ok();
+  return copy_packs(backup_dir / "chunks", target_dir / "chunks", /*link=*/false);
 }
 
 }  // namespace autosync::journal

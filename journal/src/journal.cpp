@@ -6,7 +6,11 @@
 
 #include <cstdarg>
 #include <cstdio>
+#include <algorithm>
 #include <future>
+#include <optional>
+
+#include <capnp/serialize.h>
 
 #include "journal_impl.hpp"
 
@@ -52,14 +56,6 @@ rocksdb::ColumnFamilyOptions family_options(family f) {
   }
   // Everything but the metadata is sealed: ciphertext does not compress, so do not try.
   o.compression = rocksdb::kNoCompression;
-  if (f == family::chunks) {
-    // Chunk contents go to blob files at flush, so compaction moves keys, not megabytes.
-    o.enable_blob_files = true;
-    o.min_blob_size = 4096;
-    o.blob_file_size = 256u << 20;
-    o.enable_blob_garbage_collection = true;
-    o.write_buffer_size = 128u << 20;
-  }
   return o;
 }
 
@@ -105,9 +101,8 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   db_options.max_background_jobs = 2;  // the machines we target have two cores
   db_options.info_log_level = rocksdb::WARN_LEVEL;
   db_options.info_log = std::make_shared<stderr_logger>();
-  // Chunk data passes through the WAL; bound it so a quiet column family cannot pin old
-  // WAL files forever.
-  db_options.max_total_wal_size = 512u << 20;
+  // Bound the WAL so a quiet column family cannot pin old WAL files forever.
+  db_options.max_total_wal_size = 256u << 20;
   if (opts.env != nullptr) db_options.env = opts.env;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
@@ -144,6 +139,9 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   }
   self->db.reset(raw);
   self->opts = std::move(opts);
+  auto packs = pack_store::open(self->opts.dir / "chunks", self->opts.read_only);
+  if (!packs) return std::move(packs).err();
+  self->packs = std::move(packs).value();
 
   // Refuse a journal written by a newer, incompatible build before touching it.
   std::string stored_format;
@@ -166,19 +164,14 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
     return storage_error(s, "reading the format of journal " + path);
   }
 
-  if (!self->opts.read_only) self->writer = std::thread([p = self.get()] { p->writer_loop(); });
+  if (!self->opts.read_only) self->start_writers();
   return std::unique_ptr<journal>(new journal(std::move(self)));
 }
 
 journal::journal(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
 
 journal::~journal() {
-  {
-    std::lock_guard lock(impl_->queue_mutex);
-    impl_->stopping = true;
-  }
-  impl_->queue_cv.notify_all();
-  if (impl_->writer.joinable()) impl_->writer.join();
+  impl_->stop_writers();
   for (auto* handle : impl_->handles) {
     // Status ignored on purpose: closing cannot be retried, and the handles go either way.
     (void)impl_->db->DestroyColumnFamilyHandle(handle);
@@ -187,6 +180,34 @@ journal::~journal() {
 }
 
 const std::filesystem::path& journal::dir() const noexcept { return impl_->opts.dir; }
+
+status journal::impl::store_chunks(std::vector<write_item>& batch, rocksdb::WriteBatch& wb) {
+  std::vector<std::string_view> sealed;
+  std::vector<write_item*> owners;
+  for (auto& item : batch) {
+    if (item.chunk_key.empty()) continue;
+    sealed.push_back(item.chunk_sealed);
+    owners.push_back(&item);
+  }
+  if (sealed.empty()) return status::ok();
+  auto locations = packs->append_durably(sealed);
+  if (!locations) return std::move(locations).err();
+  for (std::size_t i = 0; i < owners.size(); ++i) {
+    const auto& at = (*locations)[i];
+    capnp::MallocMessageBuilder message(16);
+    auto root = message.initRoot<schema::ChunkLocation>();
+    root.setPack(at.pack);
+    root.setOffset(at.offset);
+    root.setSealedLength(at.sealed_length);
+    root.setSize(owners[i]->chunk_size);
+    auto words = capnp::messageToFlatArray(message);
+    auto bytes = words.asBytes();
+    auto s = wb.Put(cf(family::chunks), owners[i]->chunk_key,
+                    rocksdb::Slice(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+    if (!s.ok()) return storage_error(s, "indexing a chunk");
+  }
+  return status::ok();
+}
 
 write_stats journal::stats() const noexcept {
   return {impl_->stat_batches.load(), impl_->stat_items.load(), impl_->stat_bytes.load(),
@@ -242,16 +263,41 @@ result<user_head> journal::head(std::string_view user) const {
 
 // --- the writer ---------------------------------------------------------------------------
 
-status journal::impl::enqueue(write_item item) {
-  if (stopping) return error(error_kind::unavailable, "journal is closing");
-  if (queued_bytes + item.bytes > opts.queue_bytes_max && !queue.empty()) {
+void journal::impl::start_writers() {
+  const std::size_t count = std::max<std::size_t>(1, opts.write_shards);
+  for (std::size_t i = 0; i < count; ++i) {
+    shards.push_back(std::make_unique<write_shard>());
+    shards.back()->index = i;
+  }
+  for (auto& shard : shards) {
+    shard->writer = std::thread([this, s = shard.get()] { writer_loop(*s); });
+  }
+}
+
+void journal::impl::stop_writers() {
+  for (auto& shard : shards) {
+    {
+      std::lock_guard lock(shard->queue_mutex);
+      shard->stopping = true;
+    }
+    shard->queue_cv.notify_all();
+  }
+  for (auto& shard : shards) {
+    if (shard->writer.joinable()) shard->writer.join();
+  }
+}
+
+status journal::impl::enqueue(write_shard& shard, write_item item) {
+  if (shard.stopping) return error(error_kind::unavailable, "journal is closing");
+  const std::size_t limit = opts.queue_bytes_max / shards.size();
+  if (shard.queued_bytes + item.bytes > limit && !shard.queue.empty()) {
     return error(error_kind::overloaded, "journal write queue is full (" +
-                                             std::to_string(queued_bytes) +
+                                             std::to_string(shard.queued_bytes) +
                                              " bytes waiting for the disk): retry shortly");
   }
-  queued_bytes += item.bytes;
-  queue.push_back(std::move(item));
-  queue_cv.notify_one();
+  shard.queued_bytes += item.bytes;
+  shard.queue.push_back(std::move(item));
+  shard.queue_cv.notify_one();
   return status::ok();
 }
 
@@ -259,39 +305,41 @@ status journal::impl::write_and_wait(write_item item) {
   std::promise<status> outcome;
   auto future = outcome.get_future();
   item.done = [&outcome](status s) { outcome.set_value(std::move(s)); };
+  auto& shard = shard_of(item.user);
   {
-    std::lock_guard lock(queue_mutex);
-    if (auto s = enqueue(std::move(item)); !s) return s;
+    std::lock_guard lock(shard.queue_mutex);
+    if (auto s = enqueue(shard, std::move(item)); !s) return s;
   }
   return future.get();
 }
 
-void journal::impl::writer_loop() {
+void journal::impl::writer_loop(write_shard& shard) {
   std::vector<write_item> batch;
   for (;;) {
     {
-      std::unique_lock lock(queue_mutex);
-      queue_cv.wait(lock, [this] { return !queue.empty() || stopping; });
-      if (queue.empty()) return;  // stopping, and everything queued is written
+      std::unique_lock lock(shard.queue_mutex);
+      shard.queue_cv.wait(lock, [&shard] { return !shard.queue.empty() || shard.stopping; });
+      if (shard.queue.empty()) return;  // stopping, and everything queued is written
       std::size_t bytes = 0;
+      auto& queue = shard.queue;
       while (!queue.empty() && batch.size() < opts.batch_records_max &&
              (batch.empty() || bytes + queue.front().bytes <= opts.batch_bytes_max)) {
         bytes += queue.front().bytes;
         batch.push_back(std::move(queue.front()));
         queue.pop_front();
       }
-      queued_bytes -= bytes;
+      shard.queued_bytes -= bytes;
     }
-    write_batch(batch);
+    write_batch(shard, batch);
     batch.clear();
   }
 }
 
-void journal::impl::write_batch(std::vector<write_item>& batch) {
-  if (needs_resume) {
+void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& batch) {
+  if (shard.needs_resume) {
     // After a failed write RocksDB refuses writes until resumed; resuming fails while
     // the cause persists, and then this batch fails with the cause.
-    if (db->Resume().ok()) needs_resume = false;
+    if (db->Resume().ok()) shard.needs_resume = false;
   }
   rocksdb::WriteBatch wb;
   rocksdb::Status s;
@@ -302,12 +350,17 @@ void journal::impl::write_batch(std::vector<write_item>& batch) {
     }
     if (!s.ok()) break;
   }
+  // Chunk bytes are durable in their pack before the batch that indexes them is written.
+  std::optional<error> failure;
   if (s.ok()) {
+    if (auto stored = store_chunks(batch, wb); !stored) failure = std::move(stored).err();
+  }
+  if (s.ok() && !failure) {
     rocksdb::WriteOptions wo;
     wo.sync = true;  // the acknowledgment below promises durability: never skip this
     s = db->Write(wo, &wb);
   }
-  if (s.ok()) {
+  if (s.ok() && !failure) {
     stat_batches.fetch_add(1, std::memory_order_relaxed);
     stat_items.fetch_add(batch.size(), std::memory_order_relaxed);
     stat_bytes.fetch_add(wb.GetDataSize(), std::memory_order_relaxed);
@@ -318,20 +371,20 @@ void journal::impl::write_batch(std::vector<write_item>& batch) {
     return;
   }
 
-  // The batch is not durable. Every append queued after it may chain on it, so they fail
-  // too; heads reload from disk, where the chain still ends at the last durable event.
+  // The batch is not durable. Every append queued in the shard after it may chain on it, so
+  // they fail too; heads reload from disk, where each chain ends at its last durable event.
   stat_failed.fetch_add(1, std::memory_order_relaxed);
-  error failure = storage_error(s, "writing to journal " + opts.dir.string());
+  if (!failure) failure = storage_error(s, "writing to journal " + opts.dir.string());
   std::deque<write_item> rest;
   {
-    std::lock_guard lock(queue_mutex);
-    rest.swap(queue);
-    queued_bytes = 0;
-    ++failure_epoch;
+    std::lock_guard lock(shard.queue_mutex);
+    rest.swap(shard.queue);
+    shard.queued_bytes = 0;
+    ++shard.failure_epoch;
   }
-  needs_resume = true;
-  for (auto& item : batch) item.done(failure);
-  for (auto& item : rest) item.done(failure);
+  shard.needs_resume = true;
+  for (auto& item : batch) item.done(*failure);
+  for (auto& item : rest) item.done(*failure);
 }
 
 }  // namespace autosync::journal

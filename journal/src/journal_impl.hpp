@@ -2,6 +2,7 @@
 #pragma once
 
 #include <rocksdb/db.h>
+#include <rocksdb/write_batch.h>
 
 #include <array>
 #include <atomic>
@@ -16,15 +17,15 @@
 
 #include "autosync/journal/journal.hpp"
 #include "keys.hpp"
+#include "pack_store.hpp"
 #include "sealer.hpp"
 
 namespace autosync::journal {
 
-enum class family : std::size_t { meta = 0, events, snapshots, chunks, chunk_index, count };
+enum class family : std::size_t { meta = 0, events, snapshots, chunks, count };
 
 // Column family names as stored in the database; the index is the family's value.
-inline constexpr const char* family_names[] = {"default", "events", "snapshots", "chunks",
-                                               "chunk_index"};
+inline constexpr const char* family_names[] = {"default", "events", "snapshots", "chunks"};
 
 // The journal's own format (key layout, sealing). Bumped on incompatible change; older
 // builds refuse a newer journal instead of misreading it.
@@ -42,6 +43,11 @@ struct write_item {
   };
   std::string user;
   std::vector<put> puts;
+  // A chunk to store: its sealed bytes go to a pack file, and its location under
+  // chunk_key into the chunks family, in the same batch as `puts`.
+  std::string chunk_key;
+  std::string chunk_sealed;
+  std::uint32_t chunk_size = 0;
   bool writes_salt = false;   // puts include the user's key salt; mark it durable after
   std::size_t bytes = 0;      // sum of key and value sizes: what the queue limit counts
   std::function<void(status)> done;
@@ -57,6 +63,7 @@ struct journal::impl {
   options opts;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  std::unique_ptr<pack_store> packs;
 
   rocksdb::ColumnFamilyHandle* cf(family f) const {
     return handles[static_cast<std::size_t>(f)];
@@ -74,35 +81,51 @@ struct journal::impl {
   result<key_lookup> user_key(std::string_view user, bool create) const;
   void mark_salt_durable(const std::string& user);
 
-  // --- sequencing (per stripe) ---
-  // Heads including queued, not yet durable, appends, cached per stripe of users. A failed
-  // write bumps failure_epoch; a stripe whose epoch is older drops its heads and reloads
-  // them from disk, where each chain still ends at its last durable event.
+  // --- write shards ---
+  // Users hash to shards. Each shard sequences its users' appends and runs one writer that
+  // group-commits its queue; a user's appends stay in one queue, so they reach the disk in
+  // sequence order. The writers of different shards call RocksDB at once, and RocksDB joins
+  // them into one WAL write and one fsync while inserting into memtables in parallel.
   struct sequencer_stripe {
     std::mutex mutex;
+    // Heads including queued, not yet durable, appends.
     std::unordered_map<std::string, user_head> heads;
     std::uint64_t epoch = 0;
   };
-  std::array<sequencer_stripe, 64> stripes;
-  std::atomic<std::uint64_t> failure_epoch{0};  // written under queue_mutex
-  status sequence_and_enqueue(append_request& request, key_lookup& user_key, append_callback done);
+  struct write_shard {
+    std::size_t index = 0;
+    // A failed write bumps failure_epoch and fails everything queued in the shard; a stripe
+    // whose epoch is older drops its heads and reloads them from disk, where each chain
+    // ends at its last durable event.
+    std::array<sequencer_stripe, 16> stripes;
+    std::atomic<std::uint64_t> failure_epoch{0};  // written under queue_mutex
 
-  // --- the write queue (queue_mutex) ---
-  std::mutex queue_mutex;
-  std::condition_variable queue_cv;
-  std::deque<write_item> queue;
-  std::size_t queued_bytes = 0;
-  bool stopping = false;
-  std::thread writer;
-  bool needs_resume = false;  // writer thread only: the last write failed
+    std::mutex queue_mutex;
+    std::condition_variable queue_cv;
+    std::deque<write_item> queue;
+    std::size_t queued_bytes = 0;
+    bool stopping = false;
+    bool needs_resume = false;  // writer thread only: the last write failed
+    std::thread writer;
+  };
+  std::vector<std::unique_ptr<write_shard>> shards;
   std::atomic<std::uint64_t> stat_batches{0}, stat_items{0}, stat_bytes{0}, stat_failed{0};
 
-  // REQUIRES: queue_mutex held. Refuses (overloaded) when the queue is full.
-  status enqueue(write_item item);
-  // Queues one item and waits for its fsync.
+  write_shard& shard_of(std::string_view user) {
+    return *shards[std::hash<std::string_view>{}(user) % shards.size()];
+  }
+  status sequence_and_enqueue(append_request& request, key_lookup& user_key, append_callback& done);
+  // REQUIRES: shard.queue_mutex held. Refuses (overloaded) when the queue is full.
+  status enqueue(write_shard& shard, write_item item);
+  // Queues one item on its user's shard and waits for its fsync.
   status write_and_wait(write_item item);
-  void writer_loop();
-  void write_batch(std::vector<write_item>& batch);
+  void writer_loop(write_shard& shard);
+  void write_batch(write_shard& shard, std::vector<write_item>& batch);
+  void start_writers();
+  void stop_writers();
+
+  // Appends the batch's chunks to a pack and adds their locations to `wb`.
+  status store_chunks(std::vector<write_item>& batch, rocksdb::WriteBatch& wb);
 
   result<user_head> durable_head(std::string_view user) const;
   status check_writable() const;

@@ -20,7 +20,11 @@ namespace autosync::journal::keys {
 
 // Tags mixed into the associated data of sealed values, so that a value moved from one
 // column family to another (same key bytes) fails authentication.
-enum class family_tag : char { event = 'e', snapshot = 's', chunk = 'c' };
+namespace family_tag {
+inline constexpr char event = 'e';
+inline constexpr char snapshot = 's';
+inline constexpr char chunk = 'c';
+}  // namespace family_tag
 
 inline std::string user_prefix(std::string_view user) {
   std::string key;
@@ -54,14 +58,5 @@ inline std::string chunk_key(std::string_view user, const sha256_digest& id) {
 
 inline std::string salt_key(std::string_view user) { return "k" + user_prefix(user); }
 inline constexpr std::string_view format_key = "format";
-
-// The associated data of a sealed value: the family tag and the full key.
-inline std::string associated(family_tag tag, std::string_view key) {
-  std::string ad;
-  ad.reserve(1 + key.size());
-  ad.push_back(static_cast<char>(tag));
-  ad.append(key.data(), key.size());
-  return ad;
-}
 
 }  // namespace autosync::journal::keys

@@ -20,13 +20,13 @@ std::optional<sha256_digest> digest_of(capnp::Data::Reader data) {
 }
 
 // Decrypts a sealed value into word-aligned memory that Cap'n Proto can read in place.
-bool unseal_words(const data_key& key, std::string_view associated, std::string_view sealed,
+bool unseal_words(const data_key& key, binding bound, std::string_view sealed,
                   kj::Array<capnp::word>& out) {
   if (sealed.size() < sealed_overhead) return false;
   const std::size_t plain = sealed.size() - sealed_overhead;
   if (plain % sizeof(capnp::word) != 0) return false;
   out = kj::heapArray<capnp::word>(plain / sizeof(capnp::word));
-  return open_sealed(key, associated, sealed, reinterpret_cast<char*>(out.begin()));
+  return open_sealed(key, bound, sealed, reinterpret_cast<char*>(out.begin()));
 }
 
 constexpr std::string_view unsealed_failure =
@@ -36,7 +36,7 @@ constexpr std::string_view unsealed_failure =
 result<stored_event> decode_event(const data_key& dk, std::string_view user, std::uint64_t seq,
                                   std::string_view key, std::string_view sealed) {
   kj::Array<capnp::word> words;
-  if (!unseal_words(dk, keys::associated(keys::family_tag::event, key), sealed, words)) {
+  if (!unseal_words(dk, binding{keys::family_tag::event, key}, sealed, words)) {
     return corrupt(user, seq, unsealed_failure);
   }
   capnp::FlatArrayMessageReader record_reader(words);
@@ -194,7 +194,7 @@ result<std::optional<snapshot>> journal::read_snapshot(std::string_view user,
   auto user_key = impl_->user_key(user, /*create=*/false);
   if (!user_key) return std::move(user_key).err();
   kj::Array<capnp::word> words;
-  if (!unseal_words(user_key->key, keys::associated(keys::family_tag::snapshot, key.ToStringView()),
+  if (!unseal_words(user_key->key, binding{keys::family_tag::snapshot, key.ToStringView()},
                     it->value().ToStringView(), words)) {
     return corrupt(user, seq, std::string("snapshot: ") + std::string(unsealed_failure));
   }
@@ -243,7 +243,7 @@ result<std::vector<bool>> journal::has_chunks(std::string_view user,
   std::vector<rocksdb::Slice> slices(keys_owned.begin(), keys_owned.end());
   std::vector<rocksdb::PinnableSlice> values(ids.size());
   std::vector<rocksdb::Status> statuses(ids.size());
-  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(family::chunk_index), slices.size(),
+  impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(family::chunks), slices.size(),
                       slices.data(), values.data(), statuses.data());
   std::vector<bool> out(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
@@ -259,21 +259,34 @@ result<std::vector<bool>> journal::has_chunks(std::string_view user,
 result<std::string> journal::get_chunk(std::string_view user, const sha256_digest& id) const {
   if (auto s = validate_user_id(user); !s) return std::move(s).err();
   std::string key = keys::chunk_key(user, id);
-  rocksdb::PinnableSlice sealed;
-  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &sealed);
+  std::string value;
+  auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &value);
   if (s.IsNotFound()) {
     return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " + id.hex());
   }
   if (!s.ok()) return storage_error(s, "reading chunk " + id.hex());
+  const std::string where_chunk = "user " + std::string(user) + " chunk " + id.hex() + ": ";
+  if (value.size() % sizeof(capnp::word) != 0) {
+    return error(error_kind::corruption, where_chunk + "malformed location record");
+  }
+  auto words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), value.data(), value.size());
+  capnp::FlatArrayMessageReader reader(words);
+  auto location = reader.getRoot<schema::ChunkLocation>();
+  auto sealed = impl_->packs->read({location.getPack(), location.getOffset(),
+                                    location.getSealedLength()});
+  if (!sealed) {
+    auto e = std::move(sealed).err();
+    return error(e.kind(), where_chunk + e.message());
+  }
   auto user_key = impl_->user_key(user, /*create=*/false);
   if (!user_key) return std::move(user_key).err();
-  const std::string where_chunk = "user " + std::string(user) + " chunk " + id.hex() + ": ";
-  if (sealed.size() < sealed_overhead) {
-    return error(error_kind::corruption, where_chunk + "stored value is truncated");
+  if (sealed->size() < sealed_overhead ||
+      sealed->size() - sealed_overhead != location.getSize()) {
+    return error(error_kind::corruption, where_chunk + "stored value has the wrong size");
   }
-  std::string content(sealed.size() - sealed_overhead, '\0');
-  if (!open_sealed(user_key->key, keys::associated(keys::family_tag::chunk, key),
-                   sealed.ToStringView(), content.data())) {
+  std::string content(sealed->size() - sealed_overhead, '\0');
+  if (!open_sealed(user_key->key, binding{keys::family_tag::chunk, key}, *sealed, content.data())) {
     return error(error_kind::corruption, where_chunk + std::string(unsealed_failure));
   }
   if (sha256(content) != id) {

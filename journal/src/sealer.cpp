@@ -102,15 +102,17 @@ data_key derive_user_key(const master_key& master, std::string_view salt, std::s
   return out;
 }
 
-void seal(const data_key& key, std::string_view associated, std::string_view plaintext,
+void seal(const data_key& key, binding bound, const std::string_view* pieces, std::size_t count,
           std::string& out) {
+  std::size_t plain_size = 0;
+  for (std::size_t i = 0; i < count; ++i) plain_size += pieces[i].size();
   const std::size_t start = out.size();
-  out.resize(start + sealed_overhead + plaintext.size());
+  out.resize(start + sealed_overhead + plain_size);
   auto* p = reinterpret_cast<unsigned char*>(out.data() + start);
   p[0] = seal_version;
   unsigned char* nonce = p + 1;
   unsigned char* cipher = nonce + nonce_bytes;
-  unsigned char* tag = cipher + plaintext.size();
+  unsigned char* tag = cipher + plain_size;
   // Random nonces: a sequence number could repeat under the same key after a failed
   // write is retried with other content, and a repeated GCM nonce leaks the key stream.
   thread_local nonce_pool nonces;
@@ -119,19 +121,26 @@ void seal(const data_key& key, std::string_view associated, std::string_view pla
   auto& ciphers = thread_ciphers();
   EVP_CIPHER_CTX* ctx = ciphers.seal;
   int len = 0;
+  const auto family = static_cast<unsigned char>(bound.family_tag);
   if (!ciphers.ready || EVP_EncryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
-      EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(associated),
-                        static_cast<int>(associated.size())) != 1 ||
-      EVP_EncryptUpdate(ctx, cipher, &len, bytes_of(plaintext),
-                        static_cast<int>(plaintext.size())) != 1 ||
-      EVP_EncryptFinal_ex(ctx, cipher + len, &len) != 1 ||
+      EVP_EncryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
+      EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
+                        static_cast<int>(bound.key.size())) != 1) {
+    crypto_failure("AES-GCM seal");
+  }
+  unsigned char* at = cipher;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (EVP_EncryptUpdate(ctx, at, &len, bytes_of(pieces[i]), static_cast<int>(pieces[i].size())) != 1)
+      crypto_failure("AES-GCM seal");
+    at += len;
+  }
+  if (EVP_EncryptFinal_ex(ctx, at, &len) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes, tag) != 1) {
     crypto_failure("AES-GCM seal");
   }
 }
 
-bool open_sealed(const data_key& key, std::string_view associated, std::string_view sealed,
-                 char* out) {
+bool open_sealed(const data_key& key, binding bound, std::string_view sealed, char* out) {
   if (sealed.size() < sealed_overhead) return false;
   const auto* p = bytes_of(sealed);
   if (p[0] != seal_version) return false;
@@ -145,9 +154,11 @@ bool open_sealed(const data_key& key, std::string_view associated, std::string_v
   EVP_CIPHER_CTX* ctx = ciphers.open;
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out);
+  const auto family = static_cast<unsigned char>(bound.family_tag);
   if (!ciphers.ready || EVP_DecryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(associated),
-                        static_cast<int>(associated.size())) != 1 ||
+      EVP_DecryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
+      EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
+                        static_cast<int>(bound.key.size())) != 1 ||
       EVP_DecryptUpdate(ctx, plain, &len, cipher, static_cast<int>(cipher_size)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, tag) != 1) {
     return false;

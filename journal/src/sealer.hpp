@@ -26,15 +26,24 @@ data_key derive_user_key(const master_key& master, std::string_view salt, std::s
 
 constexpr std::size_t sealed_overhead = 1 + 12 + 16;
 
-// Appends the sealed form of `plaintext` to `out`.
-void seal(const data_key& key, std::string_view associated, std::string_view plaintext,
-          std::string& out);
+// What a sealed value is bound to: its column family's tag and its RocksDB key.
+struct binding {
+  char family_tag;
+  std::string_view key;
+};
 
-// Opens a sealed value into `out` (resized to the plaintext size, which is
-// sealed.size() - sealed_overhead). Returns false on any mismatch: wrong key, tampered
-// bytes, truncated value, unknown version. The caller names what failed.
-bool open_sealed(const data_key& key, std::string_view associated, std::string_view sealed,
-                 char* out);
+// Appends the sealed form of the concatenated `pieces` to `out`. Pieces spare the caller
+// a copy when the plaintext is several buffers (a Cap'n Proto message's segments).
+void seal(const data_key& key, binding bound, const std::string_view* pieces, std::size_t count,
+          std::string& out);
+inline void seal(const data_key& key, binding bound, std::string_view plaintext, std::string& out) {
+  seal(key, bound, &plaintext, 1, out);
+}
+
+// Opens a sealed value into `out`, which must have room for sealed.size() - sealed_overhead
+// bytes. Returns false on any mismatch: wrong key, tampered bytes, a value moved to another
+// key, truncation, an unknown version. The caller names what failed.
+bool open_sealed(const data_key& key, binding bound, std::string_view sealed, char* out);
 
 // 32 bytes from the operating system's generator.
 std::string random_salt();

@@ -129,6 +129,60 @@ BOOST_AUTO_TEST_CASE(verify_detects_a_damaged_backup_file) {
   BOOST_TEST_MESSAGE("verify said: " << s.to_string());
 }
 
+BOOST_AUTO_TEST_CASE(verify_detects_a_damaged_chunk_pack_in_a_backup) {
+  temp_dir dir;
+  std::uint32_t id = 0;
+  {
+    auto j = open_journal(journal_options(dir / "data"));
+    fill(*j);
+    auto backup = j->create_backup(dir / "backups");
+    BOOST_REQUIRE(backup);
+    id = *backup;
+  }
+  BOOST_REQUIRE(journal::verify_backup(dir / "backups", id));
+  bool damaged = false;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "backups" / "chunks")) {
+    if (entry.path().extension() == ".pack" && entry.file_size() > 5000) {
+      std::fstream f(entry.path(), std::ios::in | std::ios::out | std::ios::binary);
+      f.seekg(4000);
+      char c = 0;
+      f.get(c);
+      f.seekp(4000);
+      f.put(static_cast<char>(c ^ 0x10));
+      damaged = true;
+    }
+  }
+  BOOST_REQUIRE(damaged);
+  auto s = journal::verify_backup(dir / "backups", id);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("CRC") != std::string::npos, s.err().message());
+}
+
+BOOST_AUTO_TEST_CASE(a_second_backup_copies_only_new_chunks_and_restores_everything) {
+  temp_dir dir;
+  std::string before;
+  std::uint32_t second = 0;
+  {
+    auto j = open_journal(journal_options(dir / "data"));
+    fill(*j);
+    BOOST_REQUIRE(j->create_backup(dir / "backups"));
+    const std::string more(70000, 'z');
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(more), more));
+    append_commit(*j, "alice", "/after-first-backup");
+    auto backup = j->create_backup(dir / "backups");
+    BOOST_REQUIRE(backup);
+    second = *backup;
+    before = dump(*j);
+    BOOST_TEST(j->get_chunk("alice", sha256(more)).has_value());
+  }
+  BOOST_REQUIRE(journal::verify_backup(dir / "backups", second));
+  BOOST_REQUIRE(journal::restore_backup(dir / "backups", second, dir / "restored"));
+  auto j = open_journal(journal_options(dir / "restored"));
+  BOOST_TEST(dump(*j) == before);
+  BOOST_TEST(j->get_chunk("alice", sha256(std::string(70000, 'z'))).has_value());
+}
+
 BOOST_AUTO_TEST_CASE(a_checkpoint_opens_as_a_journal_with_the_same_contents) {
   temp_dir dir;
   auto j = open_journal(journal_options(dir / "data"));

@@ -343,7 +343,7 @@ BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_s
   // Flip one byte of event 4 and delete event 7 behind the journal's back.
   {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks", "chunk_index"})
+    for (const char* name : {"default", "events", "snapshots", "chunks"})
       cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::DB* raw = nullptr;

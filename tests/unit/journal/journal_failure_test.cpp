@@ -221,9 +221,9 @@ BOOST_AUTO_TEST_CASE(a_full_disk_reports_errors_keeps_acknowledged_data_and_reop
   auto after = all_events(*j, "alice");
   BOOST_REQUIRE_EQUAL(after.size(), acknowledged.size());
   for (const auto& a : acknowledged) BOOST_TEST(after[a.last_seq - 1].hash == a.last_hash);
-  for (const auto& id : stored_chunks) {
-    auto got = j->get_chunk("alice", id);
-    BOOST_REQUIRE_MESSAGE(got, describe(got));
+  for (std::size_t i = 0; i < stored_chunks.size(); ++i) {
+    auto got = j->get_chunk("alice", stored_chunks[i]);
+    BOOST_REQUIRE_MESSAGE(got, "chunk " << i << " of " << stored_chunks.size() << ": " << describe(got));
   }
   BOOST_TEST(append_commit(*j, "alice", "/after") == acknowledged.size() + 1);
 }

@@ -57,6 +57,9 @@ struct options {
   std::size_t batch_bytes_max = 8u << 20;
   // Appends beyond this many queued bytes fail with `overloaded` instead of growing memory.
   std::size_t queue_bytes_max = 256u << 20;
+  // Writer threads, each group-committing the appends of its share of the users. Two keep
+  // both cores of a small machine busy: one fsyncs while the other fills the memtable.
+  std::size_t write_shards = 1;
 };
 
 // The events of one append: all of them, for one user, get consecutive sequence numbers

@@ -1,0 +1,274 @@
+#include "pack_store.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <array>
+#include <climits>
+#include <optional>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+namespace autosync::journal {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr char magic[4] = {'A', 'S', 'P', 'K'};
+
+std::uint32_t crc_of(std::string_view bytes) {
+  return static_cast<std::uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
+}
+
+void put_u32(char* out, std::uint32_t v) {
+  for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+
+std::uint32_t get_u32(const char* in) {
+  std::uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+error io_error(const std::string& what, const fs::path& file, int err) {
+  std::string message = what + " " + file.string() + ": " + std::strerror(err);
+  if (err == ENOSPC || err == EDQUOT) {
+    return error(error_kind::unavailable,
+                 message + "; the disk is full: free space, then retry (nothing was acknowledged)");
+  }
+  return error(error_kind::unavailable, message + "; check the disk, then retry");
+}
+
+status sync_dir(const fs::path& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return io_error("opening folder", dir, errno);
+  int rc = ::fsync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return io_error("syncing folder", dir, err);
+  return status::ok();
+}
+
+std::optional<std::uint32_t> pack_number(const fs::path& file) {
+  const std::string name = file.filename().string();
+  if (name.size() != 13 || file.extension() != ".pack") return std::nullopt;
+  std::uint32_t n = 0;
+  for (int i = 0; i < 8; ++i) {
+    char c = name[static_cast<std::size_t>(i)];
+    int v = (c >= '0' && c <= '9') ? c - '0' : (c >= 'a' && c <= 'f') ? c - 'a' + 10 : -1;
+    if (v < 0) return std::nullopt;
+    n = n << 4 | static_cast<std::uint32_t>(v);
+  }
+  return n;
+}
+
+}  // namespace
+
+fs::path pack_path(const fs::path& dir, std::uint32_t pack) {
+  char name[32];
+  std::snprintf(name, sizeof name, "%08x.pack", pack);
+  return dir / name;
+}
+
+std::vector<fs::path> pack_store::list(const fs::path& dir) {
+  std::vector<std::pair<std::uint32_t, fs::path>> found;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    if (auto n = pack_number(entry.path())) found.emplace_back(*n, entry.path());
+  }
+  std::sort(found.begin(), found.end());
+  std::vector<fs::path> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool read_only) {
+  std::unique_ptr<pack_store> store(new pack_store(dir, read_only));
+  if (read_only) return store;
+  std::error_code ec;
+  if (fs::create_directories(dir, ec)) {
+    if (auto s = sync_dir(dir.parent_path()); !s) return std::move(s).err();
+  }
+  if (ec) return error(error_kind::unavailable, "cannot create " + dir.string() + ": " + ec.message());
+  // Every open starts a new pack: whatever a crash left after the last record of the old
+  // one stays at its end, so no byte of a pack is ever written twice and a pack can be
+  // copied incrementally (backups) and walked record by record (verification).
+  auto packs = list(dir);
+  std::uint32_t next = packs.empty() ? 0 : *pack_number(packs.back()) + 1;
+  if (!packs.empty() && fs::file_size(packs.back(), ec) == 0 && !ec) --next;  // reuse an empty one
+  if (auto s = store->open_for_append(next); !s) return std::move(s).err();
+  return store;
+}
+
+pack_store::~pack_store() {
+  if (current_fd_ >= 0) ::close(current_fd_);
+  for (auto& [pack, fd] : readers_) ::close(fd);
+}
+
+status pack_store::open_for_append(std::uint32_t pack) {
+  const fs::path file = pack_path(dir_, pack);
+  const bool existed = fs::exists(file);
+  int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("opening pack", file, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    int err = errno;
+    ::close(fd);
+    return io_error("reading the size of pack", file, err);
+  }
+  if (!existed) {
+    if (auto s = sync_dir(dir_); !s) {
+      ::close(fd);
+      return s;
+    }
+  }
+  if (current_fd_ >= 0) ::close(current_fd_);
+  current_fd_ = fd;
+  current_pack_ = pack;
+  // Bytes past the last indexed record (a crash between write and index) are never
+  // referenced; appending after them keeps the code simple and costs only their space.
+  current_end_ = static_cast<std::uint64_t>(st.st_size);
+  return status::ok();
+}
+
+result<std::vector<pack_location>> pack_store::append_durably(
+    const std::vector<std::string_view>& sealed) {
+  std::lock_guard lock(append_mutex_);
+  if (read_only_) return error(error_kind::invalid, "chunk store is open read-only");
+  if (current_fd_ < 0 || broken_) {
+    // The last append failed part way: leave its bytes where they are, in a pack that gets
+    // nothing more, and continue in a new one.
+    if (auto s = open_for_append(current_pack_ + 1); !s) return std::move(s).err();
+    broken_ = false;
+  }
+  std::uint64_t total = 0;
+  for (auto s : sealed) total += header_bytes + s.size();
+  if (current_end_ > 0 && current_end_ + total > pack_bytes_max) {
+    if (::fdatasync(current_fd_) != 0) return io_error("syncing pack", pack_path(dir_, current_pack_), errno);
+    if (auto s = open_for_append(current_pack_ + 1); !s) return std::move(s).err();
+  }
+  std::vector<pack_location> locations;
+  std::vector<std::array<char, header_bytes>> headers(sealed.size());
+  std::vector<iovec> iov;
+  iov.reserve(sealed.size() * 2);
+  std::uint64_t at = current_end_;
+  for (std::size_t i = 0; i < sealed.size(); ++i) {
+    auto& h = headers[i];
+    std::memcpy(h.data(), magic, 4);
+    put_u32(h.data() + 4, static_cast<std::uint32_t>(sealed[i].size()));
+    put_u32(h.data() + 8, crc_of(sealed[i]));
+    put_u32(h.data() + 12, 0);
+    iov.push_back({h.data(), header_bytes});
+    iov.push_back({const_cast<char*>(sealed[i].data()), sealed[i].size()});
+    locations.push_back({current_pack_, at, static_cast<std::uint32_t>(sealed[i].size())});
+    at += header_bytes + sealed[i].size();
+  }
+  const fs::path file = pack_path(dir_, current_pack_);
+  std::size_t done = 0;
+  std::uint64_t offset = current_end_;
+  while (done < iov.size()) {
+    const int count = static_cast<int>(std::min<std::size_t>(iov.size() - done, IOV_MAX));
+    ssize_t n = ::pwritev(current_fd_, iov.data() + done, count, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      broken_ = true;
+      return io_error("writing pack", file, errno);
+    }
+    offset += static_cast<std::uint64_t>(n);
+    // Advance past fully written vectors; trim a partly written one.
+    auto left = static_cast<std::size_t>(n);
+    while (left > 0 && done < iov.size()) {
+      if (left >= iov[done].iov_len) {
+        left -= iov[done].iov_len;
+        ++done;
+      } else {
+        iov[done].iov_base = static_cast<char*>(iov[done].iov_base) + left;
+        iov[done].iov_len -= left;
+        left = 0;
+      }
+    }
+  }
+  if (::fdatasync(current_fd_) != 0) {
+    broken_ = true;
+    return io_error("syncing pack", file, errno);
+  }
+  current_end_ = at;
+  return locations;
+}
+
+int pack_store::reader_fd(std::uint32_t pack) const {
+  std::lock_guard lock(readers_mutex_);
+  if (auto it = readers_.find(pack); it != readers_.end()) return it->second;
+  int fd = ::open(pack_path(dir_, pack).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) readers_.emplace(pack, fd);
+  return fd;
+}
+
+result<std::string> pack_store::read(const pack_location& at) const {
+  const fs::path file = pack_path(dir_, at.pack);
+  int fd = reader_fd(at.pack);
+  if (fd < 0) {
+    return error(error_kind::corruption, "chunk pack " + file.string() + " is missing: " +
+                                             std::strerror(errno) + "; restore it from a backup");
+  }
+  std::string record(header_bytes + at.sealed_length, '\0');
+  std::size_t got = 0;
+  while (got < record.size()) {
+    ssize_t n = ::pread(fd, record.data() + got, record.size() - got,
+                        static_cast<off_t>(at.offset + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_error("reading pack", file, errno);
+    if (n == 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  const std::string where = file.string() + " at offset " + std::to_string(at.offset);
+  if (got < record.size()) return error(error_kind::corruption, "pack " + where + " is truncated");
+  if (std::memcmp(record.data(), magic, 4) != 0 || get_u32(record.data() + 4) != at.sealed_length) {
+    return error(error_kind::corruption, "pack " + where + " has no record of the indexed length");
+  }
+  std::string sealed = record.substr(header_bytes);
+  if (crc_of(sealed) != get_u32(record.data() + 8)) {
+    return error(error_kind::corruption, "pack " + where + " fails its CRC");
+  }
+  return sealed;
+}
+
+result<std::uint64_t> pack_store::verify_file(const fs::path& file) {
+  int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return io_error("opening pack", file, errno);
+  struct stat st {};
+  ::fstat(fd, &st);
+  const auto size = static_cast<std::uint64_t>(st.st_size);
+  std::uint64_t offset = 0, records = 0;
+  std::string buffer;
+  std::optional<error> failure;
+  while (offset + header_bytes <= size) {
+    char header[header_bytes];
+    if (::pread(fd, header, header_bytes, static_cast<off_t>(offset)) != header_bytes) break;
+    if (std::memcmp(header, magic, 4) != 0) break;  // the unindexed tail of a crash
+    const std::uint32_t length = get_u32(header + 4);
+    if (offset + header_bytes + length > size) break;
+    buffer.resize(length);
+    if (::pread(fd, buffer.data(), length, static_cast<off_t>(offset + header_bytes)) !=
+            static_cast<ssize_t>(length) ||
+        crc_of(buffer) != get_u32(header + 8)) {
+      failure = error(error_kind::corruption, "pack " + file.string() + " record at offset " +
+                                                  std::to_string(offset) + " fails its CRC");
+      break;
+    }
+    ++records;
+    offset += header_bytes + length;
+  }
+  ::close(fd);
+  if (failure) return std::move(*failure);
+  return records;
+}
+
+}  // namespace autosync::journal

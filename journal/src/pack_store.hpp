@@ -1,0 +1,79 @@
+// Chunk contents live in append-only pack files beside RocksDB, written once.
+//
+// Kept in RocksDB (even as blob files) every chunk byte is written twice, to the WAL and
+// again at flush, and the disk's bandwidth halves; a pack is written once and fsynced
+// before the index entry that names it, so an indexed chunk is always on disk.
+//
+// File: <journal>/chunks/<8 hex digits>.pack, each a sequence of records:
+//   magic "ASPK" (4 bytes) | sealed length (u32 LE) | CRC-32 of the sealed bytes (u32 LE)
+//   | reserved (4 bytes, zero) | sealed bytes
+// No byte is ever written twice: a crash or a failed write may leave unindexed bytes at
+// the end of a pack, and appends then continue in the next pack, so packs can be copied
+// incrementally and walked record by record.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "autosync/base/error.hpp"
+
+namespace autosync::journal {
+
+struct pack_location {
+  std::uint32_t pack = 0;
+  std::uint64_t offset = 0;         // of the record header
+  std::uint32_t sealed_length = 0;  // bytes after the header
+};
+
+class pack_store {
+public:
+  static constexpr std::size_t header_bytes = 16;
+  // A pack is closed when it passes this size: small enough to copy or verify in one go,
+  // large enough that a big store has few files.
+  static constexpr std::uint64_t pack_bytes_max = 1ull << 30;
+
+  // REQUIRES: dir exists (created by open()).
+  static result<std::unique_ptr<pack_store>> open(const std::filesystem::path& dir, bool read_only);
+  ~pack_store();
+  pack_store(const pack_store&) = delete;
+  pack_store& operator=(const pack_store&) = delete;
+
+  // Appends records and makes them durable (fdatasync) before returning their locations.
+  // Thread safe. On failure nothing returned may be indexed.
+  result<std::vector<pack_location>> append_durably(const std::vector<std::string_view>& sealed);
+
+  // The sealed bytes at `at`, checked for framing and CRC. Thread safe.
+  result<std::string> read(const pack_location& at) const;
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+
+  // Every pack file, in order.
+  static std::vector<std::filesystem::path> list(const std::filesystem::path& dir);
+  // Walks every record of one pack file, checking framing and CRCs; returns the count.
+  static result<std::uint64_t> verify_file(const std::filesystem::path& file);
+
+private:
+  pack_store(std::filesystem::path dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
+  status open_for_append(std::uint32_t pack);
+  int reader_fd(std::uint32_t pack) const;
+
+  std::filesystem::path dir_;
+  bool read_only_;
+  std::mutex append_mutex_;
+  std::uint32_t current_pack_ = 0;
+  int current_fd_ = -1;
+  std::uint64_t current_end_ = 0;
+  bool broken_ = false;  // the last append failed: continue in a new pack
+  mutable std::mutex readers_mutex_;
+  mutable std::unordered_map<std::uint32_t, int> readers_;
+};
+
+std::filesystem::path pack_path(const std::filesystem::path& dir, std::uint32_t pack);
+
+}  // namespace autosync::journal
