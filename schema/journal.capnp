@@ -8,11 +8,12 @@
 # its own SHA-256, which makes a user's history a hash chain: any change to a stored
 # event, or a missing or reordered one, breaks the chain at a precise sequence number.
 #
-# How an event's own hash is computed: the Event is encoded in Cap'n Proto's canonical
-# form (a single segment, no padding, no far pointers) and those exact bytes are both
-# hashed and stored, in an EventRecord beside their hash. Verifying an event is hashing
-# the stored bytes again; nothing is re-encoded. `prevHash` of a user's first event is
-# 32 zero bytes.
+# An event's own hash: the Event is encoded in Cap'n Proto's canonical form (a single
+# bare segment, no framing, no padding, no far pointers); its hash is the SHA-256 of those
+# bytes, and the journal stores exactly those bytes. The hash is therefore never stored
+# beside the event (it would be redundant): verifying is hashing the stored bytes again,
+# nothing is re-encoded, and the next event's `prevHash` pins it. `prevHash` of a user's
+# first event is 32 zero bytes.
 #
 # Revisions: the revision of a version of a file is the sequence number of the event
 # that produced it. It is unique within the user, strictly increasing, and needs no
@@ -67,8 +68,7 @@ struct Event {
   # is applied once however often it is sent. Empty for server actions.
 
   prevHash @5 :Data;
-  # SHA-256 of the user's previous event (the EventRecord hash of seq - 1); 32 zero
-  # bytes at seq 1.
+  # The hash of the user's previous event (seq - 1); 32 zero bytes at seq 1.
 
   union {
     fileCommitted @6 :FileCommitted;
@@ -123,12 +123,6 @@ struct Event {
   struct QuotaChanged {
     quotaBytes @0 :UInt64;  # the user's storage quota; 0 means unlimited
   }
-}
-
-struct EventRecord {
-  # What the journal stores for one event (sealed): the event and its own hash.
-  hash @0 :Data;   # SHA-256 of `event`, 32 bytes: the link the next event's prevHash names
-  event @1 :Data;  # the canonical encoding of one Event message
 }
 
 struct Snapshot {

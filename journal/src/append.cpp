@@ -69,13 +69,10 @@ status seal_event(const std::string& user, const data_key& key, capnp::MallocMes
   next.last_seq += 1;
   next.last_hash = sha256(view_of(bytes));
 
-  capnp::MallocMessageBuilder record(bytes.size() / sizeof(capnp::word) + 16);
-  auto root = record.initRoot<schema::EventRecord>();
-  root.setHash(data_of(next.last_hash));
-  root.setEvent(bytes);
+  // Stored as exactly the bytes that were hashed: verifying never re-encodes.
   std::string storage_key = keys::seq_key(user, next.last_seq);
   std::string value;
-  seal_message(key, {keys::family_tag::event, storage_key}, record, value);
+  seal(key, {keys::family_tag::event, storage_key}, view_of(bytes), value);
   item.puts.push_back({family::events, std::move(storage_key), std::move(value)});
   return status::ok();
 }

@@ -1,7 +1,7 @@
 // RocksDB key layout (docs/journal-format.md is the reference; keep the two in step).
 //
 //   user prefix   = u8 length | user id bytes
-//   events        = user prefix | seq (u64 big-endian)        -> sealed EventRecord
+//   events        = user prefix | seq (u64 big-endian)        -> sealed canonical Event
 //   snapshots     = user prefix | seq (u64 big-endian)        -> sealed Snapshot
 //   chunks        = user prefix | sha256 (32 bytes)            -> sealed chunk content
 //   chunk_index   = user prefix | sha256 (32 bytes)            -> ChunkIndexEntry

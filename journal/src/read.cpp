@@ -32,24 +32,18 @@ bool unseal_words(const data_key& key, binding bound, std::string_view sealed,
 constexpr std::string_view unsealed_failure =
     "cannot decrypt: wrong master key, or the stored value was altered";
 
-// Decodes one sealed EventRecord stored under `key` as the user's event `seq`.
+// Decodes the sealed event stored under `key` as the user's event `seq`. The plaintext is
+// the event's canonical encoding, and its hash is the SHA-256 of exactly those bytes.
 result<stored_event> decode_event(const data_key& dk, std::string_view user, std::uint64_t seq,
                                   std::string_view key, std::string_view sealed) {
-  kj::Array<capnp::word> words;
-  if (!unseal_words(dk, binding{keys::family_tag::event, key}, sealed, words)) {
+  kj::Array<capnp::word> event_words;
+  if (!unseal_words(dk, binding{keys::family_tag::event, key}, sealed, event_words)) {
     return corrupt(user, seq, unsealed_failure);
   }
-  capnp::FlatArrayMessageReader record_reader(words);
-  auto record = record_reader.getRoot<schema::EventRecord>();
-  auto hash = digest_of(record.getHash());
-  auto bytes = record.getEvent();
-  if (!hash) return corrupt(user, seq, "event record has no 32-byte hash");
-  auto computed = sha256({reinterpret_cast<const char*>(bytes.begin()), bytes.size()});
-  if (computed != *hash) return corrupt(user, seq, "event bytes do not match their hash");
-  if (bytes.size() % sizeof(capnp::word) != 0) return corrupt(user, seq, "event is not whole words");
-  auto event_words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
-  std::memcpy(event_words.begin(), bytes.begin(), bytes.size());
-  stored_event out(seq, *hash, std::move(event_words));
+  if (event_words.size() == 0) return corrupt(user, seq, "event is empty");
+  auto bytes = event_words.asBytes();
+  const auto hash = sha256({reinterpret_cast<const char*>(bytes.begin()), bytes.size()});
+  stored_event out(seq, hash, std::move(event_words));
   auto event = out.event();
   if (event.getFormatVersion() > schema::EVENT_FORMAT_VERSION) {
     return corrupt(user, seq, "event format " + std::to_string(event.getFormatVersion()) +
