@@ -20,7 +20,9 @@ int main(int argc, char** argv) {
 
   std::string journal_dir;
   auto* journal = app.add_subcommand(
-      "journal", "synced 200-byte appends (1, 16, 256 in flight) and 1 MiB encrypted chunk puts");
+      "journal",
+      "synced ~200-byte appends (1, 16, 256 in flight; batches of 256) and 1 MiB encrypted "
+      "chunk puts");
   journal->add_option("--dir", journal_dir,
                       "where to put the benchmark journals (default: a fresh temp folder, removed "
                       "afterwards); put it on the disk you want to measure");
