@@ -169,7 +169,7 @@ scenario_result appends(const settings& s, const fs::path& root, int in_flight,
 scenario_result chunk_puts(const settings& s, const fs::path& root) {
   scenario_result result;
   result.scenario = "journal.chunk_put.1mib";
-  constexpr int in_flight = 8;
+  constexpr int in_flight = 8;  // like an upload pipelining 8 MiB
   constexpr std::size_t chunk_bytes = 1 << 20;
   // Distinct random (incompressible) chunks, hashed before the clock starts: the client
   // names a chunk by its hash, the server checks it. Dedup is per user, so a new user per

@@ -380,3 +380,26 @@ BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_s
   BOOST_REQUIRE(!s);
   BOOST_TEST(s.err().message().find("user ivan seq 7") != std::string::npos, s.err().message());
 }
+
+BOOST_AUTO_TEST_CASE(a_second_writer_on_the_same_folder_is_refused_with_a_clear_error) {
+  temp_dir dir;
+  auto first = open_journal(journal_options(dir.path()));
+  auto second = journal::journal::open(journal_options(dir.path()));
+  BOOST_REQUIRE(!second);
+  BOOST_TEST(second.err().kind() == error_kind::unavailable);
+  BOOST_TEST(second.err().message().find("in use by another process") != std::string::npos,
+             second.err().message());
+}
+
+BOOST_AUTO_TEST_CASE(appends_after_a_tampered_head_are_refused_rather_than_forking_the_chain) {
+  temp_dir dir;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 3; ++i) append_commit(*j, "kate", "/f" + std::to_string(i));
+  }
+  auto j = open_journal(journal_options(dir.path(), 0x77));  // wrong key: the head is unreadable
+  auto r = j->append_and_wait(request_for("kate", commit_event("/g")));
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.err().kind() == error_kind::corruption);
+  BOOST_TEST(r.err().message().find("user kate seq 3") != std::string::npos, r.err().message());
+}
