@@ -139,7 +139,29 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   }
   self->db.reset(raw);
   self->opts = std::move(opts);
-  auto packs = pack_store::open(self->opts.dir / "chunks", self->opts.read_only);
+  // Pack numbers are never reused, even when a pack file went missing: the next number is
+  // recorded before a pack is created, so no new pack can take the name old index entries
+  // point to.
+  std::uint32_t next_pack = 0;
+  std::string next_pack_text;
+  s = self->db->Get(rocksdb::ReadOptions(), self->cf(family::meta), keys::next_pack_key,
+                    &next_pack_text);
+  if (s.ok()) {
+    next_pack = static_cast<std::uint32_t>(std::stoul(next_pack_text));
+  } else if (!s.IsNotFound()) {
+    return storage_error(s, "reading the pack counter of journal " + path);
+  }
+  auto* db = self->db.get();
+  auto* meta = self->cf(family::meta);
+  auto reserve = [db, meta](std::uint32_t pack) -> status {
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    auto st = db->Put(wo, meta, keys::next_pack_key, std::to_string(pack + 1));
+    if (!st.ok()) return storage_error(st, "recording pack " + std::to_string(pack));
+    return status::ok();
+  };
+  auto packs = pack_store::open(self->opts.dir / "chunks", self->opts.read_only, next_pack,
+                                reserve);
   if (!packs) return std::move(packs).err();
   self->packs = std::move(packs).value();
 
@@ -170,13 +192,17 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
 
 journal::journal(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
 
-journal::~journal() {
-  impl_->stop_writers();
-  for (auto* handle : impl_->handles) {
+journal::~journal() { impl_->stop_writers(); }
+
+// Also runs when open() fails half way: RocksDB requires every handle destroyed before
+// the database is.
+journal::impl::~impl() {
+  if (!db) return;
+  for (auto* handle : handles) {
     // Status ignored on purpose: closing cannot be retried, and the handles go either way.
-    (void)impl_->db->DestroyColumnFamilyHandle(handle);
+    (void)db->DestroyColumnFamilyHandle(handle);
   }
-  (void)impl_->db->Close();
+  (void)db->Close();
 }
 
 const std::filesystem::path& journal::dir() const noexcept { return impl_->opts.dir; }

@@ -60,6 +60,7 @@ struct user_key_state {
 };
 
 struct journal::impl {
+  ~impl();
   options opts;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;

@@ -7,6 +7,7 @@
 //   chunk_index   = user prefix | sha256 (32 bytes)            -> ChunkIndexEntry
 //   meta          = 'k' | user prefix                          -> the user's key salt (32 bytes)
 //                   "format"                                   -> journal format version
+//                   "next_pack"                                -> first unused pack number
 // Big-endian sequence numbers make RocksDB's byte order the numeric order.
 #pragma once
 
@@ -58,5 +59,6 @@ inline std::string chunk_key(std::string_view user, const sha256_digest& id) {
 
 inline std::string salt_key(std::string_view user) { return "k" + user_prefix(user); }
 inline constexpr std::string_view format_key = "format";
+inline constexpr std::string_view next_pack_key = "next_pack";
 
 }  // namespace autosync::journal::keys

@@ -89,8 +89,11 @@ std::vector<fs::path> pack_store::list(const fs::path& dir) {
   return out;
 }
 
-result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool read_only) {
+result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool read_only,
+                                                     std::uint32_t first_unused,
+                                                     reserve_fn reserve) {
   std::unique_ptr<pack_store> store(new pack_store(dir, read_only));
+  store->reserve_ = std::move(reserve);
   if (read_only) return store;
   std::error_code ec;
   if (fs::create_directories(dir, ec)) {
@@ -102,7 +105,13 @@ result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool r
   // copied incrementally (backups) and walked record by record (verification).
   auto packs = list(dir);
   std::uint32_t next = packs.empty() ? 0 : *pack_number(packs.back()) + 1;
-  if (!packs.empty() && fs::file_size(packs.back(), ec) == 0 && !ec) --next;  // reuse an empty one
+  next = std::max(next, first_unused);
+  // A pack left empty by the previous run (opened, never written) is used rather than
+  // leaving one empty file per restart.
+  if (!packs.empty() && fs::file_size(packs.back(), ec) == 0 && !ec &&
+      *pack_number(packs.back()) + 1 == next) {
+    --next;
+  }
   if (auto s = store->open_for_append(next); !s) return std::move(s).err();
   return store;
 }
@@ -115,6 +124,9 @@ pack_store::~pack_store() {
 status pack_store::open_for_append(std::uint32_t pack) {
   const fs::path file = pack_path(dir_, pack);
   const bool existed = fs::exists(file);
+  if (!existed && reserve_) {
+    if (auto s = reserve_(pack); !s) return s;
+  }
   int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0) return io_error("opening pack", file, errno);
   struct stat st {};
@@ -229,7 +241,10 @@ result<std::string> pack_store::read(const pack_location& at) const {
     got += static_cast<std::size_t>(n);
   }
   const std::string where = file.string() + " at offset " + std::to_string(at.offset);
-  if (got < record.size()) return error(error_kind::corruption, "pack " + where + " is truncated");
+  if (got < record.size()) {
+    return error(error_kind::corruption,
+                 "pack " + where + " is truncated; restore it from a backup");
+  }
   if (std::memcmp(record.data(), magic, 4) != 0 || get_u32(record.data() + 4) != at.sealed_length) {
     return error(error_kind::corruption, "pack " + where + " has no record of the indexed length");
   }

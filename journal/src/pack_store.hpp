@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,8 +39,14 @@ public:
   // large enough that a big store has few files.
   static constexpr std::uint64_t pack_bytes_max = 1ull << 30;
 
-  // REQUIRES: dir exists (created by open()).
-  static result<std::unique_ptr<pack_store>> open(const std::filesystem::path& dir, bool read_only);
+  // Durably records that pack numbers up to and including this one are taken; called
+  // before a pack file is created.
+  using reserve_fn = std::function<status(std::uint32_t pack)>;
+
+  // Opens the packs in `dir` (creating it unless read-only). Appends go to a new pack
+  // numbered at least `first_unused` and above every existing one.
+  static result<std::unique_ptr<pack_store>> open(const std::filesystem::path& dir, bool read_only,
+                                                  std::uint32_t first_unused, reserve_fn reserve);
   ~pack_store();
   pack_store(const pack_store&) = delete;
   pack_store& operator=(const pack_store&) = delete;
@@ -65,6 +72,7 @@ private:
 
   std::filesystem::path dir_;
   bool read_only_;
+  reserve_fn reserve_;
   std::mutex append_mutex_;
   std::uint32_t current_pack_ = 0;
   int current_fd_ = -1;

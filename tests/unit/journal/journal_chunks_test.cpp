@@ -162,3 +162,80 @@ BOOST_AUTO_TEST_CASE(master_key_files_are_created_private_and_load_back) {
   BOOST_REQUIRE(!missing);
   BOOST_TEST(missing.err().kind() == error_kind::not_found);
 }
+
+namespace {
+
+std::filesystem::path only_pack(const std::filesystem::path& dir) {
+  std::filesystem::path found;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "chunks")) {
+    if (entry.file_size() > 0) found = entry.path();
+  }
+  return found;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(a_damaged_pack_record_is_corruption_naming_user_and_chunk) {
+  temp_dir dir;
+  const std::string content = random_bytes(20000, 9);
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+  }
+  const auto pack = only_pack(dir.path());
+  BOOST_REQUIRE(!pack.empty());
+  {
+    std::fstream f(pack, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(5000);
+    f.put('\x5a');
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  auto got = j->get_chunk("alice", sha256(content));
+  BOOST_REQUIRE(!got);
+  BOOST_TEST(got.err().kind() == error_kind::corruption);
+  BOOST_TEST(got.err().message().find("user alice chunk " + sha256(content).hex()) !=
+                 std::string::npos,
+             got.err().message());
+}
+
+BOOST_AUTO_TEST_CASE(a_missing_pack_is_corruption_that_says_to_restore) {
+  temp_dir dir;
+  const std::string content = random_bytes(5000, 10);
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+  }
+  std::filesystem::remove(only_pack(dir.path()));
+  auto j = open_journal(journal_options(dir.path()));
+  auto got = j->get_chunk("alice", sha256(content));
+  BOOST_REQUIRE(!got);
+  BOOST_TEST(got.err().kind() == error_kind::corruption);
+  BOOST_TEST(got.err().message().find("restore it from a backup") != std::string::npos,
+             got.err().message());
+}
+
+BOOST_AUTO_TEST_CASE(users_with_only_chunks_are_listed_with_no_events) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  BOOST_REQUIRE(j->put_chunk_and_wait("zoe", sha256("x"), "x"));
+  std::vector<std::pair<std::string, std::uint64_t>> users;
+  auto s = j->list_users([&](std::string_view u, const journal::user_head& h) {
+    users.emplace_back(std::string(u), h.last_seq);
+    return true;
+  });
+  BOOST_REQUIRE(s);
+  BOOST_REQUIRE_EQUAL(users.size(), 1u);
+  BOOST_TEST(users[0].first == "zoe");
+  BOOST_TEST(users[0].second == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(reopening_without_writing_chunks_leaves_no_pile_of_empty_packs) {
+  temp_dir dir;
+  for (int i = 0; i < 5; ++i) open_journal(journal_options(dir.path()));
+  std::size_t packs = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir / "chunks")) {
+    (void)entry;
+    ++packs;
+  }
+  BOOST_TEST(packs == 1u);
+}

@@ -3,6 +3,7 @@
 
 #include <rocksdb/db.h>
 
+#include <condition_variable>
 #include <future>
 #include <map>
 #include <set>
@@ -402,4 +403,53 @@ BOOST_AUTO_TEST_CASE(appends_after_a_tampered_head_are_refused_rather_than_forki
   BOOST_REQUIRE(!r);
   BOOST_TEST(r.err().kind() == error_kind::corruption);
   BOOST_TEST(r.err().message().find("user kate seq 3") != std::string::npos, r.err().message());
+}
+
+BOOST_AUTO_TEST_CASE(a_full_write_queue_refuses_appends_as_overloaded_and_keeps_seqs_dense) {
+  temp_dir dir;
+  auto options = journal_options(dir.path());
+  options.queue_bytes_max = 2000;  // a handful of events
+  auto j = open_journal(options);
+  std::mutex m;
+  std::condition_variable cv;
+  int completed = 0, overloaded = 0;
+  constexpr int count = 2000;
+  for (int i = 0; i < count; ++i) {
+    j->append(request_for("lena", commit_event("/f" + std::to_string(i))),
+              [&](result<journal::appended> r) {
+                std::lock_guard lock(m);
+                if (!r) {
+                  BOOST_TEST(r.err().kind() == error_kind::overloaded);
+                  ++overloaded;
+                }
+                ++completed;
+                cv.notify_all();
+              });
+  }
+  std::unique_lock lock(m);
+  cv.wait(lock, [&] { return completed == count; });
+  BOOST_TEST(overloaded > 0);
+  const auto events = all_events(*j, "lena");
+  BOOST_TEST(events.size() == static_cast<std::size_t>(count - overloaded));
+  for (std::size_t i = 0; i < events.size(); ++i) BOOST_TEST(events[i].seq == i + 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused_with_upgrade_advice) {
+  temp_dir dir;
+  { open_journal(journal_options(dir.path())); }
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "events", "snapshots", "chunks"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
+    BOOST_REQUIRE(raw->Put(rocksdb::WriteOptions(), handles[0], "format", "2").ok());
+    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto j = journal::journal::open(journal_options(dir.path()));
+  BOOST_REQUIRE(!j);
+  BOOST_TEST(j.err().kind() == error_kind::invalid);
+  BOOST_TEST(j.err().message().find("upgrade AutoSync") != std::string::npos, j.err().message());
 }
