@@ -58,6 +58,15 @@ std::string dump(const journal::journal& j) {
   return out;
 }
 
+// A filled journal in dir/data with one backup in dir/backups; returns the backup's id.
+std::uint32_t filled_and_backed_up(const temp_dir& dir) {
+  auto j = open_journal(journal_options(dir / "data"));
+  fill(*j);
+  auto backup = j->create_backup(dir / "backups");
+  if (!backup) throw std::runtime_error(backup.err().to_string());
+  return *backup;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(backup_wipe_restore_gives_an_identical_journal) {
@@ -103,14 +112,7 @@ BOOST_AUTO_TEST_CASE(restore_refuses_to_overwrite_a_journal) {
 
 BOOST_AUTO_TEST_CASE(verify_detects_a_damaged_backup_file) {
   temp_dir dir;
-  std::uint32_t id = 0;
-  {
-    auto j = open_journal(journal_options(dir / "data"));
-    fill(*j);
-    auto backup = j->create_backup(dir / "backups");
-    BOOST_REQUIRE(backup);
-    id = *backup;
-  }
+  const std::uint32_t id = filled_and_backed_up(dir);
   bool damaged = false;
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir / "backups")) {
     if (entry.path().extension() == ".sst" || entry.path().extension() == ".blob") {
@@ -131,14 +133,7 @@ BOOST_AUTO_TEST_CASE(verify_detects_a_damaged_backup_file) {
 
 BOOST_AUTO_TEST_CASE(verify_detects_a_damaged_chunk_pack_in_a_backup) {
   temp_dir dir;
-  std::uint32_t id = 0;
-  {
-    auto j = open_journal(journal_options(dir / "data"));
-    fill(*j);
-    auto backup = j->create_backup(dir / "backups");
-    BOOST_REQUIRE(backup);
-    id = *backup;
-  }
+  const std::uint32_t id = filled_and_backed_up(dir);
   BOOST_REQUIRE(journal::verify_backup(dir / "backups", id));
   bool damaged = false;
   for (const auto& entry : std::filesystem::directory_iterator(dir / "backups" / "chunks")) {

@@ -18,6 +18,25 @@ namespace {
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
+// The journal's database opened with RocksDB itself, to change it behind the journal's
+// back. Handles are indexed like the journal's families: meta, events, snapshots, chunks.
+struct raw_database {
+  explicit raw_database(const std::filesystem::path& dir) {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "events", "snapshots", "chunks"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    rocksdb::DB* raw = nullptr;
+    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), cfs, &handles, &raw);
+    if (!s.ok()) throw std::runtime_error(s.ToString());
+    db.reset(raw);
+  }
+  ~raw_database() {
+    for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
+  }
+  std::unique_ptr<rocksdb::DB> db;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+};
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(every_event_kind_round_trips) {
@@ -343,13 +362,9 @@ BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_s
   }
   // Flip one byte of event 4 and delete event 7 behind the journal's back.
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks"})
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
-    std::unique_ptr<rocksdb::DB> db(raw);
+    raw_database raw(dir.path());
+    auto& db = raw.db;
+    auto& handles = raw.handles;
     auto key = [](std::uint64_t seq) {
       std::string k = std::string(1, 4) + "ivan";
       for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
@@ -360,7 +375,6 @@ BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_s
     value[value.size() / 2] ^= 1;
     BOOST_REQUIRE(db->Put(rocksdb::WriteOptions(), handles[1], key(4), value).ok());
     BOOST_REQUIRE(db->Delete(rocksdb::WriteOptions(), handles[1], key(7)).ok());
-    for (auto* h : handles) BOOST_REQUIRE(db->DestroyColumnFamilyHandle(h).ok());
   }
   auto j = open_journal(journal_options(dir.path()));
   std::uint64_t visited = 0;
@@ -438,15 +452,8 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused_with_upgrade_advice)
   temp_dir dir;
   { open_journal(journal_options(dir.path())); }
   {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks"})
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
-    BOOST_REQUIRE(raw->Put(rocksdb::WriteOptions(), handles[0], "format", "2").ok());
-    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    delete raw;
+    raw_database raw(dir.path());
+    BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[0], "format", "2").ok());
   }
   auto j = journal::journal::open(journal_options(dir.path()));
   BOOST_REQUIRE(!j);
