@@ -236,7 +236,7 @@ status journal::impl::store_chunks(std::vector<write_item>& batch, rocksdb::Writ
 }
 
 write_stats journal::stats() const noexcept {
-  return {impl_->stat_batches.load(), impl_->stat_items.load(), impl_->stat_bytes.load(),
+  return {impl_->stat_syncs.load(), impl_->stat_items.load(), impl_->stat_bytes.load(),
           impl_->stat_failed.load()};
 }
 
@@ -394,7 +394,7 @@ void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& bat
     s = db->Write(wo, &wb);
   }
   if (s.ok() && !failure) {
-    stat_batches.fetch_add(1, std::memory_order_relaxed);
+    stat_syncs.fetch_add(1, std::memory_order_relaxed);
     stat_items.fetch_add(batch.size(), std::memory_order_relaxed);
     stat_bytes.fetch_add(wb.GetDataSize(), std::memory_order_relaxed);
     for (auto& item : batch) {

@@ -110,7 +110,7 @@ struct journal::impl {
     std::thread writer;
   };
   std::vector<std::unique_ptr<write_shard>> shards;
-  std::atomic<std::uint64_t> stat_batches{0}, stat_items{0}, stat_bytes{0}, stat_failed{0};
+  std::atomic<std::uint64_t> stat_syncs{0}, stat_items{0}, stat_bytes{0}, stat_failed{0};
 
   write_shard& shard_of(std::string_view user) {
     return *shards[std::hash<std::string_view>{}(user) % shards.size()];

@@ -153,7 +153,7 @@ scenario_result appends(const settings& s, const fs::path& root, int in_flight,
     if (outcome.errors != 0) throw std::runtime_error("appends failed during the benchmark");
     if (warmup) continue;
     batch_sizes.push_back(static_cast<double>(stats.items) * events_per_append /
-                          static_cast<double>(stats.batches));
+                          static_cast<double>(stats.syncs));
     auto latencies = samples.take();
     const double events_per_s = outcome.ops_per_s * events_per_append;
     progress(s, result.scenario + " run " + std::to_string(run) + ": " +
@@ -237,6 +237,7 @@ int run_journal_bench(const settings& s, const std::string& dir_option) {
   // The same batch size as raw RocksDB's `db_bench --batch_size=256`, so the two compare:
   // two appends of 256 events in flight, so the next batch is ready when one is synced.
   if (s.wants("journal.append.batch_256.inflight_2")) report(s, appends(s, root, 2, 256));
+  if (s.wants("journal.append.batch_256.inflight_4")) report(s, appends(s, root, 4, 256));
   if (s.wants("journal.chunk_put.1mib")) report(s, chunk_puts(s, root));
   if (remove_root) fs::remove_all(root);
   return 0;

@@ -122,8 +122,8 @@ struct snapshot {
 
 // Counters since open, for metrics and benchmarks.
 struct write_stats {
-  std::uint64_t batches = 0;        // group commits (one fsync each)
-  std::uint64_t items = 0;          // appends, chunk puts and snapshots written
+  std::uint64_t syncs = 0;          // WAL fsyncs: each acknowledges everything written before it
+  std::uint64_t items = 0;          // appends, chunk puts and snapshots acknowledged
   std::uint64_t bytes = 0;          // key and value bytes written
   std::uint64_t failed_batches = 0;
 };
