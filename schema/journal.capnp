@@ -89,8 +89,9 @@ struct Event {
   }
 
   struct FileDeleted {
-    # The file at `path` is deleted. It stays recoverable (undelete, history) until the
-    # retention policy reclaims it.
+    # The file at `path` is deleted, or the folder at `path` with everything below it. What
+    # was deleted stays recoverable (undelete, history) until the retention policy reclaims
+    # it.
     nodeId @0 :UInt64;
     path @1 :Text;
     baseRevision @2 :UInt64;  # the revision that was deleted

@@ -1,0 +1,85 @@
+// Commands and the decision: what a command means for a namespace, as events to append or
+// a refusal. Pure: the state is only read, and the answer depends on nothing else but the
+// chunk-presence answer the caller supplies.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "autosync/actors/namespace_state.hpp"
+
+namespace autosync::actors {
+
+// A new version of a file. base_revision 0 means "create": a conflict if the path exists.
+struct commit_file {
+  std::string path;
+  std::uint64_t base_revision = 0;
+  file_content content;
+};
+
+// Deletes a file, or a folder with everything below it. base_revision 0 deletes whatever
+// is there; otherwise it must be the file's current revision.
+struct delete_entry {
+  std::string path;
+  std::uint64_t base_revision = 0;
+};
+
+// Moves or renames a file or a folder (with everything below it); ids are kept.
+struct move_entry {
+  std::string from;
+  std::string to;
+};
+
+struct create_folder {
+  std::string path;
+};
+
+struct set_quota {
+  std::uint64_t bytes = 0;  // 0: unlimited
+};
+
+using command_body = std::variant<commit_file, delete_entry, move_entry, create_folder, set_quota>;
+
+struct command {
+  std::string device_id;
+  std::string operation_id;  // the same for every retry of one command
+  std::int64_t timestamp_us = 0;  // when the server accepted it (the caller's clock)
+  command_body body;
+};
+
+// What stands at a path, as a refusal reports it.
+struct entry_info {
+  node_id id = 0;
+  std::string path;
+  bool folder = false;
+  std::uint64_t revision = 0;
+  std::uint64_t size = 0;
+  sha256_digest hash;
+};
+
+struct decision {
+  // Events to append, in order, as one atomic append. Their seq and prevHash are filled
+  // by the journal.
+  std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events;
+  // Set when the operation id was already applied: append nothing and answer with this.
+  std::optional<applied_operation> already_applied;
+};
+
+struct refusal {
+  error reason;  // invalid, conflict, not_found, quota_exceeded, too_large
+  std::optional<entry_info> current;          // conflicts: what is there now
+  std::vector<sha256_digest> missing_chunks;  // a commit naming chunks the store lacks
+};
+
+using decide_result = std::variant<decision, refusal>;
+
+// For each chunk, whether the user's chunk store has it.
+using chunk_presence = std::function<std::vector<bool>(const std::vector<sha256_digest>&)>;
+
+decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has);
+
+}  // namespace autosync::actors

@@ -1,0 +1,138 @@
+// A user's namespace: the tree of folders and files derived from the user's events.
+//
+// Pure and deterministic: the state changes only through apply(), and applying the same
+// events in the same order gives the same state anywhere. No clock, no threads, no I/O.
+#pragma once
+
+#include <capnp/message.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "autosync/base/error.hpp"
+#include "autosync/base/sha256.hpp"
+#include "autosync/schema/journal.capnp.h"
+
+namespace autosync::actors {
+
+// Stable id of a file or folder: given when it is created, kept across moves.
+using node_id = std::uint64_t;
+inline constexpr node_id root_id = 1;
+
+struct chunk_ref {
+  sha256_digest hash;
+  std::uint32_t size = 0;
+  friend bool operator==(const chunk_ref& a, const chunk_ref& b) {
+    return a.hash == b.hash && a.size == b.size;
+  }
+};
+
+struct file_content {
+  std::uint64_t size = 0;
+  sha256_digest hash;              // of the whole content
+  std::vector<chunk_ref> chunks;   // in file order; sizes add up to `size`
+  std::int64_t mtime_us = 0;
+  friend bool operator==(const file_content& a, const file_content& b) {
+    return a.size == b.size && a.hash == b.hash && a.chunks == b.chunks && a.mtime_us == b.mtime_us;
+  }
+};
+
+// One revision in a file's history.
+struct version {
+  std::uint64_t revision = 0;  // the seq of the event that made it
+  bool deletion = false;       // this revision deleted the file
+  std::string path;            // where the file was at that revision
+  file_content content;        // empty for a deletion
+  std::string device_id;
+  std::int64_t timestamp_us = 0;
+};
+
+struct node {
+  node_id id = 0;
+  node_id parent = 0;
+  std::string name;
+  bool folder = false;
+  bool deleted = false;         // a tombstone: kept for history, undelete and restore
+  std::uint64_t revision = 0;   // files: the current revision; folders: the seq that created it
+  file_content content;         // files: the current content
+  std::vector<version> history; // files: every revision, oldest first
+};
+
+// What an operation id produced, so a retry returns the original result.
+struct applied_operation {
+  std::uint64_t first_seq = 0;
+  std::uint64_t last_seq = 0;
+};
+
+class namespace_state {
+public:
+  // How many operation ids are remembered for exactly-once retries. A client retries within
+  // seconds or minutes; 10,000 commands covers that for any realistic rate per user.
+  static constexpr std::size_t operation_window = 10000;
+
+  namespace_state();
+
+  // The live entry at a path (names compared without letter case), or nullptr.
+  const node* lookup(std::string_view path) const;
+  // Any entry, live or deleted, by id.
+  const node* get(node_id id) const;
+  // The current path of an entry ("/" for the root).
+  std::string path_of(node_id id) const;
+  // The live children of a folder, ordered by name.
+  std::vector<const node*> children(node_id folder) const;
+  // The live child of `folder` whose name folds to the same key as `name`.
+  const node* child(node_id folder, std::string_view name) const;
+  bool is_inside(node_id id, node_id ancestor) const;  // id == ancestor counts
+  const applied_operation* find_operation(std::string_view operation_id) const;
+
+  std::uint64_t last_seq() const noexcept { return last_seq_; }
+  const sha256_digest& last_hash() const noexcept { return last_hash_; }
+  std::uint64_t quota_bytes() const noexcept { return quota_bytes_; }  // 0: unlimited
+  std::uint64_t used_bytes() const noexcept { return used_bytes_; }
+  node_id next_node_id() const noexcept { return next_node_id_; }
+  std::size_t live_files() const noexcept { return live_files_; }
+
+  // Applies the user's event `seq` (which must be last_seq() + 1) whose hash is `hash`.
+  // Fails (corruption) on an event that does not fit the state: a gap in seq, an unknown
+  // node, a name taken. The state is unchanged when it fails.
+  status apply(std::uint64_t seq, const sha256_digest& hash, schema::Event::Reader event);
+
+  // Equal states: same entries, history, quota, operations and chain head.
+  friend bool operator==(const namespace_state& a, const namespace_state& b);
+
+private:
+  using name_key = std::pair<node_id, std::string>;  // (parent, folded name)
+
+  status apply_commit(std::uint64_t seq, schema::Event::Reader event);
+  status apply_delete(std::uint64_t seq, schema::Event::Reader event);
+  status apply_move(std::uint64_t seq, schema::Event::Reader event);
+  status apply_folder(std::uint64_t seq, schema::Event::Reader event);
+  void remember_operation(std::string_view operation_id, std::uint64_t seq);
+  void delete_subtree(node& n, std::uint64_t seq, const version& marker);
+  // Where a new entry at `path` goes: its parent folder, or an error.
+  result<node_id> parent_for(std::string_view path, std::uint64_t seq) const;
+
+  std::unordered_map<node_id, node> nodes_;
+  std::map<name_key, node_id> names_;  // live entries only
+  std::uint64_t last_seq_ = 0;
+  sha256_digest last_hash_;
+  std::uint64_t quota_bytes_ = 0;
+  std::uint64_t used_bytes_ = 0;
+  std::size_t live_files_ = 0;
+  node_id next_node_id_ = root_id + 1;
+  std::deque<std::string> operation_order_;
+  std::unordered_map<std::string, applied_operation> operations_;
+};
+
+// Reads a content struct of the schema.
+file_content content_from(schema::FileContent::Reader reader);
+// Writes one.
+void content_to(const file_content& content, schema::FileContent::Builder builder);
+
+}  // namespace autosync::actors

@@ -1,0 +1,253 @@
+#include "autosync/actors/decide.hpp"
+
+#include <set>
+
+#include "autosync/actors/path.hpp"
+
+namespace autosync::actors {
+
+namespace {
+
+entry_info info_of(const namespace_state& state, const node& n) {
+  return {n.id, state.path_of(n.id), n.folder, n.revision, n.content.size, n.content.hash};
+}
+
+refusal refuse(error_kind kind, std::string message, std::optional<entry_info> current = {}) {
+  return refusal{error(kind, std::move(message)), std::move(current), {}};
+}
+
+// Builds the events of one decision; new nodes get ids from the state's counter.
+class event_list {
+public:
+  event_list(const namespace_state& state, const command& cmd)
+      : cmd_(cmd), next_id_(state.next_node_id()) {}
+
+  schema::Event::Builder add() {
+    auto message = std::make_unique<capnp::MallocMessageBuilder>();
+    auto event = message->initRoot<schema::Event>();
+    event.setTimestampUs(cmd_.timestamp_us);
+    event.setDeviceId(cmd_.device_id);
+    event.setOperationId(cmd_.operation_id);
+    events_.push_back(std::move(message));
+    return event;
+  }
+  node_id new_id() { return next_id_++; }
+  decision finish() { return decision{std::move(events_), std::nullopt}; }
+
+private:
+  const command& cmd_;
+  node_id next_id_;
+  std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events_;
+};
+
+// Plans a folderCreated event for every missing ancestor of `path` and returns the parent's
+// path as stored (existing names keep their letter case). Refuses when an ancestor is a
+// file, or is `moving` (a folder cannot move into itself).
+std::variant<std::string, refusal> plan_parents(const namespace_state& state,
+                                                std::string_view path, event_list& events,
+                                                std::optional<node_id> moving = std::nullopt) {
+  const auto parent = parent_of(path);
+  if (parent == "/") return std::string("/");
+  const node* at = state.get(root_id);
+  bool creating = false;
+  std::string stored;
+  for (auto name : split_path(parent)) {
+    if (!creating) {
+      const node* next = state.child(at->id, name);
+      if (next != nullptr) {
+        stored += "/" + next->name;
+        if (!next->folder) {
+          return refuse(error_kind::conflict, stored + " is a file, not a folder",
+                        info_of(state, *next));
+        }
+        if (moving && next->id == *moving) {
+          return refuse(error_kind::invalid, "cannot move a folder into itself");
+        }
+        at = next;
+        continue;
+      }
+      creating = true;
+    }
+    stored += "/" + std::string(name);
+    auto folder = events.add().initFolderCreated();
+    folder.setNodeId(events.new_id());
+    folder.setPath(stored);
+  }
+  return stored;
+}
+
+std::string join(const std::string& parent, std::string_view name) {
+  return (parent == "/" ? "" : parent) + "/" + std::string(name);
+}
+
+status check_content(const file_content& content) {
+  std::uint64_t total = 0;
+  for (const auto& c : content.chunks) {
+    if (c.size == 0) return error(error_kind::invalid, "a chunk of size 0");
+    total += c.size;
+  }
+  if (total != content.size) {
+    return error(error_kind::invalid, "chunk sizes add up to " + std::to_string(total) +
+                                          " bytes, not the file's " + std::to_string(content.size));
+  }
+  return status::ok();
+}
+
+decide_result decide_commit(const namespace_state& state, const command& cmd,
+                            const commit_file& commit, const chunk_presence& has) {
+  if (auto s = check_content(commit.content); !s) return refusal{std::move(s).err(), {}, {}};
+  const node* existing = state.lookup(commit.path);
+  if (existing != nullptr && existing->folder) {
+    return refuse(error_kind::conflict, commit.path + " is a folder", info_of(state, *existing));
+  }
+  const std::uint64_t current = existing != nullptr ? existing->revision : 0;
+  if (commit.base_revision != current) {
+    std::string why = existing == nullptr
+                          ? commit.path + " no longer exists (based on revision " +
+                                std::to_string(commit.base_revision) + ")"
+                      : commit.base_revision == 0
+                          ? commit.path + " already exists"
+                          : commit.path + " changed: it is at revision " + std::to_string(current) +
+                                ", not " + std::to_string(commit.base_revision);
+    std::optional<entry_info> now;
+    if (existing != nullptr) now = info_of(state, *existing);
+    return refuse(error_kind::conflict, why, now);
+  }
+  const std::uint64_t old_size = existing != nullptr ? existing->content.size : 0;
+  const std::uint64_t used = state.used_bytes() - old_size + commit.content.size;
+  if (state.quota_bytes() != 0 && used > state.quota_bytes()) {
+    return refuse(error_kind::quota_exceeded,
+                  "the commit would use " + std::to_string(used) + " bytes of a quota of " +
+                      std::to_string(state.quota_bytes()) + ": delete files or raise the quota");
+  }
+  std::vector<sha256_digest> ids;
+  std::set<sha256_digest> seen;
+  for (const auto& c : commit.content.chunks) {
+    if (seen.insert(c.hash).second) ids.push_back(c.hash);
+  }
+  if (!ids.empty()) {
+    const auto present = has(ids);
+    refusal missing{error(error_kind::not_found, ""), std::nullopt, {}};
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (i >= present.size() || !present[i]) missing.missing_chunks.push_back(ids[i]);
+    }
+    if (!missing.missing_chunks.empty()) {
+      missing.reason = error(error_kind::not_found,
+                             std::to_string(missing.missing_chunks.size()) +
+                                 " chunks of the commit are not uploaded: upload them, then commit");
+      return missing;
+    }
+  }
+  event_list events(state, cmd);
+  std::string path;
+  node_id id = 0;
+  if (existing != nullptr) {
+    path = state.path_of(existing->id);
+    id = existing->id;
+  } else {
+    auto parent = plan_parents(state, commit.path, events);
+    if (auto* r = std::get_if<refusal>(&parent)) return std::move(*r);
+    path = join(std::get<std::string>(parent), name_of(commit.path));
+    id = events.new_id();
+  }
+  auto committed = events.add().initFileCommitted();
+  committed.setNodeId(id);
+  committed.setPath(path);
+  committed.setBaseRevision(commit.base_revision);
+  content_to(commit.content, committed.initContent());
+  return events.finish();
+}
+
+decide_result decide_delete(const namespace_state& state, const command& cmd,
+                            const delete_entry& del) {
+  const node* existing = state.lookup(del.path);
+  if (existing == nullptr) return refuse(error_kind::not_found, del.path + " does not exist");
+  if (!existing->folder && del.base_revision != 0 && del.base_revision != existing->revision) {
+    return refuse(error_kind::conflict,
+                  del.path + " changed: it is at revision " + std::to_string(existing->revision) +
+                      ", not " + std::to_string(del.base_revision),
+                  info_of(state, *existing));
+  }
+  event_list events(state, cmd);
+  auto deleted = events.add().initFileDeleted();
+  deleted.setNodeId(existing->id);
+  deleted.setPath(state.path_of(existing->id));
+  deleted.setBaseRevision(existing->revision);
+  return events.finish();
+}
+
+decide_result decide_move(const namespace_state& state, const command& cmd, const move_entry& mv) {
+  const node* source = state.lookup(mv.from);
+  if (source == nullptr) return refuse(error_kind::not_found, mv.from + " does not exist");
+  if (mv.from == mv.to) return refuse(error_kind::invalid, "moving " + mv.from + " onto itself");
+  const node* target = state.lookup(mv.to);
+  if (target != nullptr && target->id != source->id) {
+    return refuse(error_kind::conflict, mv.to + " already exists", info_of(state, *target));
+  }
+  event_list events(state, cmd);
+  auto parent = plan_parents(state, mv.to, events, source->id);
+  if (auto* r = std::get_if<refusal>(&parent)) return std::move(*r);
+  auto moved = events.add().initMoved();
+  moved.setNodeId(source->id);
+  moved.setFromPath(state.path_of(source->id));
+  moved.setToPath(join(std::get<std::string>(parent), name_of(mv.to)));
+  moved.setIsFolder(source->folder);
+  return events.finish();
+}
+
+decide_result decide_folder(const namespace_state& state, const command& cmd,
+                            const create_folder& folder) {
+  if (const node* existing = state.lookup(folder.path)) {
+    return refuse(error_kind::conflict, folder.path + " already exists", info_of(state, *existing));
+  }
+  event_list events(state, cmd);
+  auto parent = plan_parents(state, folder.path, events);
+  if (auto* r = std::get_if<refusal>(&parent)) return std::move(*r);
+  auto created = events.add().initFolderCreated();
+  created.setNodeId(events.new_id());
+  created.setPath(join(std::get<std::string>(parent), name_of(folder.path)));
+  return events.finish();
+}
+
+status validate(const command_body& body) {
+  if (const auto* c = std::get_if<commit_file>(&body)) return validate_path(c->path);
+  if (const auto* d = std::get_if<delete_entry>(&body)) return validate_path(d->path);
+  if (const auto* f = std::get_if<create_folder>(&body)) return validate_path(f->path);
+  if (const auto* m = std::get_if<move_entry>(&body)) {
+    if (auto s = validate_path(m->from); !s) return s;
+    return validate_path(m->to);
+  }
+  return status::ok();
+}
+
+}  // namespace
+
+decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has) {
+  // A retry of an applied command: the original result, nothing appended.
+  if (!cmd.operation_id.empty()) {
+    if (const auto* applied = state.find_operation(cmd.operation_id)) {
+      return decision{{}, *applied};
+    }
+  }
+  if (auto s = validate(cmd.body); !s) return refusal{std::move(s).err(), {}, {}};
+  return std::visit(
+      [&](const auto& body) -> decide_result {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, commit_file>) {
+          return decide_commit(state, cmd, body, has);
+        } else if constexpr (std::is_same_v<T, delete_entry>) {
+          return decide_delete(state, cmd, body);
+        } else if constexpr (std::is_same_v<T, move_entry>) {
+          return decide_move(state, cmd, body);
+        } else if constexpr (std::is_same_v<T, create_folder>) {
+          return decide_folder(state, cmd, body);
+        } else {
+          event_list events(state, cmd);
+          events.add().initQuotaChanged().setQuotaBytes(body.bytes);
+          return events.finish();
+        }
+      },
+      cmd.body);
+}
+
+}  // namespace autosync::actors

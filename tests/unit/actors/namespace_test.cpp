@@ -1,0 +1,254 @@
+#define BOOST_TEST_MODULE actors_namespace
+#include <boost/test/unit_test.hpp>
+
+#include <random>
+
+#include "autosync/actors/path.hpp"
+#include "namespace_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::actors;
+using autosync::test::content_of;
+using autosync::test::namespace_driver;
+
+BOOST_AUTO_TEST_CASE(good_paths_pass_and_bad_paths_say_what_is_wrong) {
+  for (const char* good : {"/a", "/docs/report.pdf", "/Ünïcödé/日本語.txt", "/a b/c-d_e.f"}) {
+    BOOST_TEST(validate_path(good).is_ok(), good);
+  }
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"", "empty"},
+      {"docs/a", "start with"},
+      {"/", "root"},
+      {"/docs/", "ends with"},
+      {"/docs//a", "empty name"},
+      {"/docs/./a", "\".\""},
+      {"/docs/../a", "\"..\""},
+      {std::string("/a\0b", 4), "control"},
+      {"/a\x01", "control"},
+      {"/a\x7f", "control"},
+      {"/a\xff", "UTF-8"},
+      {"/a\xc0\xaf", "UTF-8"},           // overlong "/"
+      {"/a\xed\xa0\x80", "UTF-8"},       // a surrogate
+      {"/" + std::string(256, 'n'), "longer than 255"},
+      {[] {
+         std::string p;
+         for (int i = 0; i < 20; ++i) p += "/" + std::string(250, 'n');
+         return p;
+       }(),
+       "longer than 4096"},
+  };
+  for (const auto& [path, why] : bad) {
+    auto s = validate_path(path);
+    BOOST_REQUIRE_MESSAGE(!s, "accepted: " << path.substr(0, 40));
+    BOOST_TEST(s.err().kind() == error_kind::invalid);
+    BOOST_TEST(s.err().message().find(why) != std::string::npos, s.err().message());
+  }
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_creates_the_file_and_its_missing_folders) {
+  namespace_driver d;
+  const auto seq = d.ok(commit_file{"/docs/2024/report.pdf", 0, content_of({"abc", "def"})});
+  BOOST_TEST(seq == 3u);  // two folders, then the file
+  const node* file = d.state.lookup("/docs/2024/report.pdf");
+  BOOST_REQUIRE(file != nullptr);
+  BOOST_TEST(!file->folder);
+  BOOST_TEST(file->revision == 3u);  // a revision is the seq that produced it
+  BOOST_TEST(file->content.size == 6u);
+  BOOST_TEST(d.state.lookup("/docs")->folder);
+  BOOST_TEST(d.state.path_of(file->id) == "/docs/2024/report.pdf");
+  BOOST_TEST(d.state.used_bytes() == 6u);
+  BOOST_TEST(d.state.live_files() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_with_a_stale_base_is_a_conflict_reporting_the_current_entry) {
+  namespace_driver d;
+  d.ok(commit_file{"/a.txt", 0, content_of({"v1"})});
+  const auto rev2 = d.ok(commit_file{"/a.txt", 1, content_of({"v2"})});
+  const auto before = d.state.last_seq();
+  auto r = d.refused(commit_file{"/a.txt", 1, content_of({"v3 from an old base"})});
+  BOOST_TEST(r.reason.kind() == error_kind::conflict);
+  BOOST_REQUIRE(r.current.has_value());
+  BOOST_TEST(r.current->revision == rev2);
+  BOOST_TEST(r.current->path == "/a.txt");
+  BOOST_TEST(d.state.last_seq() == before);  // nothing changed
+  BOOST_TEST(d.state.lookup("/a.txt")->content.size == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(create_on_an_existing_path_is_a_conflict) {
+  namespace_driver d;
+  d.ok(commit_file{"/a.txt", 0, content_of({"x"})});
+  auto r = d.refused(commit_file{"/a.txt", 0, content_of({"y"})});
+  BOOST_TEST(r.reason.kind() == error_kind::conflict);
+  BOOST_TEST(r.reason.message().find("already exists") != std::string::npos);
+  d.ok(create_folder{"/f"});
+  auto folder = d.refused(create_folder{"/f"});
+  BOOST_TEST(folder.reason.kind() == error_kind::conflict);
+  auto onto_folder = d.refused(commit_file{"/f", 0, content_of({"z"})});
+  BOOST_TEST(onto_folder.reason.kind() == error_kind::conflict);
+}
+
+BOOST_AUTO_TEST_CASE(names_differing_only_in_letter_case_conflict) {
+  namespace_driver d;
+  d.ok(commit_file{"/Docs/Report.pdf", 0, content_of({"x"})});
+  auto file = d.refused(commit_file{"/docs/report.PDF", 0, content_of({"y"})});
+  BOOST_TEST(file.reason.kind() == error_kind::conflict);
+  BOOST_REQUIRE(file.current.has_value());
+  BOOST_TEST(file.current->path == "/Docs/Report.pdf");
+  auto folder = d.refused(create_folder{"/DOCS"});
+  BOOST_TEST(folder.reason.kind() == error_kind::conflict);
+  // A new file under the differently-cased folder name lands in the existing folder.
+  d.ok(commit_file{"/DOCS/other.txt", 0, content_of({"z"})});
+  BOOST_TEST(d.state.path_of(d.state.lookup("/docs/other.txt")->id) == "/Docs/other.txt");
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_naming_chunks_the_store_lacks_lists_them_and_changes_nothing) {
+  namespace_driver d;
+  d.all_chunks_present = false;
+  d.uploaded.insert(sha256("have"));
+  auto r = d.refused(commit_file{"/a.bin", 0, content_of({"have", "lack1", "lack2", "lack1"})});
+  BOOST_TEST(r.reason.kind() == error_kind::not_found);
+  BOOST_TEST((r.missing_chunks == std::vector<sha256_digest>{sha256("lack1"), sha256("lack2")}));
+  BOOST_TEST(d.state.last_seq() == 0u);
+  BOOST_TEST(d.state.lookup("/a.bin") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_beyond_the_quota_fails_and_changes_nothing) {
+  namespace_driver d;
+  d.ok(set_quota{10});
+  d.ok(commit_file{"/a", 0, content_of({"123456"})});
+  auto r = d.refused(commit_file{"/b", 0, content_of({"12345"})});
+  BOOST_TEST(r.reason.kind() == error_kind::quota_exceeded);
+  BOOST_TEST(d.state.lookup("/b") == nullptr);
+  // Replacing a file counts only the difference.
+  d.ok(commit_file{"/a", 2, content_of({"1234567890"})});
+  BOOST_TEST(d.state.used_bytes() == 10u);
+  d.ok(delete_entry{"/a", 0});
+  BOOST_TEST(d.state.used_bytes() == 0u);
+  d.ok(commit_file{"/b", 0, content_of({"12345"})});
+}
+
+BOOST_AUTO_TEST_CASE(a_retried_operation_returns_the_original_result_and_appends_nothing) {
+  namespace_driver d;
+  d.ok(commit_file{"/a/b.txt", 0, content_of({"x"})}, "op-retry");
+  const auto seq = d.state.last_seq();
+  auto again = d.run(commit_file{"/a/b.txt", 0, content_of({"x"})}, "op-retry");
+  auto* decision = std::get_if<actors::decision>(&again);
+  BOOST_REQUIRE(decision != nullptr);
+  BOOST_TEST(decision->events.empty());
+  BOOST_REQUIRE(decision->already_applied.has_value());
+  BOOST_TEST(decision->already_applied->first_seq == 1u);
+  BOOST_TEST(decision->already_applied->last_seq == seq);
+  BOOST_TEST(d.state.last_seq() == seq);
+}
+
+BOOST_AUTO_TEST_CASE(the_remembered_operation_window_is_bounded_and_survives_replay) {
+  namespace_driver d;
+  d.ok(create_folder{"/first"}, "op-first");
+  for (std::size_t i = 0; i < namespace_state::operation_window; ++i) {
+    d.ok(set_quota{i + 1}, "op-" + std::to_string(i));
+  }
+  BOOST_TEST(d.state.find_operation("op-first") == nullptr);  // fell out of the window
+  BOOST_TEST(d.state.find_operation("op-0") != nullptr);
+  BOOST_TEST((d.replay() == d.state));
+}
+
+BOOST_AUTO_TEST_CASE(moving_a_folder_moves_everything_below_it_and_keeps_ids) {
+  namespace_driver d;
+  d.ok(commit_file{"/photos/2023/a.jpg", 0, content_of({"a"})});
+  d.ok(commit_file{"/photos/2023/b.jpg", 0, content_of({"b"})});
+  const node_id folder = d.state.lookup("/photos/2023")->id;
+  const node_id a = d.state.lookup("/photos/2023/a.jpg")->id;
+  d.ok(move_entry{"/photos/2023", "/archive/old/2023"});
+  BOOST_TEST(d.state.lookup("/photos/2023") == nullptr);
+  BOOST_TEST(d.state.lookup("/archive/old/2023")->id == folder);
+  BOOST_TEST(d.state.lookup("/archive/old/2023/a.jpg")->id == a);
+  BOOST_TEST(d.state.path_of(a) == "/archive/old/2023/a.jpg");
+  BOOST_TEST(d.state.live_files() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(moves_refuse_a_taken_target_and_a_folder_into_itself) {
+  namespace_driver d;
+  d.ok(commit_file{"/a/x", 0, content_of({"1"})});
+  d.ok(commit_file{"/b", 0, content_of({"2"})});
+  auto taken = d.refused(move_entry{"/b", "/a/X"});
+  BOOST_TEST(taken.reason.kind() == error_kind::conflict);
+  auto into_itself = d.refused(move_entry{"/a", "/a/inner/a"});
+  BOOST_TEST(into_itself.reason.kind() == error_kind::invalid);
+  auto missing = d.refused(move_entry{"/nope", "/c"});
+  BOOST_TEST(missing.reason.kind() == error_kind::not_found);
+  // Changing only the letter case of a name is a rename.
+  d.ok(move_entry{"/a/x", "/a/X"});
+  BOOST_TEST(d.state.lookup("/a/x")->name == "X");
+}
+
+BOOST_AUTO_TEST_CASE(deleting_a_folder_deletes_what_is_below_and_keeps_it_recoverable) {
+  namespace_driver d;
+  d.ok(commit_file{"/p/q/r.txt", 0, content_of({"12345"})});
+  const node_id file = d.state.lookup("/p/q/r.txt")->id;
+  d.ok(delete_entry{"/p", 0});
+  BOOST_TEST(d.state.lookup("/p") == nullptr);
+  BOOST_TEST(d.state.lookup("/p/q/r.txt") == nullptr);
+  BOOST_TEST(d.state.used_bytes() == 0u);
+  const node* tombstone = d.state.get(file);
+  BOOST_REQUIRE(tombstone != nullptr);
+  BOOST_TEST(tombstone->deleted);
+  BOOST_REQUIRE_EQUAL(tombstone->history.size(), 2u);
+  BOOST_TEST(tombstone->history.back().deletion);
+  BOOST_TEST(tombstone->history.back().path == "/p/q/r.txt");
+  // The name is free again.
+  d.ok(commit_file{"/p/q/r.txt", 0, content_of({"new"})});
+  BOOST_TEST(d.state.lookup("/p/q/r.txt")->id != file);
+  auto stale = d.refused(delete_entry{"/p/q/r.txt", 1});
+  BOOST_TEST(stale.reason.kind() == error_kind::conflict);
+}
+
+BOOST_AUTO_TEST_CASE(bad_input_is_refused_before_anything_else) {
+  namespace_driver d;
+  auto r = d.refused(commit_file{"relative/path", 0, content_of({"x"})});
+  BOOST_TEST(r.reason.kind() == error_kind::invalid);
+  file_content wrong = content_of({"abc"});
+  wrong.size = 99;
+  auto sizes = d.refused(commit_file{"/a", 0, wrong});
+  BOOST_TEST(sizes.reason.kind() == error_kind::invalid);
+  BOOST_TEST(d.state.last_seq() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
+  for (unsigned seed = 1; seed <= 5; ++seed) {
+    std::mt19937 rng(seed);
+    namespace_driver d;
+    const std::vector<std::string> names = {"a", "B", "c", "docs", "Docs", "x.txt"};
+    auto random_path = [&] {
+      std::string p;
+      const int depth = 1 + static_cast<int>(rng() % 3);
+      for (int i = 0; i < depth; ++i) p += "/" + names[rng() % names.size()];
+      return p;
+    };
+    int accepted = 0;
+    for (int i = 0; i < 400; ++i) {
+      const auto path = random_path();
+      const node* at = d.state.lookup(path);
+      actors::command_body body;
+      switch (rng() % 6) {
+        case 0:
+        case 1:
+          body = commit_file{path, at != nullptr && rng() % 4 != 0 ? at->revision : 0,
+                             content_of({std::to_string(rng())})};
+          break;
+        case 2: body = delete_entry{path, 0}; break;
+        case 3: body = move_entry{path, random_path()}; break;
+        case 4: body = create_folder{path}; break;
+        default: body = set_quota{rng() % 3 == 0 ? 0u : 1000u};
+      }
+      if (std::holds_alternative<actors::decision>(d.run(std::move(body)))) ++accepted;
+    }
+    BOOST_TEST(accepted > 100, "seed " << seed);
+    BOOST_TEST((d.replay() == d.state), "seed " << seed);
+    // And the comparison has teeth: one event short is a different state.
+    namespace_state partial;
+    for (std::size_t i = 0; i + 1 < d.log.size(); ++i) {
+      BOOST_REQUIRE(partial.apply(d.log[i].seq, d.log[i].hash, d.log[i].reader()));
+    }
+    BOOST_TEST(!(partial == d.state), "seed " << seed);
+  }
+}
