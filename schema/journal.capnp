@@ -146,3 +146,41 @@ struct ChunkLocation {
   sealedLength @2 :UInt32;  # bytes of the sealed chunk after the 16-byte record header
   size @3 :UInt32;          # plaintext bytes of the chunk
 }
+
+struct NamespaceState {
+  # A user's namespace as the domain derives it from events (actors/namespace_state.hpp),
+  # stored in Snapshot.state with Snapshot.stateFormat = namespaceStateFormat. Everything
+  # the state holds that is not derivable from what is listed here (the name index, bytes
+  # used, live file count) is rebuilt on load.
+  nextNodeId @0 :UInt64;
+  quotaBytes @1 :UInt64;
+  nodes @2 :List(Node);            # every entry but the root, live and deleted
+  operations @3 :List(Operation);  # remembered operation ids, oldest first
+
+  struct Node {
+    id @0 :UInt64;
+    parent @1 :UInt64;
+    name @2 :Text;
+    folder @3 :Bool;
+    deleted @4 :Bool;
+    revision @5 :UInt64;
+    history @6 :List(Version);  # files: every revision, oldest first
+  }
+
+  struct Version {
+    revision @0 :UInt64;
+    deletion @1 :Bool;
+    path @2 :Text;
+    content @3 :FileContent;
+    deviceId @4 :Text;
+    timestampUs @5 :Int64;
+  }
+
+  struct Operation {
+    id @0 :Text;
+    firstSeq @1 :UInt64;
+    lastSeq @2 :UInt64;
+  }
+}
+
+const namespaceStateFormat :UInt16 = 1;

@@ -93,6 +93,35 @@ status check_content(const file_content& content) {
   return status::ok();
 }
 
+// The chunks of `content` the store lacks, as a refusal; nothing when all are there.
+std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has) {
+  std::vector<sha256_digest> ids;
+  std::set<sha256_digest> seen;
+  for (const auto& c : content.chunks) {
+    if (seen.insert(c.hash).second) ids.push_back(c.hash);
+  }
+  if (ids.empty()) return std::nullopt;
+  const auto present = has(ids);
+  refusal missing{error(error_kind::not_found, ""), std::nullopt, {}};
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (i >= present.size() || !present[i]) missing.missing_chunks.push_back(ids[i]);
+  }
+  if (missing.missing_chunks.empty()) return std::nullopt;
+  missing.reason = error(error_kind::not_found,
+                         std::to_string(missing.missing_chunks.size()) +
+                             " chunks of the content are not in the store: upload them, then retry");
+  return missing;
+}
+
+std::optional<refusal> over_quota(const namespace_state& state, std::uint64_t removed,
+                                  std::uint64_t added) {
+  const std::uint64_t used = state.used_bytes() - removed + added;
+  if (state.quota_bytes() == 0 || used <= state.quota_bytes()) return std::nullopt;
+  return refuse(error_kind::quota_exceeded,
+                "this would use " + std::to_string(used) + " bytes of a quota of " +
+                    std::to_string(state.quota_bytes()) + ": delete files or raise the quota");
+}
+
 decide_result decide_commit(const namespace_state& state, const command& cmd,
                             const commit_file& commit, const chunk_presence& has) {
   if (auto s = check_content(commit.content); !s) return refusal{std::move(s).err(), {}, {}};
@@ -114,30 +143,8 @@ decide_result decide_commit(const namespace_state& state, const command& cmd,
     return refuse(error_kind::conflict, why, now);
   }
   const std::uint64_t old_size = existing != nullptr ? existing->content.size : 0;
-  const std::uint64_t used = state.used_bytes() - old_size + commit.content.size;
-  if (state.quota_bytes() != 0 && used > state.quota_bytes()) {
-    return refuse(error_kind::quota_exceeded,
-                  "the commit would use " + std::to_string(used) + " bytes of a quota of " +
-                      std::to_string(state.quota_bytes()) + ": delete files or raise the quota");
-  }
-  std::vector<sha256_digest> ids;
-  std::set<sha256_digest> seen;
-  for (const auto& c : commit.content.chunks) {
-    if (seen.insert(c.hash).second) ids.push_back(c.hash);
-  }
-  if (!ids.empty()) {
-    const auto present = has(ids);
-    refusal missing{error(error_kind::not_found, ""), std::nullopt, {}};
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      if (i >= present.size() || !present[i]) missing.missing_chunks.push_back(ids[i]);
-    }
-    if (!missing.missing_chunks.empty()) {
-      missing.reason = error(error_kind::not_found,
-                             std::to_string(missing.missing_chunks.size()) +
-                                 " chunks of the commit are not uploaded: upload them, then commit");
-      return missing;
-    }
-  }
+  if (auto r = over_quota(state, old_size, commit.content.size)) return std::move(*r);
+  if (auto r = missing_chunks(commit.content, has)) return std::move(*r);
   event_list events(state, cmd);
   std::string path;
   node_id id = 0;
@@ -209,10 +216,48 @@ decide_result decide_folder(const namespace_state& state, const command& cmd,
   return events.finish();
 }
 
+decide_result decide_restore(const namespace_state& state, const command& cmd,
+                             const std::string& path, std::optional<std::uint64_t> revision,
+                             const chunk_presence& has) {
+  const node* file = state.lookup(path);
+  if (file != nullptr && file->folder) return refuse(error_kind::invalid, path + " is a folder");
+  if (file == nullptr) file = state.find_deleted_file(path);
+  if (file == nullptr) return refuse(error_kind::not_found, "no file was ever at " + path);
+  const version* wanted = nullptr;
+  for (const auto& v : file->history) {
+    if (v.deletion) continue;
+    if (!revision || v.revision == *revision) wanted = &v;  // undelete: the last content
+  }
+  if (wanted == nullptr) {
+    return refuse(error_kind::not_found,
+                  path + " has no revision " + std::to_string(revision.value_or(0)));
+  }
+  if (auto r = over_quota(state, file->deleted ? 0 : file->content.size, wanted->content.size)) {
+    return std::move(*r);
+  }
+  if (auto r = missing_chunks(wanted->content, has)) return std::move(*r);
+  event_list events(state, cmd);
+  std::string target = state.path_of(file->id);
+  if (file->deleted) {
+    auto parent = plan_parents(state, path, events);
+    if (auto* r = std::get_if<refusal>(&parent)) return std::move(*r);
+    target = join(std::get<std::string>(parent), name_of(path));
+  }
+  auto restored = events.add().initRevisionRestored();
+  restored.setNodeId(file->id);
+  restored.setPath(target);
+  restored.setRestoredRevision(wanted->revision);
+  restored.setBaseRevision(file->deleted ? 0 : file->revision);
+  content_to(wanted->content, restored.initContent());
+  return events.finish();
+}
+
 status validate(const command_body& body) {
   if (const auto* c = std::get_if<commit_file>(&body)) return validate_path(c->path);
   if (const auto* d = std::get_if<delete_entry>(&body)) return validate_path(d->path);
   if (const auto* f = std::get_if<create_folder>(&body)) return validate_path(f->path);
+  if (const auto* r = std::get_if<restore_revision>(&body)) return validate_path(r->path);
+  if (const auto* u = std::get_if<undelete_file>(&body)) return validate_path(u->path);
   if (const auto* m = std::get_if<move_entry>(&body)) {
     if (auto s = validate_path(m->from); !s) return s;
     return validate_path(m->to);
@@ -241,6 +286,13 @@ decide_result decide(const namespace_state& state, const command& cmd, const chu
           return decide_move(state, cmd, body);
         } else if constexpr (std::is_same_v<T, create_folder>) {
           return decide_folder(state, cmd, body);
+        } else if constexpr (std::is_same_v<T, restore_revision>) {
+          return decide_restore(state, cmd, body.path, body.revision, has);
+        } else if constexpr (std::is_same_v<T, undelete_file>) {
+          if (const node* live = state.lookup(body.path)) {
+            return refuse(error_kind::conflict, body.path + " exists", info_of(state, *live));
+          }
+          return decide_restore(state, cmd, body.path, std::nullopt, has);
         } else {
           event_list events(state, cmd);
           events.add().initQuotaChanged().setQuotaBytes(body.bytes);

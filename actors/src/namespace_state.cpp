@@ -142,10 +142,7 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
     case schema::Event::MOVED: s = apply_move(seq, event); break;
     case schema::Event::FOLDER_CREATED: s = apply_folder(seq, event); break;
     case schema::Event::QUOTA_CHANGED: quota_bytes_ = event.getQuotaChanged().getQuotaBytes(); break;
-    case schema::Event::REVISION_RESTORED:
-      // TODO(feature): restore and undelete arrive with the rest of the sync actors issue.
-      s = does_not_fit(seq, "restore is not supported by this build yet");
-      break;
+    case schema::Event::REVISION_RESTORED: s = apply_restore(seq, event); break;
     default: s = does_not_fit(seq, "unknown event kind: upgrade AutoSync");
   }
   if (!s) return s;
@@ -258,6 +255,57 @@ status namespace_state::apply_folder(std::uint64_t seq, schema::Event::Reader ev
   next_node_id_ = std::max(next_node_id_, n.id + 1);
   nodes_.emplace(n.id, std::move(n));
   return status::ok();
+}
+
+status namespace_state::apply_restore(std::uint64_t seq, schema::Event::Reader event) {
+  auto restored = event.getRevisionRestored();
+  auto it = nodes_.find(restored.getNodeId());
+  if (it == nodes_.end() || it->second.folder) {
+    return does_not_fit(seq, "node " + std::to_string(restored.getNodeId()) + " is not a file");
+  }
+  node& n = it->second;
+  const std::string path = text(restored.getPath());
+  if (n.deleted) {
+    // Undelete: the file comes back at `path`, whose folders the same append created.
+    auto parent = parent_for(path, seq);
+    if (!parent) return std::move(parent).err();
+    n.parent = *parent;
+    n.name = std::string(name_of(path));
+    n.deleted = false;
+    names_[{n.parent, fold_case(n.name)}] = n.id;
+    ++live_files_;
+  } else {
+    used_bytes_ -= n.content.size;
+  }
+  version v;
+  v.revision = seq;
+  v.path = path;
+  v.content = content_from(restored.getContent());
+  v.device_id = text(event.getDeviceId());
+  v.timestamp_us = event.getTimestampUs();
+  used_bytes_ += v.content.size;
+  n.content = v.content;
+  n.revision = seq;
+  n.history.push_back(std::move(v));
+  return status::ok();
+}
+
+const node* namespace_state::find_deleted_file(std::string_view path) const {
+  const std::string key = fold_case(path);
+  const node* best = nullptr;
+  for (const auto& [id, n] : nodes_) {
+    if (!n.deleted || n.folder || n.history.empty()) continue;
+    if (fold_case(n.history.back().path) != key) continue;
+    if (best == nullptr || n.revision > best->revision) best = &n;
+  }
+  return best;
+}
+
+std::vector<version> namespace_state::history(std::string_view path) const {
+  const node* n = lookup(path);
+  if (n == nullptr) n = find_deleted_file(path);
+  if (n == nullptr || n->folder) return {};
+  return n->history;
 }
 
 namespace {

@@ -99,6 +99,26 @@ BOOST_AUTO_TEST_CASE(live_state_equals_a_replay_of_the_journal_and_the_chain_hea
   BOOST_REQUIRE(head);
   BOOST_TEST(head->last_seq == alice.state.last_seq());
   BOOST_TEST(head->last_hash == alice.state.last_hash());
+
+  // Recovery as an actor will do it: newest snapshot at or below a point, then the tail.
+  const std::uint64_t snapshot_at = alice.state.last_seq() / 2;
+  namespace_state prefix;
+  auto s = j->read_events("alice", 1, snapshot_at, [&](journal::stored_event&& e) {
+    return prefix.apply(e.seq(), e.hash(), e.event()).is_ok();
+  });
+  BOOST_REQUIRE(s);
+  journal::snapshot snap{prefix.last_seq(), prefix.last_hash(), 0, schema::NAMESPACE_STATE_FORMAT,
+                         prefix.encode()};
+  BOOST_REQUIRE(j->write_snapshot("alice", snap));
+  auto stored = j->read_snapshot("alice", UINT64_MAX);
+  BOOST_REQUIRE(stored && stored->has_value());
+  auto recovered = namespace_state::decode((*stored)->state, (*stored)->seq, (*stored)->head_hash);
+  BOOST_REQUIRE_MESSAGE(recovered, test::describe(recovered));
+  s = j->read_events("alice", (*stored)->seq + 1, UINT64_MAX, [&](journal::stored_event&& e) {
+    return recovered->apply(e.seq(), e.hash(), e.event()).is_ok();
+  });
+  BOOST_REQUIRE(s);
+  BOOST_TEST((*recovered == alice.state));
 }
 
 BOOST_AUTO_TEST_CASE(a_commit_of_chunks_never_uploaded_is_refused_by_the_real_chunk_store) {

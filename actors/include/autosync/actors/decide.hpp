@@ -42,7 +42,20 @@ struct set_quota {
   std::uint64_t bytes = 0;  // 0: unlimited
 };
 
-using command_body = std::variant<commit_file, delete_entry, move_entry, create_folder, set_quota>;
+// Makes an older revision of a file its newest one. On a deleted file it also brings the
+// file back, at `path`.
+struct restore_revision {
+  std::string path;
+  std::uint64_t revision = 0;
+};
+
+// Brings back the most recently deleted file that was at `path`, with its last content.
+struct undelete_file {
+  std::string path;
+};
+
+using command_body = std::variant<commit_file, delete_entry, move_entry, create_folder, set_quota,
+                                  restore_revision, undelete_file>;
 
 struct command {
   std::string device_id;

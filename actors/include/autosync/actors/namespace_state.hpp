@@ -90,6 +90,12 @@ public:
   const node* child(node_id folder, std::string_view name) const;
   bool is_inside(node_id id, node_id ancestor) const;  // id == ancestor counts
   const applied_operation* find_operation(std::string_view operation_id) const;
+  // The most recently deleted file whose last path was `path` (letter case ignored), or
+  // nullptr. TODO(perf): scans every entry; index tombstones by path if undelete gets hot.
+  const node* find_deleted_file(std::string_view path) const;
+  // The revisions of the file at `path` (live, or else the most recently deleted one), oldest
+  // first, each with the path the file had then: history follows renames. Empty if none.
+  std::vector<version> history(std::string_view path) const;
 
   std::uint64_t last_seq() const noexcept { return last_seq_; }
   const sha256_digest& last_hash() const noexcept { return last_hash_; }
@@ -106,6 +112,12 @@ public:
   // Equal states: same entries, history, quota, operations and chain head.
   friend bool operator==(const namespace_state& a, const namespace_state& b);
 
+  // The state as a NamespaceState message (schema/journal.capnp), for a snapshot.
+  std::string encode() const;
+  // A state from encode()'s bytes, at chain position (seq, hash) as the snapshot records.
+  static result<namespace_state> decode(std::string_view bytes, std::uint64_t seq,
+                                        const sha256_digest& hash);
+
 private:
   using name_key = std::pair<node_id, std::string>;  // (parent, folded name)
 
@@ -113,6 +125,7 @@ private:
   status apply_delete(std::uint64_t seq, schema::Event::Reader event);
   status apply_move(std::uint64_t seq, schema::Event::Reader event);
   status apply_folder(std::uint64_t seq, schema::Event::Reader event);
+  status apply_restore(std::uint64_t seq, schema::Event::Reader event);
   void remember_operation(std::string_view operation_id, std::uint64_t seq);
   void delete_subtree(node& n, std::uint64_t seq, const version& marker);
   // Where a new entry at `path` goes: its parent folder, or an error.

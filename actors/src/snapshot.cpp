@@ -1,0 +1,117 @@
+// Encoding a namespace for snapshots: what cannot be derived is stored, the rest rebuilt.
+#include <capnp/serialize.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "autosync/actors/namespace_state.hpp"
+#include "autosync/actors/path.hpp"
+
+namespace autosync::actors {
+
+std::string namespace_state::encode() const {
+  capnp::MallocMessageBuilder message;
+  auto root = message.initRoot<schema::NamespaceState>();
+  root.setNextNodeId(next_node_id_);
+  root.setQuotaBytes(quota_bytes_);
+  // Deterministic order, so equal states encode to equal bytes.
+  std::vector<const node*> ordered;
+  for (const auto& [id, n] : nodes_) {
+    if (id != root_id) ordered.push_back(&n);
+  }
+  std::sort(ordered.begin(), ordered.end(), [](const node* a, const node* b) { return a->id < b->id; });
+  auto nodes = root.initNodes(static_cast<unsigned>(ordered.size()));
+  for (unsigned i = 0; i < ordered.size(); ++i) {
+    const node& n = *ordered[i];
+    auto out = nodes[i];
+    out.setId(n.id);
+    out.setParent(n.parent);
+    out.setName(n.name);
+    out.setFolder(n.folder);
+    out.setDeleted(n.deleted);
+    out.setRevision(n.revision);
+    auto history = out.initHistory(static_cast<unsigned>(n.history.size()));
+    for (unsigned k = 0; k < n.history.size(); ++k) {
+      const version& v = n.history[k];
+      history[k].setRevision(v.revision);
+      history[k].setDeletion(v.deletion);
+      history[k].setPath(v.path);
+      content_to(v.content, history[k].initContent());
+      history[k].setDeviceId(v.device_id);
+      history[k].setTimestampUs(v.timestamp_us);
+    }
+  }
+  auto operations = root.initOperations(static_cast<unsigned>(operation_order_.size()));
+  for (unsigned i = 0; i < operation_order_.size(); ++i) {
+    const auto& applied = operations_.at(operation_order_[i]);
+    operations[i].setId(operation_order_[i]);
+    operations[i].setFirstSeq(applied.first_seq);
+    operations[i].setLastSeq(applied.last_seq);
+  }
+  auto words = capnp::messageToFlatArray(message);
+  auto bytes = words.asBytes();
+  return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
+}
+
+result<namespace_state> namespace_state::decode(std::string_view bytes, std::uint64_t seq,
+                                                const sha256_digest& hash) {
+  if (bytes.size() % sizeof(capnp::word) != 0) {
+    return error(error_kind::corruption, "namespace snapshot is not whole words");
+  }
+  auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
+  std::memcpy(words.begin(), bytes.data(), bytes.size());
+  capnp::ReaderOptions options;
+  options.traversalLimitInWords = words.size() + 1024;  // a large namespace is a large message
+  capnp::FlatArrayMessageReader reader(words, options);
+  auto root = reader.getRoot<schema::NamespaceState>();
+  namespace_state state;
+  state.last_seq_ = seq;
+  state.last_hash_ = hash;
+  state.quota_bytes_ = root.getQuotaBytes();
+  state.next_node_id_ = root.getNextNodeId();
+  for (auto in : root.getNodes()) {
+    node n;
+    n.id = in.getId();
+    n.parent = in.getParent();
+    n.name = std::string(in.getName().cStr(), in.getName().size());
+    n.folder = in.getFolder();
+    n.deleted = in.getDeleted();
+    n.revision = in.getRevision();
+    for (auto v : in.getHistory()) {
+      version out;
+      out.revision = v.getRevision();
+      out.deletion = v.getDeletion();
+      out.path = std::string(v.getPath().cStr(), v.getPath().size());
+      out.content = content_from(v.getContent());
+      out.device_id = std::string(v.getDeviceId().cStr(), v.getDeviceId().size());
+      out.timestamp_us = v.getTimestampUs();
+      if (!out.deletion) n.content = out.content;  // the current content is the last one
+      n.history.push_back(std::move(out));
+    }
+    if (n.id == root_id || state.nodes_.count(n.id) != 0) {
+      return error(error_kind::corruption, "namespace snapshot repeats node " + std::to_string(n.id));
+    }
+    if (!n.deleted) {
+      state.names_[{n.parent, fold_case(n.name)}] = n.id;
+      if (!n.folder) {
+        state.used_bytes_ += n.content.size;
+        ++state.live_files_;
+      }
+    }
+    state.nodes_.emplace(n.id, std::move(n));
+  }
+  for (auto op : root.getOperations()) {
+    std::string id(op.getId().cStr(), op.getId().size());
+    state.operations_[id] = {op.getFirstSeq(), op.getLastSeq()};
+    state.operation_order_.push_back(std::move(id));
+  }
+  for (const auto& [key, id] : state.names_) {
+    if (state.nodes_.count(key.first) == 0 || !state.nodes_.at(key.first).folder) {
+      return error(error_kind::corruption,
+                   "namespace snapshot: node " + std::to_string(id) + " has no folder parent");
+    }
+  }
+  return state;
+}
+
+}  // namespace autosync::actors
