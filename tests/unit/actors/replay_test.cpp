@@ -5,6 +5,7 @@
 
 #include "../journal/journal_fixture.hpp"
 #include "autosync/actors/decide.hpp"
+#include "journaled_user.hpp"
 #include "namespace_fixture.hpp"
 
 using namespace autosync;
@@ -12,48 +13,6 @@ using namespace autosync::actors;
 using autosync::test::content_of;
 
 namespace {
-
-// The write path a user actor will run, minus the actor: decide, append through the real
-// journal (fsync), then apply what the journal stored.
-class journaled_user {
-public:
-  journaled_user(journal::journal& j, std::string user) : journal_(j), user_(std::move(user)) {}
-
-  bool run(command_body body) {
-    command cmd;
-    cmd.device_id = "phone";
-    cmd.operation_id = "op-" + std::to_string(++ops_);
-    cmd.timestamp_us = static_cast<std::int64_t>(ops_);
-    cmd.body = std::move(body);
-    auto result = decide(state, cmd, [this](const std::vector<sha256_digest>& ids) {
-      auto has = journal_.has_chunks(user_, ids);
-      return has ? *has : std::vector<bool>(ids.size(), false);
-    });
-    auto* d = std::get_if<decision>(&result);
-    if (d == nullptr || d->events.empty()) return false;
-    journal::append_request request;
-    request.user = user_;
-    request.events = std::move(d->events);
-    request.expected_next_seq = state.last_seq() + 1;
-    const auto first = state.last_seq() + 1;
-    auto appended = journal_.append_and_wait(std::move(request));
-    if (!appended) throw std::runtime_error(appended.err().to_string());
-    auto s = journal_.read_events(user_, first, appended->last_seq, [&](journal::stored_event&& e) {
-      auto applied = state.apply(e.seq(), e.hash(), e.event());
-      if (!applied) throw std::runtime_error(applied.to_string());
-      return true;
-    });
-    if (!s) throw std::runtime_error(s.to_string());
-    return true;
-  }
-
-  namespace_state state;
-
-private:
-  journal::journal& journal_;
-  std::string user_;
-  std::uint64_t ops_ = 0;
-};
 
 namespace_state replay_from(const journal::journal& j, const std::string& user) {
   namespace_state fresh;
@@ -71,7 +30,7 @@ namespace_state replay_from(const journal::journal& j, const std::string& user) 
 BOOST_AUTO_TEST_CASE(live_state_equals_a_replay_of_the_journal_and_the_chain_heads_match) {
   test::temp_dir dir;
   auto j = test::open_journal(test::journal_options(dir.path()));
-  journaled_user alice(*j, "alice");
+  test::journaled_user alice(*j, "alice");
   std::mt19937 rng(42);
   const std::vector<std::string> names = {"a", "b", "Docs", "docs", "f.txt"};
   int accepted = 0;
@@ -124,7 +83,7 @@ BOOST_AUTO_TEST_CASE(live_state_equals_a_replay_of_the_journal_and_the_chain_hea
 BOOST_AUTO_TEST_CASE(a_commit_of_chunks_never_uploaded_is_refused_by_the_real_chunk_store) {
   test::temp_dir dir;
   auto j = test::open_journal(test::journal_options(dir.path()));
-  journaled_user bob(*j, "bob");
+  test::journaled_user bob(*j, "bob");
   BOOST_REQUIRE(j->put_chunk_and_wait("bob", sha256("uploaded"), "uploaded"));
   BOOST_TEST(bob.run(commit_file{"/ok", 0, content_of({"uploaded"})}));
   BOOST_TEST(!bob.run(commit_file{"/missing", 0, content_of({"uploaded", "never"})}));

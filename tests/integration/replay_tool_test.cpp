@@ -1,0 +1,174 @@
+// autosync-replay end to end: a journal written through the domain and the real journal,
+// read by the real tool in its own process.
+#define BOOST_TEST_MODULE replay_tool
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <rocksdb/db.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "../unit/actors/journaled_user.hpp"
+#include "../unit/actors/namespace_fixture.hpp"
+#include "../unit/journal/journal_fixture.hpp"
+
+using namespace autosync;
+using autosync::test::content_of;
+
+namespace {
+
+struct run_result {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+run_result run_tool(const std::string& args) {
+  const std::string command = std::string(AUTOSYNC_REPLAY_BIN) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  std::string output;
+  std::array<char, 4096> buffer;
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A data folder as a node keeps it: the journal and its master key file.
+struct node_data {
+  test::temp_dir dir;
+  journal::master_key key;
+  node_data() {
+    auto created = journal::create_master_key_file(dir / "master.key");
+    BOOST_REQUIRE(created);
+    key = *created;
+  }
+  std::unique_ptr<journal::journal> open() const {
+    journal::options o;
+    o.dir = dir.path();
+    o.master_key = key;
+    return test::open_journal(o);
+  }
+  std::string args(const std::string& command) const {
+    return "--data-dir " + dir.path().string() + " " + command;
+  }
+};
+
+// Writes alice's files: report.txt in two versions, a photo moved into a folder, a file
+// deleted. Returns the seq after the first version of report.txt.
+std::uint64_t write_history(journal::journal& j) {
+  test::journaled_user alice(j, "alice");
+  auto put = [&](const std::string& content) {
+    BOOST_REQUIRE(j.put_chunk_and_wait("alice", sha256(content), content));
+  };
+  put("report v1");
+  put("report ");
+  put("version two");
+  put("a photo");
+  put("scratch");
+  BOOST_REQUIRE(alice.run(actors::commit_file{"/docs/report.txt", 0, content_of({"report v1"})}));
+  const auto first = alice.state.last_seq();
+  BOOST_REQUIRE(alice.run(actors::commit_file{"/docs/report.txt", first,
+                                              content_of({"report ", "version two"})}));
+  BOOST_REQUIRE(alice.run(actors::commit_file{"/img.jpg", 0, content_of({"a photo"})}));
+  BOOST_REQUIRE(alice.run(actors::move_entry{"/img.jpg", "/photos/img.jpg"}));
+  BOOST_REQUIRE(alice.run(actors::commit_file{"/tmp.txt", 0, content_of({"scratch"})}));
+  BOOST_REQUIRE(alice.run(actors::delete_entry{"/tmp.txt", 0}));
+  journal::snapshot snap{alice.state.last_seq(), alice.state.last_hash(), 0,
+                         schema::NAMESPACE_STATE_FORMAT, alice.state.encode()};
+  BOOST_REQUIRE(j.write_snapshot("alice", snap));
+  return first;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(verify_passes_on_a_journal_the_domain_wrote) {
+  node_data node;
+  { write_history(*node.open()); }
+  auto r = run_tool(node.args("verify"));
+  BOOST_TEST(r.exit_code == 0, r.output);
+  BOOST_TEST(r.output.find("OK: 1 users") != std::string::npos, r.output);
+  BOOST_TEST(r.output.find("1 snapshots") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(verify_names_user_and_seq_of_a_tampered_or_missing_event) {
+  node_data node;
+  { write_history(*node.open()); }
+  // Remove event 3 behind the journal's back (the raw database, with RocksDB itself).
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "events", "snapshots", "chunks"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), node.dir.path().string(), cfs, &handles,
+                                    &raw).ok());
+    std::string key = std::string(1, 5) + "alice" + std::string(7, '\0') + '\x03';
+    BOOST_REQUIRE(raw->Delete(rocksdb::WriteOptions(), handles[1], key).ok());
+    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto r = run_tool(node.args("verify"));
+  BOOST_TEST(r.exit_code != 0, r.output);
+  BOOST_TEST(r.output.find("user alice seq 3") != std::string::npos, r.output);
+  BOOST_TEST(r.output.find("FAILED") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(export_reproduces_the_files_byte_for_byte_now_and_in_the_past) {
+  node_data node;
+  std::uint64_t first = 0;
+  { first = write_history(*node.open()); }
+  const auto now = node.dir / "export-now";
+  auto r = run_tool(node.args("export alice " + now.string()));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  BOOST_TEST(read_file(now / "docs" / "report.txt") == "report version two");
+  BOOST_TEST(read_file(now / "photos" / "img.jpg") == "a photo");
+  BOOST_TEST(!std::filesystem::exists(now / "tmp.txt"));
+
+  const auto past = node.dir / "export-past";
+  r = run_tool(node.args("export alice " + past.string() + " --at-seq " + std::to_string(first)));
+  BOOST_REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  BOOST_TEST(read_file(past / "docs" / "report.txt") == "report v1");
+  BOOST_TEST(!std::filesystem::exists(past / "photos"));
+
+  r = run_tool(node.args("export alice " + now.string()));
+  BOOST_TEST(r.exit_code != 0);  // never over existing files
+  BOOST_TEST(r.output.find("not empty") != std::string::npos, r.output);
+}
+
+BOOST_AUTO_TEST_CASE(users_events_and_state_answer_from_a_read_only_journal) {
+  node_data node;
+  std::uint64_t first = 0;
+  { first = write_history(*node.open()); }
+  auto users = run_tool(node.args("users --json"));
+  BOOST_TEST(users.exit_code == 0, users.output);
+  BOOST_TEST(users.output.find("\"user\":\"alice\"") != std::string::npos, users.output);
+  BOOST_TEST(users.output.find("\"live_files\":2") != std::string::npos, users.output);
+
+  auto events = run_tool(node.args("events alice --json --from 2 --to 2"));
+  BOOST_TEST(events.exit_code == 0, events.output);
+  BOOST_TEST(events.output.find("\"seq\":2") != std::string::npos, events.output);
+  BOOST_TEST(events.output.find("\"kind\":\"fileCommitted\"") != std::string::npos, events.output);
+
+  auto state = run_tool(node.args("state alice --at-seq " + std::to_string(first)));
+  BOOST_TEST(state.exit_code == 0, state.output);
+  BOOST_TEST(state.output.find("/docs/report.txt  9 bytes") != std::string::npos, state.output);
+  BOOST_TEST(state.output.find("/photos") == std::string::npos, state.output);
+
+  auto bad_time = run_tool(node.args("state alice --at-time yesterday"));
+  BOOST_TEST(bad_time.exit_code != 0);
+  BOOST_TEST(bad_time.output.find("UTC like") != std::string::npos, bad_time.output);
+
+  auto no_journal = run_tool("--data-dir " + (node.dir / "nothing").string() +
+                             " --master-key-file " + (node.dir / "master.key").string() + " users");
+  BOOST_TEST(no_journal.exit_code != 0);
+  BOOST_TEST(no_journal.output.find("no journal in") != std::string::npos, no_journal.output);
+}

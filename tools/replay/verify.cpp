@@ -1,0 +1,121 @@
+// verify: every chain, every snapshot, every referenced chunk. Reports each problem with
+// the user and sequence number (or chunk), and exits non-zero if there is any.
+#include <unistd.h>
+
+#include <map>
+#include <set>
+
+#include "replay.hpp"
+
+namespace autosync::replay {
+
+namespace {
+
+struct tally {
+  std::size_t users = 0, events = 0, snapshots = 0, chunks = 0, problems = 0;
+};
+
+// Replays the user's whole chain, comparing each snapshot with the replay at its seq.
+void verify_chain(const journal::journal& j, const std::string& user, tally& t,
+                  actors::namespace_state& state, std::ostream& out) {
+  auto seqs = j.snapshot_seqs(user);
+  if (!seqs) {
+    ++t.problems;
+    out << "PROBLEM " << seqs.err().to_string() << "\n";
+    return;
+  }
+  std::set<std::uint64_t> snapshot_at(seqs->begin(), seqs->end());
+  auto s = j.read_events(user, 1, UINT64_MAX, [&](journal::stored_event&& e) {
+    ++t.events;
+    if (auto applied = state.apply(e.seq(), e.hash(), e.event()); !applied) {
+      ++t.problems;
+      out << "PROBLEM user " << user << ": " << applied.err().message() << "\n";
+      return false;
+    }
+    if (snapshot_at.count(e.seq()) == 0) return true;
+    ++t.snapshots;
+    auto snap = j.read_snapshot(user, e.seq());
+    std::optional<actors::namespace_state> decoded;
+    if (snap && snap->has_value() && (*snap)->seq == e.seq()) {
+      auto d = actors::namespace_state::decode((*snap)->state, (*snap)->seq, (*snap)->head_hash);
+      if (d) decoded = std::move(d).value();
+    }
+    if (!decoded || !(*decoded == state)) {
+      ++t.problems;
+      out << "PROBLEM user " << user << " snapshot at seq " << e.seq()
+          << " is not the replay of events 1.." << e.seq()
+          << (snap ? "" : ": " + snap.err().to_string()) << "\n";
+    }
+    return true;
+  });
+  if (!s) {
+    ++t.problems;
+    out << "PROBLEM " << s.to_string() << "\n";
+  }
+}
+
+// Every chunk any revision refers to (deleted files included: they can be restored).
+void verify_chunks(const journal::journal& j, const std::string& user,
+                   const actors::namespace_state& state, tally& t, std::ostream& out) {
+  std::map<sha256_digest, std::string> referenced;  // chunk -> one path that uses it
+  for (actors::node_id id = 1; id < state.next_node_id(); ++id) {
+    const actors::node* n = state.get(id);
+    if (n == nullptr) continue;
+    for (const auto& v : n->history) {
+      for (const auto& c : v.content.chunks) {
+        referenced.emplace(c.hash, v.path + " revision " + std::to_string(v.revision));
+      }
+    }
+  }
+  for (const auto& [id, where] : referenced) {
+    ++t.chunks;
+    auto got = j.get_chunk(user, id);
+    if (!got) {
+      ++t.problems;
+      out << "PROBLEM user " << user << " chunk " << id.hex() << " (used by " << where
+          << "): " << got.err().to_string() << "\n";
+    }
+  }
+}
+
+}  // namespace
+
+int verify(const journal::journal& j, const std::optional<std::string>& only, std::ostream& out,
+           std::ostream& err) {
+  std::vector<std::string> users;
+  if (only) {
+    users.push_back(*only);
+  } else {
+    auto s = j.list_users([&](std::string_view u, const journal::user_head&) {
+      users.emplace_back(u);
+      return true;
+    });
+    if (!s) {
+      err << "autosync-replay: " << s.to_string() << "\n";
+      return 1;
+    }
+  }
+  const bool show_progress = ::isatty(STDERR_FILENO) != 0;
+  tally t;
+  for (const auto& user : users) {
+    if (show_progress) {
+      err << "\rverifying user " << (t.users + 1) << "/" << users.size() << ": " << user
+          << "\x1b[K" << std::flush;
+    }
+    ++t.users;
+    actors::namespace_state state;
+    verify_chain(j, user, t, state, out);
+    verify_chunks(j, user, state, t, out);
+  }
+  if (show_progress) err << "\r\x1b[K";
+  out << (t.problems == 0 ? "OK" : "FAILED") << ": " << t.users << " users, " << t.events
+      << " events, " << t.snapshots << " snapshots, " << t.chunks << " chunks checked, "
+      << t.problems << " problems\n";
+  if (t.problems != 0) {
+    err << "restore the damaged users from a backup (or a replica), then verify again\n";
+    return 1;
+  }
+  return 0;
+}
+
+}  // namespace autosync::replay
