@@ -56,8 +56,10 @@ const node* namespace_state::get(node_id id) const {
 }
 
 const node* namespace_state::child(node_id folder, std::string_view name) const {
-  auto it = names_.find({folder, fold_case(name)});
-  return it == names_.end() ? nullptr : get(it->second);
+  const node* parent = get(folder);
+  if (parent == nullptr) return nullptr;
+  auto it = parent->children.find(fold_case(name));
+  return it == parent->children.end() ? nullptr : get(it->second);
 }
 
 const node* namespace_state::lookup(std::string_view path) const {
@@ -85,10 +87,9 @@ std::string namespace_state::path_of(node_id id) const {
 
 std::vector<const node*> namespace_state::children(node_id folder) const {
   std::vector<const node*> out;
-  for (auto it = names_.lower_bound({folder, std::string()});
-       it != names_.end() && it->first.first == folder; ++it) {
-    out.push_back(get(it->second));
-  }
+  const node* parent = get(folder);
+  if (parent == nullptr) return out;
+  for (const auto& [folded, id] : parent->children) out.push_back(get(id));
   std::sort(out.begin(), out.end(), [](const node* a, const node* b) { return a->name < b->name; });
   return out;
 }
@@ -99,6 +100,12 @@ bool namespace_state::is_inside(node_id id, node_id ancestor) const {
   }
   return false;
 }
+
+void namespace_state::link(const node& n) {
+  nodes_.at(n.parent).children[fold_case(n.name)] = n.id;
+}
+
+void namespace_state::unlink(const node& n) { nodes_.at(n.parent).children.erase(fold_case(n.name)); }
 
 const applied_operation* namespace_state::find_operation(std::string_view operation_id) const {
   auto it = operations_.find(std::string(operation_id));
@@ -171,9 +178,9 @@ status namespace_state::apply_commit(std::uint64_t seq, schema::Event::Reader ev
     n.id = id;
     n.parent = *parent;
     n.name = std::string(name_of(path));
-    names_[{n.parent, fold_case(n.name)}] = id;
     next_node_id_ = std::max(next_node_id_, id + 1);
     existing = nodes_.emplace(id, std::move(n)).first;
+    link(existing->second);
     ++live_files_;
   } else if (existing->second.folder || existing->second.deleted) {
     return does_not_fit(seq, "node " + std::to_string(id) + " is not a live file");
@@ -197,7 +204,7 @@ void namespace_state::delete_subtree(node& n, std::uint64_t seq, const version& 
     n.history.push_back(std::move(v));
     n.revision = seq;
   }
-  names_.erase({n.parent, fold_case(n.name)});
+  unlink(n);
   n.deleted = true;
 }
 
@@ -230,10 +237,10 @@ status namespace_state::apply_move(std::uint64_t seq, schema::Event::Reader even
   }
   const node* taken = child(parent->id, name_of(to));
   if (taken != nullptr && taken->id != n.id) return does_not_fit(seq, to + " is taken");
-  names_.erase({n.parent, fold_case(n.name)});
+  unlink(n);
   n.parent = parent->id;
   n.name = std::string(name_of(to));
-  names_[{n.parent, fold_case(n.name)}] = n.id;
+  link(n);
   return status::ok();
 }
 
@@ -251,9 +258,8 @@ status namespace_state::apply_folder(std::uint64_t seq, schema::Event::Reader ev
   n.name = std::string(name_of(path));
   n.folder = true;
   n.revision = seq;
-  names_[{n.parent, fold_case(n.name)}] = n.id;
   next_node_id_ = std::max(next_node_id_, n.id + 1);
-  nodes_.emplace(n.id, std::move(n));
+  link(nodes_.emplace(n.id, std::move(n)).first->second);
   return status::ok();
 }
 
@@ -272,7 +278,7 @@ status namespace_state::apply_restore(std::uint64_t seq, schema::Event::Reader e
     n.parent = *parent;
     n.name = std::string(name_of(path));
     n.deleted = false;
-    names_[{n.parent, fold_case(n.name)}] = n.id;
+    link(n);
     ++live_files_;
   } else {
     used_bytes_ -= n.content.size;
@@ -317,6 +323,7 @@ bool same_version(const version& a, const version& b) {
 
 bool same_node(const node& a, const node& b) {
   return a.id == b.id && a.parent == b.parent && a.name == b.name && a.folder == b.folder &&
+         a.children == b.children &&
          a.deleted == b.deleted && a.revision == b.revision && a.content == b.content &&
          std::equal(a.history.begin(), a.history.end(), b.history.begin(), b.history.end(),
                     same_version);
@@ -328,7 +335,7 @@ bool operator==(const namespace_state& a, const namespace_state& b) {
   if (a.last_seq_ != b.last_seq_ || a.last_hash_ != b.last_hash_ ||
       a.quota_bytes_ != b.quota_bytes_ || a.used_bytes_ != b.used_bytes_ ||
       a.live_files_ != b.live_files_ || a.next_node_id_ != b.next_node_id_ ||
-      a.names_ != b.names_ || a.operation_order_ != b.operation_order_ ||
+      a.operation_order_ != b.operation_order_ ||
       a.nodes_.size() != b.nodes_.size()) {
     return false;
   }

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 
 #include "autosync/actors/namespace_state.hpp"
 #include "autosync/actors/path.hpp"
@@ -61,7 +62,9 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
   auto words = kj::heapArray<capnp::word>(bytes.size() / sizeof(capnp::word));
   std::memcpy(words.begin(), bytes.data(), bytes.size());
   capnp::ReaderOptions options;
-  options.traversalLimitInWords = words.size() + 1024;  // a large namespace is a large message
+  // The limit guards against messages crafted to make a reader loop; a snapshot was
+  // authenticated (AES-GCM) before it got here, and a large namespace is a large message.
+  options.traversalLimitInWords = std::numeric_limits<std::uint64_t>::max();
   capnp::FlatArrayMessageReader reader(words, options);
   auto root = reader.getRoot<schema::NamespaceState>();
   namespace_state state;
@@ -73,7 +76,8 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
     node n;
     n.id = in.getId();
     n.parent = in.getParent();
-    n.name = std::string(in.getName().cStr(), in.getName().size());
+    const auto name = in.getName();
+    n.name = std::string(name.cStr(), name.size());
     n.folder = in.getFolder();
     n.deleted = in.getDeleted();
     n.revision = in.getRevision();
@@ -81,9 +85,11 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
       version out;
       out.revision = v.getRevision();
       out.deletion = v.getDeletion();
-      out.path = std::string(v.getPath().cStr(), v.getPath().size());
+      const auto path = v.getPath();
+      const auto device = v.getDeviceId();
+      out.path = std::string(path.cStr(), path.size());
       out.content = content_from(v.getContent());
-      out.device_id = std::string(v.getDeviceId().cStr(), v.getDeviceId().size());
+      out.device_id = std::string(device.cStr(), device.size());
       out.timestamp_us = v.getTimestampUs();
       if (!out.deletion) n.content = out.content;  // the current content is the last one
       n.history.push_back(std::move(out));
@@ -92,7 +98,6 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
       return error(error_kind::corruption, "namespace snapshot repeats node " + std::to_string(n.id));
     }
     if (!n.deleted) {
-      state.names_[{n.parent, fold_case(n.name)}] = n.id;
       if (!n.folder) {
         state.used_bytes_ += n.content.size;
         ++state.live_files_;
@@ -101,15 +106,20 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
     state.nodes_.emplace(n.id, std::move(n));
   }
   for (auto op : root.getOperations()) {
-    std::string id(op.getId().cStr(), op.getId().size());
+    const auto op_id = op.getId();
+    std::string id(op_id.cStr(), op_id.size());
     state.operations_[id] = {op.getFirstSeq(), op.getLastSeq()};
     state.operation_order_.push_back(std::move(id));
   }
-  for (const auto& [key, id] : state.names_) {
-    if (state.nodes_.count(key.first) == 0 || !state.nodes_.at(key.first).folder) {
+  // Folders' children are derived: link every live node once all nodes are known.
+  for (const auto& [id, n] : state.nodes_) {
+    if (id == root_id || n.deleted) continue;
+    auto parent = state.nodes_.find(n.parent);
+    if (parent == state.nodes_.end() || !parent->second.folder) {
       return error(error_kind::corruption,
                    "namespace snapshot: node " + std::to_string(id) + " has no folder parent");
     }
+    parent->second.children[fold_case(n.name)] = id;
   }
   return state;
 }

@@ -30,6 +30,12 @@ const EVP_CIPHER* aes_256_gcm() {
 struct cipher_contexts {
   EVP_CIPHER_CTX* seal = EVP_CIPHER_CTX_new();
   EVP_CIPHER_CTX* open = EVP_CIPHER_CTX_new();
+  // The key each context was last given: a user's events are read and written in runs,
+  // and setting the same key again (AES key expansion, GCM's hash key) is wasted work.
+  data_key seal_key{};
+  data_key open_key{};
+  bool seal_keyed = false;
+  bool open_keyed = false;
   bool ready = EVP_EncryptInit_ex(seal, aes_256_gcm(), nullptr, nullptr, nullptr) == 1 &&
                EVP_DecryptInit_ex(open, aes_256_gcm(), nullptr, nullptr, nullptr) == 1;
   ~cipher_contexts() {
@@ -122,7 +128,9 @@ void seal(const data_key& key, binding bound, const std::string_view* pieces, st
   EVP_CIPHER_CTX* ctx = ciphers.seal;
   int len = 0;
   const auto family = static_cast<unsigned char>(bound.family_tag);
-  if (!ciphers.ready || EVP_EncryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
+  const bool same_key = ciphers.seal_keyed && ciphers.seal_key.bytes == key.bytes;
+  if (!ciphers.ready ||
+      EVP_EncryptInit_ex(ctx, nullptr, nullptr, same_key ? nullptr : key.bytes.data(), nonce) != 1 ||
       EVP_EncryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
       EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
                         static_cast<int>(bound.key.size())) != 1) {
@@ -138,6 +146,8 @@ void seal(const data_key& key, binding bound, const std::string_view* pieces, st
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, tag_bytes, tag) != 1) {
     crypto_failure("AES-GCM seal");
   }
+  ciphers.seal_key = key;
+  ciphers.seal_keyed = true;
 }
 
 bool open_sealed(const data_key& key, binding bound, std::string_view sealed, char* out) {
@@ -155,7 +165,10 @@ bool open_sealed(const data_key& key, binding bound, std::string_view sealed, ch
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out);
   const auto family = static_cast<unsigned char>(bound.family_tag);
-  if (!ciphers.ready || EVP_DecryptInit_ex(ctx, nullptr, nullptr, key.bytes.data(), nonce) != 1 ||
+  const bool same_key = ciphers.open_keyed && ciphers.open_key.bytes == key.bytes;
+  ciphers.open_keyed = false;
+  if (!ciphers.ready ||
+      EVP_DecryptInit_ex(ctx, nullptr, nullptr, same_key ? nullptr : key.bytes.data(), nonce) != 1 ||
       EVP_DecryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
       EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
                         static_cast<int>(bound.key.size())) != 1 ||
@@ -163,6 +176,9 @@ bool open_sealed(const data_key& key, binding bound, std::string_view sealed, ch
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, tag) != 1) {
     return false;
   }
+  // A failed tag check still leaves the key schedule intact.
+  ciphers.open_key = key;
+  ciphers.open_keyed = true;
   return EVP_DecryptFinal_ex(ctx, plain + len, &len) == 1;
 }
 

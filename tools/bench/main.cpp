@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <exception>
 
+#include "actors_bench.hpp"
 #include "journal_bench.hpp"
 
 int main(int argc, char** argv) {
@@ -26,9 +27,17 @@ int main(int argc, char** argv) {
   journal->add_option("--dir", journal_dir,
                       "where to put the benchmark journals (default: a fresh temp folder, removed "
                       "afterwards); put it on the disk you want to measure");
+  auto* replay = app.add_subcommand(
+      "replay", "events applied per second rebuilding a 200,000-event user from the journal");
+  replay->add_option("--dir", journal_dir, "where to put the benchmark journal");
+  auto* activate = app.add_subcommand(
+      "activate", "milliseconds to load a user with 100,000 files from its snapshot");
+  activate->add_option("--dir", journal_dir, "where to put the benchmark journal");
   CLI11_PARSE(app, argc, argv);
   try {
     if (journal->parsed()) return autosync::bench::run_journal_bench(s, journal_dir);
+    if (replay->parsed()) return autosync::bench::run_replay_bench(s, journal_dir);
+    if (activate->parsed()) return autosync::bench::run_activate_bench(s, journal_dir);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autosync-bench: %s\n", e.what());
     return 1;

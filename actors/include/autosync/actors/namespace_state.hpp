@@ -62,6 +62,9 @@ struct node {
   std::uint64_t revision = 0;   // files: the current revision; folders: the seq that created it
   file_content content;         // files: the current content
   std::vector<version> history; // files: every revision, oldest first
+  // Folders: the live children, by folded name (fold_case). Derived from the children's
+  // parent and name; kept here so a lookup searches one folder, not the whole tree.
+  std::map<std::string, node_id> children;
 };
 
 // What an operation id produced, so a retry returns the original result.
@@ -119,20 +122,20 @@ public:
                                         const sha256_digest& hash);
 
 private:
-  using name_key = std::pair<node_id, std::string>;  // (parent, folded name)
-
   status apply_commit(std::uint64_t seq, schema::Event::Reader event);
   status apply_delete(std::uint64_t seq, schema::Event::Reader event);
   status apply_move(std::uint64_t seq, schema::Event::Reader event);
   status apply_folder(std::uint64_t seq, schema::Event::Reader event);
   status apply_restore(std::uint64_t seq, schema::Event::Reader event);
   void remember_operation(std::string_view operation_id, std::uint64_t seq);
+  // Enters a live node in its parent folder's children, or takes it out.
+  void link(const node& n);
+  void unlink(const node& n);
   void delete_subtree(node& n, std::uint64_t seq, const version& marker);
   // Where a new entry at `path` goes: its parent folder, or an error.
   result<node_id> parent_for(std::string_view path, std::uint64_t seq) const;
 
   std::unordered_map<node_id, node> nodes_;
-  std::map<name_key, node_id> names_;  // live entries only
   std::uint64_t last_seq_ = 0;
   sha256_digest last_hash_;
   std::uint64_t quota_bytes_ = 0;
