@@ -1,0 +1,57 @@
+// The narrow interface a user's history is persisted through. On one node the journal
+// implements it (journal_event_store); in a cluster a replicated shard log will, answering
+// an append only once a majority of replicas have it durably.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "autosync/journal/journal.hpp"
+
+namespace autosync::actors {
+
+class event_store {
+public:
+  virtual ~event_store() = default;
+
+  // Appends the events (seq and prevHash filled in by the store) as one atomic append,
+  // only if the user's next seq is `expected_next_seq` (else `conflict`). `done` runs once,
+  // on a thread of the store's, after the events are durable or the append failed.
+  virtual void append(const std::string& user,
+                      std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
+                      std::uint64_t expected_next_seq, journal::append_callback done) = 0;
+
+  // The user's events from..to, verified, in order.
+  virtual status read(const std::string& user, std::uint64_t from, std::uint64_t to,
+                      const std::function<bool(journal::stored_event&&)>& visit) const = 0;
+
+  virtual result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const = 0;
+  virtual status write_snapshot(const std::string& user, const journal::snapshot& snap) = 0;
+
+  virtual result<std::vector<bool>> has_chunks(const std::string& user,
+                                               const std::vector<sha256_digest>& ids) const = 0;
+};
+
+// The single-node store: the journal itself.
+class journal_event_store final : public event_store {
+public:
+  explicit journal_event_store(journal::journal& j) : journal_(j) {}
+
+  void append(const std::string& user,
+              std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
+              std::uint64_t expected_next_seq, journal::append_callback done) override;
+  status read(const std::string& user, std::uint64_t from, std::uint64_t to,
+              const std::function<bool(journal::stored_event&&)>& visit) const override;
+  result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override;
+  status write_snapshot(const std::string& user, const journal::snapshot& snap) override;
+  result<std::vector<bool>> has_chunks(const std::string& user,
+                                       const std::vector<sha256_digest>& ids) const override;
+
+private:
+  journal::journal& journal_;
+};
+
+}  // namespace autosync::actors

@@ -1,0 +1,34 @@
+#include "autosync/actors/event_store.hpp"
+
+namespace autosync::actors {
+
+void journal_event_store::append(const std::string& user,
+                                 std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
+                                 std::uint64_t expected_next_seq, journal::append_callback done) {
+  journal::append_request request;
+  request.user = user;
+  request.events = std::move(events);
+  request.expected_next_seq = expected_next_seq;
+  journal_.append(std::move(request), std::move(done));
+}
+
+status journal_event_store::read(const std::string& user, std::uint64_t from, std::uint64_t to,
+                                 const std::function<bool(journal::stored_event&&)>& visit) const {
+  return journal_.read_events(user, from, to, visit);
+}
+
+result<std::optional<journal::snapshot>> journal_event_store::latest_snapshot(
+    const std::string& user) const {
+  return journal_.read_snapshot(user, UINT64_MAX);
+}
+
+status journal_event_store::write_snapshot(const std::string& user, const journal::snapshot& snap) {
+  return journal_.write_snapshot(user, snap);
+}
+
+result<std::vector<bool>> journal_event_store::has_chunks(
+    const std::string& user, const std::vector<sha256_digest>& ids) const {
+  return journal_.has_chunks(user, ids);
+}
+
+}  // namespace autosync::actors

@@ -1,0 +1,133 @@
+#define BOOST_TEST_MODULE actors_user_core
+#include <boost/test/unit_test.hpp>
+
+#include <future>
+
+#include "../journal/journal_fixture.hpp"
+#include "autosync/actors/user_core.hpp"
+#include "namespace_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::actors;
+using autosync::test::content_of;
+
+namespace {
+
+// What the user's actor will do with one command, synchronously.
+command_outcome run(user_core& core, event_store& store, command_body body,
+                    const std::string& op) {
+  command cmd;
+  cmd.device_id = "laptop";
+  cmd.operation_id = op;
+  cmd.timestamp_us = 1700000000000000;
+  cmd.body = std::move(body);
+  auto begun = core.begin(cmd);
+  if (auto* outcome = std::get_if<command_outcome>(&begun)) return *outcome;
+  auto& pending = std::get<pending_append>(begun);
+  std::promise<result<journal::appended>> answer;
+  auto future = answer.get_future();
+  store.append(core.user(), std::move(pending.events), pending.expected_next_seq,
+               [&answer](result<journal::appended> r) { answer.set_value(std::move(r)); });
+  return core.complete(future.get());
+}
+
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<journal::journal> j = test::open_journal(test::journal_options(dir.path()));
+  journal_event_store store{*j};
+
+  std::unique_ptr<user_core> recover(const std::string& user, user_options options = {}) {
+    auto core = user_core::recover(store, user, options);
+    BOOST_REQUIRE_MESSAGE(core, test::describe(core));
+    return std::move(core).value();
+  }
+  void upload(const std::string& user, const std::string& content) {
+    BOOST_REQUIRE(j->put_chunk_and_wait(user, sha256(content), content));
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_command_is_applied_only_after_it_is_durable_and_subscribers_see_it,
+                        fixture) {
+  auto core = recover("alice");
+  std::vector<std::pair<std::uint64_t, std::string>> seen;
+  core->subscribe(1, [&](std::uint64_t seq, schema::Event::Reader e) {
+    seen.emplace_back(seq, e.isFileCommitted() ? "commit" : e.isFolderCreated() ? "folder" : "other");
+  });
+  upload("alice", "hello");
+  auto out = run(*core, store, commit_file{"/docs/a.txt", 0, content_of({"hello"})}, "op-1");
+  BOOST_REQUIRE(out.applied.has_value());
+  BOOST_TEST(out.applied->first_seq == 1u);
+  BOOST_TEST(out.applied->last_seq == 2u);
+  BOOST_TEST(core->state().lookup("/docs/a.txt") != nullptr);
+  BOOST_TEST((seen == std::vector<std::pair<std::uint64_t, std::string>>{{1, "folder"}, {2, "commit"}}));
+  auto head = j->head("alice");
+  BOOST_REQUIRE(head);
+  BOOST_TEST(head->last_hash == core->state().last_hash());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_retry_returns_the_original_result_and_appends_nothing, fixture) {
+  auto core = recover("bob");
+  upload("bob", "x");
+  auto first = run(*core, store, commit_file{"/x", 0, content_of({"x"})}, "op-same");
+  auto retry = run(*core, store, commit_file{"/x", 0, content_of({"x"})}, "op-same");
+  BOOST_TEST(retry.was_retry);
+  BOOST_REQUIRE(retry.applied.has_value());
+  BOOST_TEST(retry.applied->last_seq == first.applied->last_seq);
+  BOOST_TEST(j->head("bob")->last_seq == 1u);
+  // Also after the user was reloaded (the window survives recovery).
+  auto reloaded = recover("bob");
+  auto again = run(*reloaded, store, commit_file{"/x", 0, content_of({"x"})}, "op-same");
+  BOOST_TEST(again.was_retry);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_refused_command_answers_at_once_and_changes_nothing, fixture) {
+  auto core = recover("carol");
+  auto out = run(*core, store, commit_file{"/never-uploaded", 0, content_of({"zzz"})}, "op-1");
+  BOOST_REQUIRE(out.refused.has_value());
+  BOOST_TEST(out.refused->missing_chunks.size() == 1u);
+  BOOST_TEST(!core->busy());
+  BOOST_TEST(j->head("carol")->last_seq == 0u);
+}
+
+BOOST_FIXTURE_TEST_CASE(snapshots_every_n_events_and_recovery_from_snapshot_plus_tail, fixture) {
+  auto core = recover("dave", user_options{5});
+  upload("dave", "d");
+  for (int i = 0; i < 12; ++i) {
+    auto out = run(*core, store, commit_file{"/f" + std::to_string(i), 0, content_of({"d"})},
+                   "op-" + std::to_string(i));
+    BOOST_REQUIRE(out.applied.has_value());
+  }
+  auto seqs = j->snapshot_seqs("dave");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST(*seqs == (std::vector<std::uint64_t>{5, 10}));
+  auto recovered = recover("dave");
+  BOOST_TEST(recovered->last_snapshot_seq() == 10u);
+  BOOST_TEST((recovered->state() == core->state()));
+}
+
+BOOST_FIXTURE_TEST_CASE(passivation_snapshot_then_reactivation_gives_the_identical_state,
+                        fixture) {
+  auto core = recover("erin");
+  upload("erin", "e");
+  run(*core, store, commit_file{"/a/b", 0, content_of({"e"})}, "op-1");
+  run(*core, store, move_entry{"/a", "/c"}, "op-2");
+  BOOST_REQUIRE(core->snapshot());
+  BOOST_TEST(core->last_snapshot_seq() == core->state().last_seq());
+  auto reactivated = recover("erin");
+  BOOST_TEST((reactivated->state() == core->state()));
+  BOOST_TEST(reactivated->last_snapshot_seq() == core->state().last_seq());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_stale_owner_cannot_fork_the_history, fixture) {
+  auto owner = recover("fred");
+  auto stale = recover("fred");  // e.g. the old owner, still running after a failover
+  upload("fred", "f");
+  BOOST_REQUIRE(run(*owner, store, commit_file{"/one", 0, content_of({"f"})}, "op-1").applied);
+  auto out = run(*stale, store, commit_file{"/two", 0, content_of({"f"})}, "op-2");
+  BOOST_REQUIRE(out.failed.has_value());
+  BOOST_TEST(out.failed->kind() == error_kind::conflict);
+  BOOST_TEST(stale->state().last_seq() == 0u);  // nothing applied
+  BOOST_TEST(j->head("fred")->last_seq == 1u);  // nothing appended
+}
