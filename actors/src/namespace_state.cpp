@@ -20,6 +20,18 @@ error does_not_fit(std::uint64_t seq, const std::string& what) {
                "event seq " + std::to_string(seq) + " does not fit the namespace: " + what);
 }
 
+// The history entry an event makes for a file.
+version version_of(std::uint64_t seq, const std::string& path,
+                   schema::FileContent::Reader content, schema::Event::Reader event) {
+  version v;
+  v.revision = seq;
+  v.path = path;
+  v.content = content_from(content);
+  v.device_id = text(event.getDeviceId());
+  v.timestamp_us = event.getTimestampUs();
+  return v;
+}
+
 }  // namespace
 
 file_content content_from(schema::FileContent::Reader reader) {
@@ -163,12 +175,7 @@ status namespace_state::apply_commit(std::uint64_t seq, schema::Event::Reader ev
   auto commit = event.getFileCommitted();
   const std::string path = text(commit.getPath());
   const node_id id = commit.getNodeId();
-  version v;
-  v.revision = seq;
-  v.path = path;
-  v.content = content_from(commit.getContent());
-  v.device_id = text(event.getDeviceId());
-  v.timestamp_us = event.getTimestampUs();
+  version v = version_of(seq, path, commit.getContent(), event);
 
   auto existing = nodes_.find(id);
   if (existing == nodes_.end()) {
@@ -283,12 +290,7 @@ status namespace_state::apply_restore(std::uint64_t seq, schema::Event::Reader e
   } else {
     used_bytes_ -= n.content.size;
   }
-  version v;
-  v.revision = seq;
-  v.path = path;
-  v.content = content_from(restored.getContent());
-  v.device_id = text(event.getDeviceId());
-  v.timestamp_us = event.getTimestampUs();
+  version v = version_of(seq, path, restored.getContent(), event);
   used_bytes_ += v.content.size;
   n.content = v.content;
   n.revision = seq;

@@ -2,8 +2,6 @@
 //   replay:   events applied per second, reading (decrypting, verifying) them from the
 //             journal, and applying them to a fresh namespace;
 //   activate: milliseconds to load a user with 100,000 files from its snapshot.
-#include <stdlib.h>
-
 #include <filesystem>
 
 #include "actors_bench.hpp"
@@ -15,15 +13,6 @@ namespace autosync::bench {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::unique_ptr<journal::journal> open_at(const fs::path& dir) {
-  journal::options o;
-  o.dir = dir;
-  o.master_key.bytes.fill(0x5a);
-  auto j = journal::journal::open(o);
-  if (!j) throw std::runtime_error(j.err().to_string());
-  return std::move(j).value();
-}
 
 // Writes a user of `files` files (in folders of 100), as a sync client would create them:
 // one commit each. Events are chained here exactly as the journal chains them, so they can
@@ -81,22 +70,12 @@ actors::namespace_state write_user(journal::journal& j, const std::string& user,
   return state;
 }
 
-fs::path fresh_root(const std::string& dir_option) {
-  if (!dir_option.empty()) {
-    fs::create_directories(dir_option);
-    return dir_option;
-  }
-  std::string pattern = (fs::temp_directory_path() / "autosync-bench-XXXXXX").string();
-  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temp folder");
-  return pattern;
-}
-
 }  // namespace
 
 int run_replay_bench(const settings& s, const std::string& dir_option) {
-  const fs::path root = fresh_root(dir_option);
+  const bench_root root(dir_option);
   constexpr std::size_t files = 200000;
-  auto j = open_at(root / "replay");
+  auto j = open_bench_journal(root.path() / "replay");
   const auto live = write_user(*j, "replay-user", files, s);
   scenario_result result;
   result.scenario = "replay";
@@ -133,15 +112,13 @@ int run_replay_bench(const settings& s, const std::string& dir_option) {
   result.extra["apply_only_events_per_s"] = median(apply_rates);
   result.extra["events"] = static_cast<double>(live.last_seq());
   report(s, result);
-  j.reset();
-  if (dir_option.empty()) fs::remove_all(root);
   return 0;
 }
 
 int run_activate_bench(const settings& s, const std::string& dir_option) {
-  const fs::path root = fresh_root(dir_option);
+  const bench_root root(dir_option);
   constexpr std::size_t files = 100000;
-  auto j = open_at(root / "activate");
+  auto j = open_bench_journal(root.path() / "activate");
   const auto live = write_user(*j, "big-user", files, s);
   journal::snapshot snap{live.last_seq(), live.last_hash(), 0, schema::NAMESPACE_STATE_FORMAT,
                          live.encode()};
@@ -162,8 +139,6 @@ int run_activate_bench(const settings& s, const std::string& dir_option) {
   result.extra["files"] = static_cast<double>(files);
   result.extra["snapshot_mib"] = static_cast<double>(snap.state.size()) / (1 << 20);
   report(s, result);
-  j.reset();
-  if (dir_option.empty()) fs::remove_all(root);
   return 0;
 }
 

@@ -1,8 +1,6 @@
 // autosync-bench journal: synced appends of ~200-byte events with 1, 16 and 256 appends in
 // flight, and 1 MiB encrypted chunk puts. Every figure counts only acknowledged (fsynced)
 // operations.
-#include <stdlib.h>
-
 #include <atomic>
 #include <cstring>
 #include <condition_variable>
@@ -45,15 +43,6 @@ private:
   int free_;
   const int size_;
 };
-
-std::unique_ptr<journal::journal> open_bench_journal(const fs::path& dir) {
-  journal::options o;
-  o.dir = dir;
-  o.master_key.bytes.fill(0x5a);
-  auto j = journal::journal::open(o);
-  if (!j) throw std::runtime_error(j.err().to_string());
-  return std::move(j).value();
-}
 
 // A file commit whose canonical encoding is about 200 bytes, like a real small-file commit.
 std::unique_ptr<capnp::MallocMessageBuilder> bench_event(std::uint64_t n) {
@@ -217,17 +206,8 @@ scenario_result chunk_puts(const settings& s, const fs::path& root) {
 }  // namespace
 
 int run_journal_bench(const settings& s, const std::string& dir_option) {
-  fs::path root;
-  bool remove_root = false;
-  if (dir_option.empty()) {
-    std::string pattern = (fs::temp_directory_path() / "autosync-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temp folder");
-    root = pattern;
-    remove_root = true;
-  } else {
-    root = dir_option;
-    fs::create_directories(root);
-  }
+  const bench_root where(dir_option);
+  const fs::path& root = where.path();
   progress(s, "journal benchmark in " + root.string() + " (" + std::to_string(s.runs) + " runs of " +
                   std::to_string(s.seconds) + " s per scenario, median reported)");
   for (int in_flight : {1, 16, 256}) {
@@ -239,7 +219,6 @@ int run_journal_bench(const settings& s, const std::string& dir_option) {
   if (s.wants("journal.append.batch_256.inflight_2")) report(s, appends(s, root, 2, 256));
   if (s.wants("journal.append.batch_256.inflight_4")) report(s, appends(s, root, 4, 256));
   if (s.wants("journal.chunk_put.1mib")) report(s, chunk_puts(s, root));
-  if (remove_root) fs::remove_all(root);
   return 0;
 }
 

@@ -1,6 +1,11 @@
 #include "measure.hpp"
 
+#include <stdlib.h>
+
 #include <algorithm>
+#include <stdexcept>
+
+#include "autosync/journal/journal.hpp"
 #include <cmath>
 #include <cstdio>
 
@@ -51,6 +56,32 @@ void report(const settings& s, const scenario_result& r) {
   (void)s;
   std::printf("%s\n", line.c_str());
   std::fflush(stdout);
+}
+
+bench_root::bench_root(const std::string& dir_option) {
+  if (!dir_option.empty()) {
+    path_ = dir_option;
+    std::filesystem::create_directories(path_);
+    return;
+  }
+  std::string pattern = (std::filesystem::temp_directory_path() / "autosync-bench-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("cannot create a temp folder");
+  path_ = pattern;
+  owned_ = true;
+}
+
+bench_root::~bench_root() {
+  std::error_code ec;
+  if (owned_) std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path& dir) {
+  journal::options o;
+  o.dir = dir;
+  o.master_key.bytes.fill(0x5a);
+  auto j = journal::journal::open(o);
+  if (!j) throw std::runtime_error(j.err().to_string());
+  return std::move(j).value();
 }
 
 void progress(const settings& s, const std::string& line) {

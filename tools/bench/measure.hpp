@@ -3,6 +3,8 @@
 #pragma once
 
 #include <chrono>
+#include <filesystem>
+#include <memory>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -50,5 +52,29 @@ struct scenario_result {
 // by the scenarios themselves through progress()).
 void report(const settings& s, const scenario_result& r);
 void progress(const settings& s, const std::string& line);
+
+// Where a scenario keeps its data: the --dir given, or a fresh temporary folder that
+// removes itself.
+class bench_root {
+public:
+  explicit bench_root(const std::string& dir_option);
+  ~bench_root();
+  const std::filesystem::path& path() const { return path_; }
+
+private:
+  std::filesystem::path path_;
+  bool owned_ = false;
+};
+
+}  // namespace autosync::bench
+
+namespace autosync::journal {
+class journal;
+}
+
+namespace autosync::bench {
+
+// A journal for benchmarks (a fixed master key: the data is thrown away).
+std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path& dir);
 
 }  // namespace autosync::bench

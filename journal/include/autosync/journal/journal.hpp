@@ -45,7 +45,7 @@ struct limits {
 
 struct options {
   std::filesystem::path dir;
-  journal::master_key master_key;
+  ::autosync::journal::master_key master_key;
   // Opened read-only: no lock is taken, so a tool can read beside a live node or a backup.
   // Every write returns an `invalid` error.
   bool read_only = false;
