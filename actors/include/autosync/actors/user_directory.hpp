@@ -1,0 +1,57 @@
+// The users of one node, each behind its own actor (CAF). Commands for a user are handled
+// one after another by that user's actor; different users run in parallel. An idle user's
+// actor snapshots and stops; a cap bounds the live actors (least recently used first); a
+// cap bounds concurrent recoveries, so a restart does not stampede the disk.
+//
+// This header keeps CAF out of its includers: the actor system is only forward-declared.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "autosync/actors/user_core.hpp"
+
+namespace caf {
+class actor_system;
+}
+
+namespace autosync::actors {
+
+struct directory_options {
+  user_options user;
+  // An actor with no message for this long snapshots and stops.
+  std::chrono::milliseconds idle_timeout{60000};
+  // Live user actors at most; beyond it the least recently used idle one is passivated.
+  // Each live user holds its whole namespace in memory.
+  std::size_t live_users_max = 10000;
+  // Users recovering (loading snapshot and tail) at once at most.
+  std::size_t recoveries_max = 4;
+};
+
+// Runs once, on an actor's thread, with the command's outcome. Must not block.
+using outcome_callback = std::function<void(command_outcome)>;
+
+class user_directory {
+public:
+  user_directory(caf::actor_system& system, event_store& store, directory_options options);
+  // Stops every user actor (each snapshots first) and waits for them.
+  ~user_directory();
+  user_directory(const user_directory&) = delete;
+  user_directory& operator=(const user_directory&) = delete;
+
+  // Hands a command to the user's actor, activating it if needed. Thread safe.
+  void send(const std::string& user, command cmd, outcome_callback done);
+
+  std::size_t live_users() const noexcept;
+  std::size_t activations() const noexcept;  // recoveries so far
+
+  struct impl;
+
+private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace autosync::actors

@@ -1,0 +1,327 @@
+// The CAF shells: one actor per live user around its user_core, and the registry that
+// activates, routes to and passivates them.
+#include "autosync/actors/user_directory.hpp"
+
+#include <caf/all.hpp>
+
+#include <deque>
+#include <list>
+#include <unordered_map>
+
+namespace autosync::actors {
+
+namespace {
+
+struct command_envelope {
+  std::string user;
+  command cmd;
+  outcome_callback done;
+};
+using command_ptr = std::shared_ptr<command_envelope>;
+
+// The store's answer to an append, carried back to the user's actor.
+struct append_answer {
+  explicit append_answer(result<journal::appended> r) : answer(std::move(r)) {}
+  result<journal::appended> answer;
+};
+using answer_ptr = std::shared_ptr<append_answer>;
+
+}  // namespace
+
+}  // namespace autosync::actors
+
+// Local messages only: these never cross a node, so they need no serialization.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::command_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::answer_ptr)
+
+namespace autosync::actors {
+
+namespace {
+
+using idle_atom = caf::atom_constant<caf::atom("idle")>;
+using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
+using busy_atom = caf::atom_constant<caf::atom("busy")>;
+using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
+
+struct shared_context {
+  event_store* store;
+  directory_options options;
+  std::atomic<std::size_t> live{0};
+  std::atomic<std::size_t> activations{0};
+};
+
+// --- the user actor ----------------------------------------------------------------------
+
+struct user_actor_state {
+  std::unique_ptr<user_core> core;
+  std::optional<error> broken;  // recovery failed: every command fails with this
+  std::deque<command_ptr> waiting;
+  command_ptr current;          // the command whose append is in flight
+  std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
+};
+
+const error shutting_down(error_kind::unavailable,
+                          "the node is shutting down: retry after it restarts");
+
+// Snapshots (unless the state is known bad) and stops.
+void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
+  auto& st = self->state;
+  if (st.core && !st.broken) (void)st.core->snapshot();  // only shortens the next recovery
+  self->quit(std::move(reason));
+}
+
+void fail(const command_ptr& c, const error& e) {
+  command_outcome out;
+  out.failed = e;
+  c->done(std::move(out));
+}
+
+// Starts waiting commands until one needs the store, or none is left.
+void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
+  auto& st = self->state;
+  while (!st.current && !st.waiting.empty()) {
+    auto c = std::move(st.waiting.front());
+    st.waiting.pop_front();
+    if (st.broken) {
+      fail(c, *st.broken);
+      continue;
+    }
+    auto begun = st.core->begin(c->cmd);
+    if (auto* outcome = std::get_if<command_outcome>(&begun)) {
+      c->done(std::move(*outcome));
+      continue;
+    }
+    auto& pending = std::get<pending_append>(begun);
+    st.current = std::move(c);
+    caf::actor me = caf::actor_cast<caf::actor>(self);
+    ctx->store->append(st.current->user, std::move(pending.events), pending.expected_next_seq,
+                       [me](result<journal::appended> r) {
+                         // On the store's thread: hand the answer to the actor.
+                         caf::anon_send(me, std::make_shared<append_answer>(std::move(r)));
+                       });
+  }
+}
+
+caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::string user,
+                         caf::actor registry, shared_context* ctx) {
+  auto recovered = user_core::recover(*ctx->store, user, ctx->options.user);
+  if (recovered) {
+    self->state.core = std::move(recovered).value();
+  } else {
+    self->state.broken = std::move(recovered).err();
+  }
+  ctx->activations.fetch_add(1, std::memory_order_relaxed);
+  self->send(registry, recovered_atom::value, user);
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto& st = self->state;
+    for (auto& c : st.waiting) fail(c, shutting_down);
+    st.waiting.clear();
+    if (st.current) {
+      st.stopping = msg.reason;  // its answer is on the way: reply to it first
+    } else {
+      finish(self, msg.reason);
+    }
+  });
+  return {
+      [=](command_ptr c) {
+        if (self->state.stopping) return fail(c, shutting_down);
+        self->state.waiting.push_back(std::move(c));
+        pump(self, ctx);
+      },
+      [=](answer_ptr a) {
+        auto& st = self->state;
+        auto c = std::move(st.current);
+        st.current.reset();
+        auto outcome = st.core->complete(a->answer);
+        if (outcome.failed && outcome.failed->kind() != error_kind::unavailable) {
+          // The state no longer matches the store (another owner, a bug): stop serving
+          // from it, and ask to be passivated so the next command recovers from the store.
+          st.broken = *outcome.failed;
+          self->send(registry, idle_atom::value, user);
+        }
+        c->done(std::move(outcome));
+        if (st.stopping) return finish(self, *st.stopping);
+        pump(self, ctx);
+      },
+      [=](passivate_atom) -> caf::result<caf::atom_value> {
+        auto& st = self->state;
+        if (st.current || !st.waiting.empty()) return busy_atom::value;
+        finish(self, caf::error{});
+        return passivate_atom::value;
+      },
+      caf::after(ctx->options.idle_timeout) >> [=] {
+        if (!self->state.current && self->state.waiting.empty()) {
+          self->send(registry, idle_atom::value, user);
+        }
+      },
+  };
+}
+
+// --- the registry ------------------------------------------------------------------------
+
+struct user_entry {
+  caf::actor actor;               // null while waiting for a recovery slot
+  bool recovering = true;
+  bool passivating = false;
+  std::deque<command_ptr> queued;  // held while recovering is deferred or passivating
+  std::list<std::string>::iterator lru;
+};
+
+struct registry_state {
+  std::unordered_map<std::string, user_entry> users;
+  std::unordered_map<caf::actor_addr, std::string> by_actor;
+  std::list<std::string> lru;      // most recently used first
+  std::deque<std::string> deferred;  // users waiting for a recovery slot
+  std::size_t recovering = 0;
+  std::optional<caf::error> stopping;  // quit once every user actor is down
+};
+
+using registry_actor_t = caf::stateful_actor<registry_state>;
+
+void start(registry_actor_t* self, shared_context* ctx, const std::string& user) {
+  auto& st = self->state;
+  auto& entry = st.users.at(user);
+  if (st.recovering >= ctx->options.recoveries_max) {
+    st.deferred.push_back(user);
+    return;
+  }
+  ++st.recovering;
+  entry.recovering = true;
+  entry.actor = self->spawn(user_actor, user, caf::actor_cast<caf::actor>(self), ctx);
+  self->monitor(entry.actor);
+  st.by_actor[entry.actor.address()] = user;
+  for (auto& c : entry.queued) self->send(entry.actor, std::move(c));
+  entry.queued.clear();
+}
+
+void ask_to_passivate(registry_actor_t* self, const std::string& user) {
+  auto& entry = self->state.users.at(user);
+  if (entry.passivating || !entry.actor) return;
+  entry.passivating = true;
+  self->request(entry.actor, caf::infinite, passivate_atom::value)
+      .then([=](caf::atom_value answer) {
+        auto it = self->state.users.find(user);
+        if (answer != busy_atom::value || it == self->state.users.end()) return;
+        // Still busy: it stays live; commands held meanwhile go to it now.
+        it->second.passivating = false;
+        for (auto& c : it->second.queued) self->send(it->second.actor, std::move(c));
+        it->second.queued.clear();
+      });
+}
+
+void enforce_cap(registry_actor_t* self, shared_context* ctx) {
+  auto& st = self->state;
+  std::size_t live = st.users.size();
+  for (auto it = st.lru.rbegin(); it != st.lru.rend() && live > ctx->options.live_users_max; ++it) {
+    auto& entry = st.users.at(*it);
+    if (entry.passivating || entry.recovering || !entry.actor) continue;
+    ask_to_passivate(self, *it);
+    --live;
+  }
+}
+
+caf::behavior registry_actor(registry_actor_t* self, shared_context* ctx) {
+  self->set_down_handler([=](caf::down_msg& down) {
+    auto& st = self->state;
+    auto by = st.by_actor.find(down.source);
+    if (by == st.by_actor.end()) return;
+    const std::string user = by->second;
+    st.by_actor.erase(by);
+    auto& entry = st.users.at(user);
+    if (entry.recovering && st.recovering > 0) --st.recovering;
+    if (!entry.queued.empty() && !st.stopping) {
+      // Commands arrived while it stopped: a new actor takes them.
+      entry.actor = caf::actor{};
+      entry.passivating = false;
+      start(self, ctx, user);
+      return;
+    }
+    st.lru.erase(entry.lru);
+    st.users.erase(user);
+    ctx->live.store(st.users.size(), std::memory_order_relaxed);
+    if (st.stopping && st.by_actor.empty()) self->quit(*st.stopping);
+  });
+  self->set_exit_handler([=](caf::exit_msg& msg) {
+    auto& st = self->state;
+    st.stopping = msg.reason;
+    for (auto& [user, entry] : st.users) {
+      for (auto& c : entry.queued) fail(c, shutting_down);
+      entry.queued.clear();
+      if (entry.actor) self->send_exit(entry.actor, msg.reason);
+    }
+    if (st.by_actor.empty()) self->quit(msg.reason);
+  });
+  return {
+      [=](command_ptr c) {
+        auto& st = self->state;
+        if (st.stopping) return fail(c, shutting_down);
+        auto it = st.users.find(c->user);
+        if (it == st.users.end()) {
+          st.lru.push_front(c->user);
+          it = st.users.emplace(c->user, user_entry{}).first;
+          it->second.lru = st.lru.begin();
+          it->second.queued.push_back(std::move(c));
+          ctx->live.store(st.users.size(), std::memory_order_relaxed);
+          start(self, ctx, it->first);
+          enforce_cap(self, ctx);
+          return;
+        }
+        auto& entry = it->second;
+        st.lru.splice(st.lru.begin(), st.lru, entry.lru);
+        if (!entry.actor || entry.passivating) {
+          entry.queued.push_back(std::move(c));
+        } else {
+          self->send(entry.actor, std::move(c));
+        }
+      },
+      [=](recovered_atom, const std::string& user) {
+        auto& st = self->state;
+        if (st.recovering > 0) --st.recovering;
+        if (auto it = st.users.find(user); it != st.users.end()) it->second.recovering = false;
+        while (!st.deferred.empty() && st.recovering < ctx->options.recoveries_max) {
+          auto next = std::move(st.deferred.front());
+          st.deferred.pop_front();
+          if (st.users.count(next) != 0) start(self, ctx, next);
+        }
+        enforce_cap(self, ctx);
+      },
+      [=](idle_atom, const std::string& user) {
+        if (self->state.users.count(user) != 0) ask_to_passivate(self, user);
+      },
+  };
+}
+
+}  // namespace
+
+struct user_directory::impl {
+  caf::actor_system& system;
+  shared_context ctx;
+  caf::actor registry;
+};
+
+user_directory::user_directory(caf::actor_system& system, event_store& store,
+                               directory_options options)
+    : impl_(new impl{system, {&store, options, {}, {}}, caf::actor{}}) {
+  impl_->registry = system.spawn(registry_actor, &impl_->ctx);
+}
+
+user_directory::~user_directory() {
+  // The registry stops every user actor (each finishes its append in flight and
+  // snapshots) and quits when the last one is down.
+  caf::scoped_actor waiter{impl_->system};
+  waiter->send_exit(impl_->registry, caf::exit_reason::user_shutdown);
+  waiter->wait_for(impl_->registry);
+}
+
+void user_directory::send(const std::string& user, command cmd, outcome_callback done) {
+  auto envelope = std::make_shared<command_envelope>();
+  envelope->user = user;
+  envelope->cmd = std::move(cmd);
+  envelope->done = std::move(done);
+  caf::anon_send(impl_->registry, std::move(envelope));
+}
+
+std::size_t user_directory::live_users() const noexcept { return impl_->ctx.live.load(); }
+std::size_t user_directory::activations() const noexcept { return impl_->ctx.activations.load(); }
+
+}  // namespace autosync::actors

@@ -1,0 +1,187 @@
+#define BOOST_TEST_MODULE actors_user_directory
+#include <boost/test/unit_test.hpp>
+
+#include <caf/all.hpp>
+
+#include <condition_variable>
+#include <thread>
+
+#include "../journal/journal_fixture.hpp"
+#include "autosync/actors/user_directory.hpp"
+#include "namespace_fixture.hpp"
+
+using namespace autosync;
+using namespace autosync::actors;
+using autosync::test::content_of;
+
+namespace {
+
+// Counts outcomes as they arrive on actor threads; lets the test wait for them.
+class outcomes {
+public:
+  outcome_callback track() {
+    {
+      std::lock_guard lock(mutex_);
+      ++expected_;
+    }
+    return [this](command_outcome out) {
+      std::lock_guard lock(mutex_);
+      if (out.applied) {
+        ++applied_;
+      } else {
+        failures_.push_back(out.refused ? out.refused->reason.to_string()
+                                        : out.failed ? out.failed->to_string() : "?");
+      }
+      ++arrived_;
+      cv_.notify_all();
+    };
+  }
+  void wait() {
+    std::unique_lock lock(mutex_);
+    BOOST_REQUIRE(cv_.wait_for(lock, std::chrono::seconds(60), [&] { return arrived_ == expected_; }));
+  }
+  std::size_t applied() const { return applied_; }
+  const std::vector<std::string>& failures() const { return failures_; }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::size_t expected_ = 0, arrived_ = 0, applied_ = 0;
+  std::vector<std::string> failures_;
+};
+
+command commit(const std::string& path, const std::string& op) {
+  command cmd;
+  cmd.device_id = "laptop";
+  cmd.operation_id = op;
+  cmd.body = commit_file{path, 0, content_of({"same content"})};
+  return cmd;
+}
+
+bool eventually(const std::function<bool()>& condition) {
+  for (int i = 0; i < 500; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+struct fixture {
+  test::temp_dir dir;
+  std::unique_ptr<journal::journal> j = test::open_journal(test::journal_options(dir.path()));
+  journal_event_store store{*j};
+  caf::actor_system_config config;
+  std::unique_ptr<caf::actor_system> system = std::make_unique<caf::actor_system>(config);
+
+  void upload(const std::string& user) {
+    BOOST_REQUIRE(j->put_chunk_and_wait(user, sha256("same content"), "same content"));
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(many_users_at_once_lose_and_reorder_nothing, fixture) {
+  constexpr int users = 100, per_user = 10;
+  for (int u = 0; u < users; ++u) upload("user" + std::to_string(u));
+  outcomes seen;
+  {
+    user_directory directory(*system, store, directory_options{});
+    std::vector<std::thread> senders;
+    for (int t = 0; t < 2; ++t) {
+      senders.emplace_back([&, t] {
+        for (int u = t; u < users; u += 2) {
+          for (int i = 0; i < per_user; ++i) {
+            const std::string user = "user" + std::to_string(u);
+            directory.send(user, commit("/f" + std::to_string(i), user + "-op-" + std::to_string(i)),
+                           seen.track());
+          }
+        }
+      });
+    }
+    for (auto& s : senders) s.join();
+    seen.wait();
+    BOOST_TEST(directory.live_users() == static_cast<std::size_t>(users));
+  }
+  BOOST_TEST(seen.failures().empty(),
+             seen.failures().size() << " failed, first: "
+                                    << (seen.failures().empty() ? std::string() : seen.failures()[0]));
+  BOOST_TEST(seen.applied() == static_cast<std::size_t>(users * per_user));
+  for (int u = 0; u < users; ++u) {
+    const std::string user = "user" + std::to_string(u);
+    BOOST_TEST(j->head(user)->last_seq == static_cast<std::uint64_t>(per_user));
+    // Each user's files arrived in the order sent: /f0 is seq 1, /f9 seq 10.
+    std::uint64_t expected = 1;
+    auto s = j->read_events(user, 1, UINT64_MAX, [&](journal::stored_event&& e) {
+      auto path = e.event().getFileCommitted().getPath();
+      BOOST_TEST(std::string(path.cStr()) == "/f" + std::to_string(expected - 1));
+      ++expected;
+      return true;
+    });
+    BOOST_REQUIRE(s);
+  }
+}
+
+BOOST_FIXTURE_TEST_CASE(an_idle_user_is_passivated_with_a_snapshot_and_comes_back_intact,
+                        fixture) {
+  upload("idle");
+  directory_options options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  user_directory directory(*system, store, options);
+  outcomes first;
+  directory.send("idle", commit("/a", "op-a"), first.track());
+  first.wait();
+  BOOST_TEST(first.applied() == 1u);
+  BOOST_REQUIRE(eventually([&] { return directory.live_users() == 0; }));
+  auto seqs = j->snapshot_seqs("idle");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST(*seqs == std::vector<std::uint64_t>{1});  // snapshotted on passivation
+
+  outcomes second;
+  directory.send("idle", commit("/b", "op-b"), second.track());
+  directory.send("idle", commit("/a", "op-a"), second.track());  // a retry: same answer
+  second.wait();
+  BOOST_TEST(second.applied() == 2u);
+  BOOST_TEST(j->head("idle")->last_seq == 2u);
+  BOOST_TEST(directory.activations() == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(the_live_actor_cap_passivates_the_least_recently_used, fixture) {
+  directory_options options;
+  options.live_users_max = 5;
+  user_directory directory(*system, store, options);
+  for (int u = 0; u < 30; ++u) {
+    const std::string user = "capped" + std::to_string(u);
+    upload(user);
+    outcomes one;
+    directory.send(user, commit("/x", "op-x"), one.track());
+    one.wait();
+    BOOST_TEST(one.applied() == 1u, (one.failures().empty() ? std::string() : one.failures()[0]));
+  }
+  BOOST_TEST(eventually([&] { return directory.live_users() <= 5; }), directory.live_users());
+  BOOST_TEST(directory.activations() == 30u);
+  // A passivated user still has everything.
+  outcomes again;
+  directory.send("capped0", commit("/y", "op-y"), again.track());
+  again.wait();
+  BOOST_TEST(j->head("capped0")->last_seq == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(shutting_down_answers_every_command, fixture) {
+  upload("busy");
+  outcomes seen;
+  {
+    user_directory directory(*system, store, directory_options{});
+    for (int i = 0; i < 200; ++i) {
+      directory.send("busy", commit("/f" + std::to_string(i), "op-" + std::to_string(i)),
+                     seen.track());
+    }
+  }  // destroyed at once, commands still queued
+  seen.wait();
+  BOOST_TEST_MESSAGE(seen.applied() << " applied, " << seen.failures().size()
+                                    << " refused at shutdown");
+  BOOST_TEST(seen.applied() + seen.failures().size() == 200u);
+  for (const auto& f : seen.failures()) {
+    BOOST_TEST(f.find("shutting down") != std::string::npos, f);
+  }
+  BOOST_TEST(j->head("busy")->last_seq == seen.applied());
+}
