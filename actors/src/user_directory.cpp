@@ -173,6 +173,7 @@ struct registry_state {
   std::list<std::string> lru;      // most recently used first
   std::deque<std::string> deferred;  // users waiting for a recovery slot
   std::size_t recovering = 0;
+  std::size_t passivating = 0;         // entries asked to stop and not down yet
   std::optional<caf::error> stopping;  // quit once every user actor is down
 };
 
@@ -198,25 +199,30 @@ void ask_to_passivate(registry_actor_t* self, const std::string& user) {
   auto& entry = self->state.users.at(user);
   if (entry.passivating || !entry.actor) return;
   entry.passivating = true;
+  ++self->state.passivating;
   self->request(entry.actor, caf::infinite, passivate_atom::value)
       .then([=](caf::atom_value answer) {
         auto it = self->state.users.find(user);
         if (answer != busy_atom::value || it == self->state.users.end()) return;
         // Still busy: it stays live; commands held meanwhile go to it now.
         it->second.passivating = false;
+        --self->state.passivating;
         for (auto& c : it->second.queued) self->send(it->second.actor, std::move(c));
         it->second.queued.clear();
       });
 }
 
+// Asks the least recently used idle actors to stop until at most live_users_max remain
+// that are not already stopping.
 void enforce_cap(registry_actor_t* self, shared_context* ctx) {
   auto& st = self->state;
-  std::size_t live = st.users.size();
-  for (auto it = st.lru.rbegin(); it != st.lru.rend() && live > ctx->options.live_users_max; ++it) {
+  std::size_t staying = st.users.size() - st.passivating;
+  for (auto it = st.lru.rbegin(); it != st.lru.rend() && staying > ctx->options.live_users_max;
+       ++it) {
     auto& entry = st.users.at(*it);
     if (entry.passivating || entry.recovering || !entry.actor) continue;
     ask_to_passivate(self, *it);
-    --live;
+    --staying;
   }
 }
 
@@ -229,10 +235,13 @@ caf::behavior registry_actor(registry_actor_t* self, shared_context* ctx) {
     st.by_actor.erase(by);
     auto& entry = st.users.at(user);
     if (entry.recovering && st.recovering > 0) --st.recovering;
+    if (entry.passivating) {
+      entry.passivating = false;
+      --st.passivating;
+    }
     if (!entry.queued.empty() && !st.stopping) {
       // Commands arrived while it stopped: a new actor takes them.
       entry.actor = caf::actor{};
-      entry.passivating = false;
       start(self, ctx, user);
       return;
     }

@@ -33,11 +33,19 @@ int main(int argc, char** argv) {
   auto* activate = app.add_subcommand(
       "activate", "milliseconds to load a user with 100,000 files from its snapshot");
   activate->add_option("--dir", journal_dir, "where to put the benchmark journal");
+  std::size_t touched = 100000;
+  auto* actors = app.add_subcommand(
+      "actors", "commits/s through the user actors (10,000 users, 256 in flight) and peak "
+                "memory touching many users under the live-actor cap");
+  actors->add_option("--dir", journal_dir, "where to put the benchmark journals");
+  actors->add_option("--users-touched", touched, "distinct users for actors.memory")
+      ->check(CLI::PositiveNumber);
   CLI11_PARSE(app, argc, argv);
   try {
     if (journal->parsed()) return autosync::bench::run_journal_bench(s, journal_dir);
     if (replay->parsed()) return autosync::bench::run_replay_bench(s, journal_dir);
     if (activate->parsed()) return autosync::bench::run_activate_bench(s, journal_dir);
+    if (actors->parsed()) return autosync::bench::run_actors_bench(s, journal_dir, touched);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autosync-bench: %s\n", e.what());
     return 1;
