@@ -77,6 +77,7 @@ struct Event {
     folderCreated @9 :FolderCreated;
     revisionRestored @10 :RevisionRestored;
     quotaChanged @11 :QuotaChanged;
+    retentionApplied @12 :RetentionApplied;
   }
 
   struct FileCommitted {
@@ -123,6 +124,16 @@ struct Event {
 
   struct QuotaChanged {
     quotaBytes @0 :UInt64;  # the user's storage quota; 0 means unlimited
+  }
+
+  struct RetentionApplied {
+    # The retention policy reclaimed what was deleted or replaced before `cutoffUs`: the
+    # listed entries (tombstones) are gone with their history, and the listed files lose
+    # the revisions older than the cutoff (their newest revision always stays). Listed
+    # explicitly, so a replay removes exactly what the policy removed.
+    cutoffUs @0 :Int64;
+    removedNodes @1 :List(UInt64);
+    trimmedFiles @2 :List(UInt64);
   }
 }
 

@@ -1,5 +1,6 @@
 #include "autosync/actors/decide.hpp"
 
+#include <map>
 #include <set>
 
 #include "autosync/actors/path.hpp"
@@ -252,6 +253,56 @@ decide_result decide_restore(const namespace_state& state, const command& cmd,
   return events.finish();
 }
 
+// Tombstones deleted before the cutoff (folders once nothing below them remains), and files
+// with revisions older than it.
+decide_result decide_retention(const namespace_state& state, const command& cmd,
+                               const apply_retention& retention) {
+  std::set<node_id> removed;
+  std::vector<node_id> trimmed;
+  std::vector<const node*> folders;
+  for (const node* n : state.all_nodes()) {
+    if (n->id == root_id) continue;
+    if (n->folder) {
+      if (n->deleted) folders.push_back(n);
+      continue;
+    }
+    if (n->deleted && !n->history.empty() && n->history.back().timestamp_us < retention.cutoff_us) {
+      removed.insert(n->id);
+      continue;
+    }
+    for (std::size_t i = 0; i + 1 < n->history.size(); ++i) {
+      if (n->history[i].timestamp_us < retention.cutoff_us) {
+        trimmed.push_back(n->id);
+        break;
+      }
+    }
+  }
+  // A deleted folder goes once every entry that was below it is gone: a file deleted with
+  // it shares its deletion time, so this follows the files' cutoff.
+  std::map<node_id, std::size_t> remaining;  // folder -> entries still below it
+  for (const node* n : state.all_nodes()) {
+    if (n->id != root_id && removed.count(n->id) == 0) ++remaining[n->parent];
+  }
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const node* f : folders) {
+      if (removed.count(f->id) != 0 || remaining[f->id] != 0) continue;
+      removed.insert(f->id);
+      --remaining[f->parent];
+      changed = true;
+    }
+  }
+  event_list events(state, cmd);
+  auto applied = events.add().initRetentionApplied();
+  applied.setCutoffUs(retention.cutoff_us);
+  auto removed_list = applied.initRemovedNodes(static_cast<unsigned>(removed.size()));
+  unsigned i = 0;
+  for (auto id : removed) removed_list.set(i++, id);
+  auto trimmed_list = applied.initTrimmedFiles(static_cast<unsigned>(trimmed.size()));
+  for (unsigned k = 0; k < trimmed.size(); ++k) trimmed_list.set(k, trimmed[k]);
+  return events.finish();
+}
+
 status validate(const command_body& body) {
   if (const auto* c = std::get_if<commit_file>(&body)) return validate_path(c->path);
   if (const auto* d = std::get_if<delete_entry>(&body)) return validate_path(d->path);
@@ -288,6 +339,8 @@ decide_result decide(const namespace_state& state, const command& cmd, const chu
           return decide_folder(state, cmd, body);
         } else if constexpr (std::is_same_v<T, restore_revision>) {
           return decide_restore(state, cmd, body.path, body.revision, has);
+        } else if constexpr (std::is_same_v<T, apply_retention>) {
+          return decide_retention(state, cmd, body);
         } else if constexpr (std::is_same_v<T, undelete_file>) {
           if (const node* live = state.lookup(body.path)) {
             return refuse(error_kind::conflict, body.path + " exists", info_of(state, *live));

@@ -162,6 +162,7 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
     case schema::Event::FOLDER_CREATED: s = apply_folder(seq, event); break;
     case schema::Event::QUOTA_CHANGED: quota_bytes_ = event.getQuotaChanged().getQuotaBytes(); break;
     case schema::Event::REVISION_RESTORED: s = apply_restore(seq, event); break;
+    case schema::Event::RETENTION_APPLIED: s = apply_retention(seq, event); break;
     default: s = does_not_fit(seq, "unknown event kind: upgrade AutoSync");
   }
   if (!s) return s;
@@ -295,6 +296,52 @@ status namespace_state::apply_restore(std::uint64_t seq, schema::Event::Reader e
   n.content = v.content;
   n.revision = seq;
   n.history.push_back(std::move(v));
+  return status::ok();
+}
+
+std::vector<const node*> namespace_state::all_nodes() const {
+  std::vector<const node*> out;
+  out.reserve(nodes_.size());
+  for (const auto& [id, n] : nodes_) out.push_back(&n);
+  std::sort(out.begin(), out.end(), [](const node* a, const node* b) { return a->id < b->id; });
+  return out;
+}
+
+status namespace_state::apply_retention(std::uint64_t seq, schema::Event::Reader event) {
+  auto retention = event.getRetentionApplied();
+  // Check first, change after: a failed apply leaves the state as it was.
+  for (auto id : retention.getRemovedNodes()) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end() || !it->second.deleted) {
+      return does_not_fit(seq, "node " + std::to_string(id) + " is not a tombstone");
+    }
+  }
+  for (auto id : retention.getTrimmedFiles()) {
+    auto it = nodes_.find(id);
+    if (it == nodes_.end() || it->second.folder) {
+      return does_not_fit(seq, "node " + std::to_string(id) + " is not a file");
+    }
+  }
+  for (auto id : retention.getRemovedNodes()) nodes_.erase(id);
+  const std::int64_t cutoff = retention.getCutoffUs();
+  for (auto id : retention.getTrimmedFiles()) {
+    auto& history = nodes_.at(id).history;
+    // The newest revision, and the newest content if the file is deleted, always stay.
+    std::size_t keep_content = history.size();
+    for (std::size_t i = history.size(); i-- > 0;) {
+      if (!history[i].deletion) {
+        keep_content = i;
+        break;
+      }
+    }
+    std::vector<version> kept;
+    for (std::size_t i = 0; i < history.size(); ++i) {
+      if (history[i].timestamp_us >= cutoff || i + 1 == history.size() || i == keep_content) {
+        kept.push_back(std::move(history[i]));
+      }
+    }
+    history = std::move(kept);
+  }
   return status::ok();
 }
 

@@ -52,6 +52,12 @@ std::pair<std::string, json> body_of(schema::Event::Reader e) {
     }
     case schema::Event::QUOTA_CHANGED:
       return {"quotaChanged", {{"quota_bytes", e.getQuotaChanged().getQuotaBytes()}}};
+    case schema::Event::RETENTION_APPLIED: {
+      auto r = e.getRetentionApplied();
+      return {"retentionApplied", {{"cutoff", format_iso8601(r.getCutoffUs())},
+                                   {"removed_nodes", r.getRemovedNodes().size()},
+                                   {"trimmed_files", r.getTrimmedFiles().size()}}};
+    }
   }
   return {"unknown", json::object()};
 }

@@ -308,6 +308,44 @@ BOOST_AUTO_TEST_CASE(a_snapshot_plus_the_tail_equals_the_live_state_at_every_int
   BOOST_TEST(d.state.encode() == d.replay().encode());  // equal states encode alike
 }
 
+BOOST_AUTO_TEST_CASE(retention_reclaims_old_tombstones_and_revisions_and_keeps_the_newest) {
+  namespace_driver d;
+  const auto v1 = d.ok(commit_file{"/keep.txt", 0, content_of({"old"})});
+  d.ok(commit_file{"/keep.txt", v1, content_of({"new"})});
+  d.ok(commit_file{"/gone/a.txt", 0, content_of({"a"})});
+  const node_id folder = d.state.lookup("/gone")->id;
+  const node_id file = d.state.lookup("/gone/a.txt")->id;
+  d.ok(delete_entry{"/gone", 0});
+  const std::int64_t cutoff = 1700000000000000 + 100;  // after everything so far
+  d.ok(commit_file{"/later.txt", 0, content_of({"l"})});
+  const auto nodes_before = d.state.all_nodes().size();
+  d.ok(apply_retention{cutoff});
+
+  BOOST_TEST(d.state.get(file) == nullptr);    // the tombstone is gone
+  BOOST_TEST(d.state.get(folder) == nullptr);  // and the deleted folder with it
+  BOOST_TEST(d.state.all_nodes().size() == nodes_before - 2);
+  const node* keep = d.state.lookup("/keep.txt");
+  BOOST_REQUIRE_EQUAL(keep->history.size(), 1u);  // only the newest revision stays
+  BOOST_TEST((keep->content == content_of({"new"})));
+  BOOST_TEST(d.state.history("/gone/a.txt").empty());
+  auto undelete = d.refused(undelete_file{"/gone/a.txt"});
+  BOOST_TEST(undelete.reason.kind() == error_kind::not_found);
+  BOOST_TEST((d.replay() == d.state));
+  auto restored = namespace_state::decode(d.state.encode(), d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(restored);
+  BOOST_TEST((*restored == d.state));
+}
+
+BOOST_AUTO_TEST_CASE(retention_keeps_what_is_newer_than_the_cutoff) {
+  namespace_driver d;
+  d.ok(commit_file{"/x", 0, content_of({"1"})});
+  d.ok(delete_entry{"/x", 0});
+  d.ok(apply_retention{1700000000000000});  // before everything
+  BOOST_TEST(!d.state.history("/x").empty());
+  d.ok(undelete_file{"/x"});
+  BOOST_TEST(d.state.lookup("/x") != nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
   for (unsigned seed = 1; seed <= 5; ++seed) {
     std::mt19937 rng(seed);
@@ -325,6 +363,7 @@ BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
       const node* at = d.state.lookup(path);
       actors::command_body body;
       switch (rng() % 6) {
+        default:
         case 0:
         case 1:
           body = commit_file{path, at != nullptr && rng() % 4 != 0 ? at->revision : 0,
@@ -333,7 +372,10 @@ BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
         case 2: body = delete_entry{path, 0}; break;
         case 3: body = move_entry{path, random_path()}; break;
         case 4: body = create_folder{path}; break;
-        default: body = set_quota{rng() % 3 == 0 ? 0u : 1000u};
+        case 5:
+          body = rng() % 4 == 0 ? command_body{apply_retention{1700000000000000 + i - 50}}
+                                : command_body{set_quota{rng() % 3 == 0 ? 0u : 1000u}};
+          break;
       }
       if (std::holds_alternative<actors::decision>(d.run(std::move(body)))) ++accepted;
     }

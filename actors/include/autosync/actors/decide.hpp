@@ -54,8 +54,14 @@ struct undelete_file {
   std::string path;
 };
 
+// The retention policy: reclaims deleted entries whose deletion, and revisions replaced,
+// before `cutoff_us` (a file's newest revision always stays). The server issues it.
+struct apply_retention {
+  std::int64_t cutoff_us = 0;
+};
+
 using command_body = std::variant<commit_file, delete_entry, move_entry, create_folder, set_quota,
-                                  restore_revision, undelete_file>;
+                                  restore_revision, undelete_file, apply_retention>;
 
 struct command {
   std::string device_id;

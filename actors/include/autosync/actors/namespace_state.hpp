@@ -92,6 +92,8 @@ public:
   // The live child of `folder` whose name folds to the same key as `name`.
   const node* child(node_id folder, std::string_view name) const;
   bool is_inside(node_id id, node_id ancestor) const;  // id == ancestor counts
+  // Every entry, live and deleted, in id order (the root included).
+  std::vector<const node*> all_nodes() const;
   const applied_operation* find_operation(std::string_view operation_id) const;
   // The most recently deleted file whose last path was `path` (letter case ignored), or
   // nullptr. TODO(perf): scans every entry; index tombstones by path if undelete gets hot.
@@ -127,6 +129,7 @@ private:
   status apply_move(std::uint64_t seq, schema::Event::Reader event);
   status apply_folder(std::uint64_t seq, schema::Event::Reader event);
   status apply_restore(std::uint64_t seq, schema::Event::Reader event);
+  status apply_retention(std::uint64_t seq, schema::Event::Reader event);
   void remember_operation(std::string_view operation_id, std::uint64_t seq);
   // Enters a live node in its parent folder's children, or takes it out.
   void link(const node& n);
