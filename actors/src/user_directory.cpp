@@ -12,10 +12,16 @@ namespace autosync::actors {
 
 namespace {
 
+// A command, or (with `subscription` set) a change of the user's subscribers.
 struct command_envelope {
   std::string user;
   command cmd;
   outcome_callback done;
+  struct subscription_change {
+    std::uint64_t id = 0;
+    subscriber fn;  // empty: unsubscribe
+  };
+  std::optional<subscription_change> subscription;
 };
 using command_ptr = std::shared_ptr<command_envelope>;
 
@@ -71,6 +77,7 @@ void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
 }
 
 void fail(const command_ptr& c, const error& e) {
+  if (c->subscription || !c->done) return;  // nothing waits for an answer
   command_outcome out;
   out.failed = e;
   c->done(std::move(out));
@@ -82,6 +89,15 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   while (!st.current && !st.waiting.empty()) {
     auto c = std::move(st.waiting.front());
     st.waiting.pop_front();
+    if (c->subscription) {
+      // In order with the commands, so a subscriber sees everything after it.
+      if (st.core && c->subscription->fn) {
+        st.core->subscribe(c->subscription->id, c->subscription->fn);
+      } else if (st.core) {
+        st.core->unsubscribe(c->subscription->id);
+      }
+      continue;
+    }
     if (st.broken) {
       fail(c, *st.broken);
       continue;
@@ -146,11 +162,13 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
         if (st.current || !st.waiting.empty()) return busy_atom::value;
+        if (st.core && st.core->has_subscribers()) return busy_atom::value;
         finish(self, caf::error{});
         return passivate_atom::value;
       },
       caf::after(ctx->options.idle_timeout) >> [=] {
-        if (!self->state.current && self->state.waiting.empty()) {
+        const auto& st = self->state;
+        if (!st.current && st.waiting.empty() && !(st.core && st.core->has_subscribers())) {
           self->send(registry, idle_atom::value, user);
         }
       },
@@ -327,6 +345,20 @@ void user_directory::send(const std::string& user, command cmd, outcome_callback
   envelope->user = user;
   envelope->cmd = std::move(cmd);
   envelope->done = std::move(done);
+  caf::anon_send(impl_->registry, std::move(envelope));
+}
+
+void user_directory::subscribe(const std::string& user, std::uint64_t id, subscriber fn) {
+  auto envelope = std::make_shared<command_envelope>();
+  envelope->user = user;
+  envelope->subscription = command_envelope::subscription_change{id, std::move(fn)};
+  caf::anon_send(impl_->registry, std::move(envelope));
+}
+
+void user_directory::unsubscribe(const std::string& user, std::uint64_t id) {
+  auto envelope = std::make_shared<command_envelope>();
+  envelope->user = user;
+  envelope->subscription = command_envelope::subscription_change{id, {}};
   caf::anon_send(impl_->registry, std::move(envelope));
 }
 

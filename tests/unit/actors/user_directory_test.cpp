@@ -166,6 +166,36 @@ BOOST_FIXTURE_TEST_CASE(the_live_actor_cap_passivates_the_least_recently_used, f
   BOOST_TEST(j->head("capped0")->last_seq == 2u);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_subscriber_sees_each_durable_event_in_order_and_keeps_the_user_live,
+                        fixture) {
+  upload("watched");
+  directory_options options;
+  options.idle_timeout = std::chrono::milliseconds(50);
+  user_directory directory(*system, store, options);
+  std::mutex m;
+  std::vector<std::uint64_t> seqs;
+  directory.subscribe("watched", 7, [&](std::uint64_t seq, schema::Event::Reader) {
+    std::lock_guard lock(m);
+    seqs.push_back(seq);
+  });
+  outcomes done;
+  for (int i = 0; i < 20; ++i) {
+    directory.send("watched", commit("/f" + std::to_string(i), "op-" + std::to_string(i)),
+                   done.track());
+  }
+  done.wait();
+  {
+    std::lock_guard lock(m);
+    BOOST_REQUIRE_EQUAL(seqs.size(), 20u);
+    for (std::size_t i = 0; i < seqs.size(); ++i) BOOST_TEST(seqs[i] == i + 1);
+  }
+  // Idle for many timeouts, yet still live: a passivated actor would drop its subscribers.
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  BOOST_TEST(directory.live_users() == 1u);
+  directory.unsubscribe("watched", 7);
+  BOOST_TEST(eventually([&] { return directory.live_users() == 0; }));
+}
+
 BOOST_FIXTURE_TEST_CASE(shutting_down_answers_every_command, fixture) {
   upload("busy");
   outcomes seen;

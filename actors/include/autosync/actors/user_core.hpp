@@ -62,6 +62,7 @@ public:
   // Subscribers receive each durable event, in order, with its seq.
   void subscribe(std::uint64_t id, subscriber fn) { subscribers_[id] = std::move(fn); }
   void unsubscribe(std::uint64_t id) { subscribers_.erase(id); }
+  bool has_subscribers() const noexcept { return !subscribers_.empty(); }
 
   // Writes a snapshot now if events were applied since the last one (on passivation).
   status snapshot();

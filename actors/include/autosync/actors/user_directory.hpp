@@ -45,6 +45,12 @@ public:
   // Hands a command to the user's actor, activating it if needed. Thread safe.
   void send(const std::string& user, command cmd, outcome_callback done);
 
+  // From now on, `fn` receives each of the user's durable events, in order, on the user's
+  // actor thread (it must not block; copy what it needs). A user with subscribers is never
+  // passivated. `id` names the subscription for unsubscribe(). Thread safe.
+  void subscribe(const std::string& user, std::uint64_t id, subscriber fn);
+  void unsubscribe(const std::string& user, std::uint64_t id);
+
   std::size_t live_users() const noexcept;
   std::size_t activations() const noexcept;  // recoveries so far
 
