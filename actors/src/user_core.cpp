@@ -2,6 +2,8 @@
 
 #include <capnp/serialize.h>
 
+#include "autosync/actors/replay.hpp"
+
 namespace autosync::actors {
 
 namespace {
@@ -27,18 +29,7 @@ result<std::unique_ptr<user_core>> user_core::recover(event_store& store, std::s
     core->state_ = std::move(decoded).value();
     core->last_snapshot_seq_ = (*snap)->seq;
   }
-  std::optional<error> failure;
-  auto s = store.read(core->user_, core->state_.last_seq() + 1, UINT64_MAX,
-                      [&](journal::stored_event&& e) {
-                        if (auto applied = core->state_.apply(e.seq(), e.hash(), e.event()); !applied) {
-                          failure = error(error_kind::corruption,
-                                          "user " + core->user_ + ": " + applied.err().message());
-                          return false;
-                        }
-                        return true;
-                      });
-  if (!s) return std::move(s).err();
-  if (failure) return std::move(*failure);
+  if (auto s = replay_events(store, core->user_, core->state_); !s) return std::move(s).err();
   return core;
 }
 

@@ -6,6 +6,7 @@
 
 #include "actors_bench.hpp"
 #include "autosync/actors/decide.hpp"
+#include "autosync/actors/replay.hpp"
 #include "autosync/journal/journal.hpp"
 
 namespace autosync::bench {
@@ -76,15 +77,14 @@ int run_replay_bench(const settings& s, const std::string& dir_option) {
   const bench_root root(dir_option);
   constexpr std::size_t files = 200000;
   auto j = open_bench_journal(root.path() / "replay");
+  actors::journal_event_store store(*j);
   const auto live = write_user(*j, "replay-user", files, s);
   scenario_result result;
   result.scenario = "replay";
   for (int run = 0; run < s.runs; ++run) {
     actors::namespace_state state;
     const auto start = clock_type::now();
-    auto st = j->read_events("replay-user", 1, UINT64_MAX, [&](journal::stored_event&& e) {
-      return state.apply(e.seq(), e.hash(), e.event()).is_ok();
-    });
+    auto st = actors::replay_events(store, "replay-user", state);
     const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     if (!st || !(state == live)) throw std::runtime_error("replay did not rebuild the state");
     result.ops_per_s.push_back(static_cast<double>(state.last_seq()) / seconds);

@@ -3,6 +3,8 @@
 
 #include "replay.hpp"
 
+#include "autosync/actors/replay.hpp"
+
 namespace autosync::replay {
 
 std::optional<std::int64_t> parse_iso8601(const std::string& text) {
@@ -73,16 +75,9 @@ result<actors::namespace_state> state_at(const journal::journal& j, const std::s
     }
     state = std::move(decoded).value();
   }
-  std::optional<error> failure;
-  auto s = j.read_events(user, state.last_seq() + 1, target, [&](journal::stored_event&& e) {
-    if (auto applied = state.apply(e.seq(), e.hash(), e.event()); !applied) {
-      failure = error(error_kind::corruption, "user " + user + ": " + applied.err().message());
-      return false;
-    }
-    return true;
-  });
-  if (!s) return std::move(s).err();
-  if (failure) return std::move(*failure);
+  // The tool only reads; the store interface is read-only in practice here.
+  actors::journal_event_store store(const_cast<journal::journal&>(j));
+  if (auto s = actors::replay_events(store, user, state, target); !s) return std::move(s).err();
   return state;
 }
 

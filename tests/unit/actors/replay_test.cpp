@@ -1,10 +1,13 @@
 #define BOOST_TEST_MODULE actors_replay
 #include <boost/test/unit_test.hpp>
 
+#include <rocksdb/db.h>
+
 #include <random>
 
 #include "../journal/journal_fixture.hpp"
 #include "autosync/actors/decide.hpp"
+#include "autosync/actors/replay.hpp"
 #include "journaled_user.hpp"
 #include "namespace_fixture.hpp"
 
@@ -89,4 +92,48 @@ BOOST_AUTO_TEST_CASE(a_commit_of_chunks_never_uploaded_is_refused_by_the_real_ch
   BOOST_TEST(!bob.run(commit_file{"/missing", 0, content_of({"uploaded", "never"})}));
   BOOST_TEST(bob.state.lookup("/missing") == nullptr);
   BOOST_TEST(bob.state.last_seq() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(pipelined_replay_equals_the_live_state_and_reports_a_gap) {
+  test::temp_dir dir;
+  namespace_state live;
+  {
+    auto j = test::open_journal(test::journal_options(dir.path()));
+    test::journaled_user carol(*j, "carol");
+    BOOST_REQUIRE(j->put_chunk_and_wait("carol", sha256("c"), "c"));
+    // More than one reader batch (1024 events), so the hand-over between threads is used.
+    for (int i = 0; i < 2500; ++i) {
+      BOOST_REQUIRE(carol.run(commit_file{"/d" + std::to_string(i % 7) + "/f" + std::to_string(i),
+                                          0, content_of({"c"})}));
+    }
+    live = carol.state;
+    journal_event_store store(*j);
+    namespace_state replayed;
+    BOOST_REQUIRE(replay_events(store, "carol", replayed));
+    BOOST_TEST((replayed == live));
+    namespace_state partial;
+    BOOST_REQUIRE(replay_events(store, "carol", partial, 1500));
+    BOOST_TEST(partial.last_seq() == 1500u);
+  }
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* name : {"default", "events", "snapshots", "chunks"})
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
+    std::string key = std::string(1, 5) + "carol";
+    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(2000ull >> shift));
+    BOOST_REQUIRE(raw->Delete(rocksdb::WriteOptions(), handles[1], key).ok());
+    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    delete raw;
+  }
+  auto j = test::open_journal(test::journal_options(dir.path()));
+  journal_event_store store(*j);
+  namespace_state broken;
+  auto s = replay_events(store, "carol", broken);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("user carol seq 2000") != std::string::npos, s.err().message());
+  BOOST_TEST(broken.last_seq() < 2000u);
 }

@@ -1,0 +1,97 @@
+#include "autosync/actors/replay.hpp"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+namespace autosync::actors {
+
+namespace {
+
+// Events handed from the reading thread to the applying one, in batches: one lock per
+// batch, not per event. Bounded so a huge history does not sit in memory twice.
+class event_pipe {
+public:
+  static constexpr std::size_t batch_events = 1024;
+  static constexpr std::size_t batches_max = 16;
+
+  // Reader side. Returns false when the applier gave up.
+  bool push(std::vector<journal::stored_event>&& batch) {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return queue_.size() < batches_max || stopped_; });
+    if (stopped_) return false;
+    queue_.push_back(std::move(batch));
+    cv_.notify_all();
+    return true;
+  }
+  void close(status outcome) {
+    std::lock_guard lock(mutex_);
+    closed_ = true;
+    outcome_ = std::move(outcome);
+    cv_.notify_all();
+  }
+  // Applier side: the next batch, or empty when the reader is done.
+  std::vector<journal::stored_event> pop() {
+    std::unique_lock lock(mutex_);
+    cv_.wait(lock, [&] { return !queue_.empty() || closed_; });
+    if (queue_.empty()) return {};
+    auto batch = std::move(queue_.front());
+    queue_.pop_front();
+    cv_.notify_all();
+    return batch;
+  }
+  void stop() {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  status outcome() {
+    std::lock_guard lock(mutex_);
+    return outcome_;
+  }
+
+private:
+  std::mutex mutex_;
+  std::condition_variable cv_;
+  std::deque<std::vector<journal::stored_event>> queue_;
+  bool closed_ = false, stopped_ = false;
+  status outcome_;
+};
+
+}  // namespace
+
+status replay_events(const event_store& store, const std::string& user, namespace_state& state,
+                     std::uint64_t to) {
+  const std::uint64_t from = state.last_seq() + 1;
+  if (from > to) return status::ok();
+  event_pipe pipe;
+  std::thread reader([&] {
+    std::vector<journal::stored_event> batch;
+    bool wanted = true;
+    auto s = store.read(user, from, to, [&](journal::stored_event&& e) {
+      batch.push_back(std::move(e));
+      if (batch.size() < event_pipe::batch_events) return true;
+      wanted = pipe.push(std::move(batch));
+      batch.clear();  // moved-from: make it a valid empty vector again
+      return wanted;
+    });
+    if (s && wanted && !batch.empty()) pipe.push(std::move(batch));
+    pipe.close(std::move(s));
+  });
+  std::optional<error> failure;
+  for (auto batch = pipe.pop(); !batch.empty() && !failure; batch = pipe.pop()) {
+    for (auto& e : batch) {
+      if (auto applied = state.apply(e.seq(), e.hash(), e.event()); !applied) {
+        failure = error(error_kind::corruption, "user " + user + ": " + applied.err().message());
+        break;
+      }
+    }
+  }
+  if (failure) pipe.stop();
+  reader.join();
+  if (failure) return std::move(*failure);
+  return pipe.outcome();
+}
+
+}  // namespace autosync::actors
