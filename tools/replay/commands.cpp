@@ -73,7 +73,7 @@ std::string readable(const json& fields) {
 
 }  // namespace
 
-int list_users(const journal::journal& j, bool json_lines, std::ostream& out, std::ostream& err) {
+int list_users(journal::journal& j, bool json_lines, std::ostream& out, std::ostream& err) {
   if (!json_lines) out << "user\tevents\tlast_seq\tlive_files\tlive_bytes\n";
   std::size_t users = 0;
   std::optional<error> failure;
@@ -106,7 +106,7 @@ int list_users(const journal::journal& j, bool json_lines, std::ostream& out, st
   return 0;
 }
 
-int print_events(const journal::journal& j, const std::string& user, std::uint64_t from,
+int print_events(journal::journal& j, const std::string& user, std::uint64_t from,
                  std::uint64_t to, bool json_lines, std::ostream& out, std::ostream& err) {
   auto s = j.read_events(user, from, to, [&](journal::stored_event&& stored) {
     auto e = stored.event();
@@ -134,7 +134,7 @@ int print_events(const journal::journal& j, const std::string& user, std::uint64
   return 0;
 }
 
-int print_state(const journal::journal& j, const std::string& user, const point& at,
+int print_state(journal::journal& j, const std::string& user, const point& at,
                 bool json_lines, std::ostream& out, std::ostream& err) {
   auto state = state_at(j, user, at);
   if (!state) {

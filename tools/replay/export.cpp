@@ -16,7 +16,7 @@ namespace fs = std::filesystem;
 namespace {
 
 // Writes one file from its chunks; returns a problem description or nothing.
-std::optional<std::string> write_file(const journal::journal& j, const std::string& user,
+std::optional<std::string> write_file(journal::journal& j, const std::string& user,
                                       const actors::node& n, const fs::path& target) {
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
@@ -43,7 +43,7 @@ std::optional<std::string> write_file(const journal::journal& j, const std::stri
 
 }  // namespace
 
-int export_files(const journal::journal& j, const std::string& user, const std::string& dest,
+int export_files(journal::journal& j, const std::string& user, const std::string& dest,
                  const point& at, std::ostream& out, std::ostream& err) {
   std::error_code ec;
   if (fs::exists(dest, ec) && !fs::is_empty(dest, ec)) {

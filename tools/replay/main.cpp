@@ -75,7 +75,7 @@ int main(int argc, char** argv) {
     std::cerr << "autosync-replay: " << opened.err().to_string() << "\n";
     return 2;
   }
-  const auto& j = **opened;
+  auto& j = **opened;
   replay::point at;
   if (!read_point(at_seq, at_time, at)) return 2;
   if (users->parsed()) return replay::list_users(j, json, std::cout, std::cerr);

@@ -19,7 +19,7 @@ struct point {  // a point in a user's history; neither set means "now"
 };
 
 // The user's state at `at`: the newest snapshot at or below it, then the events after.
-result<actors::namespace_state> state_at(const journal::journal& j, const std::string& user,
+result<actors::namespace_state> state_at(journal::journal& j, const std::string& user,
                                          const point& at);
 
 // Parses "2026-11-21T19:50:08Z" (UTC; fractional seconds allowed) into microseconds.
@@ -28,14 +28,14 @@ std::string format_iso8601(std::int64_t time_us);
 
 // Each command writes its answer to `out`, progress and problems to `err`, and returns the
 // process exit code.
-int list_users(const journal::journal& j, bool json, std::ostream& out, std::ostream& err);
-int print_events(const journal::journal& j, const std::string& user, std::uint64_t from,
+int list_users(journal::journal& j, bool json, std::ostream& out, std::ostream& err);
+int print_events(journal::journal& j, const std::string& user, std::uint64_t from,
                  std::uint64_t to, bool json, std::ostream& out, std::ostream& err);
-int print_state(const journal::journal& j, const std::string& user, const point& at, bool json,
+int print_state(journal::journal& j, const std::string& user, const point& at, bool json,
                 std::ostream& out, std::ostream& err);
-int verify(const journal::journal& j, const std::optional<std::string>& user, std::ostream& out,
+int verify(journal::journal& j, const std::optional<std::string>& user, std::ostream& out,
            std::ostream& err);
-int export_files(const journal::journal& j, const std::string& user, const std::string& dest,
+int export_files(journal::journal& j, const std::string& user, const std::string& dest,
                  const point& at, std::ostream& out, std::ostream& err);
 
 }  // namespace autosync::replay

@@ -40,7 +40,7 @@ std::string format_iso8601(std::int64_t time_us) {
 namespace {
 
 // The last seq whose event was accepted at or before `time_us` (0 if none).
-result<std::uint64_t> seq_at_time(const journal::journal& j, const std::string& user,
+result<std::uint64_t> seq_at_time(journal::journal& j, const std::string& user,
                                   std::int64_t time_us) {
   std::uint64_t last = 0;
   auto s = j.read_events(user, 1, UINT64_MAX, [&](journal::stored_event&& e) {
@@ -54,7 +54,7 @@ result<std::uint64_t> seq_at_time(const journal::journal& j, const std::string& 
 
 }  // namespace
 
-result<actors::namespace_state> state_at(const journal::journal& j, const std::string& user,
+result<actors::namespace_state> state_at(journal::journal& j, const std::string& user,
                                          const point& at) {
   std::uint64_t target = at.seq.value_or(UINT64_MAX);
   if (at.time_us) {
@@ -75,8 +75,7 @@ result<actors::namespace_state> state_at(const journal::journal& j, const std::s
     }
     state = std::move(decoded).value();
   }
-  // The tool only reads; the store interface is read-only in practice here.
-  actors::journal_event_store store(const_cast<journal::journal&>(j));
+  actors::journal_event_store store(j);  // opened read-only: the tool never writes
   if (auto s = actors::replay_events(store, user, state, target); !s) return std::move(s).err();
   return state;
 }

@@ -16,7 +16,7 @@ struct tally {
 };
 
 // Replays the user's whole chain, comparing each snapshot with the replay at its seq.
-void verify_chain(const journal::journal& j, const std::string& user, tally& t,
+void verify_chain(journal::journal& j, const std::string& user, tally& t,
                   actors::namespace_state& state, std::ostream& out) {
   auto seqs = j.snapshot_seqs(user);
   if (!seqs) {
@@ -55,7 +55,7 @@ void verify_chain(const journal::journal& j, const std::string& user, tally& t,
 }
 
 // Every chunk any revision refers to (deleted files included: they can be restored).
-void verify_chunks(const journal::journal& j, const std::string& user,
+void verify_chunks(journal::journal& j, const std::string& user,
                    const actors::namespace_state& state, tally& t, std::ostream& out) {
   std::map<sha256_digest, std::string> referenced;  // chunk -> one path that uses it
   for (actors::node_id id = 1; id < state.next_node_id(); ++id) {
@@ -80,7 +80,7 @@ void verify_chunks(const journal::journal& j, const std::string& user,
 
 }  // namespace
 
-int verify(const journal::journal& j, const std::optional<std::string>& only, std::ostream& out,
+int verify(journal::journal& j, const std::optional<std::string>& only, std::ostream& out,
            std::ostream& err) {
   std::vector<std::string> users;
   if (only) {
