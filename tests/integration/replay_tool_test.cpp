@@ -5,8 +5,6 @@
 
 #include <sys/wait.h>
 
-#include <rocksdb/db.h>
-
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -15,6 +13,7 @@
 #include "../unit/actors/journaled_user.hpp"
 #include "../unit/actors/namespace_fixture.hpp"
 #include "../unit/journal/journal_fixture.hpp"
+#include "raw_database.hpp"
 
 using namespace autosync;
 using autosync::test::content_of;
@@ -103,19 +102,7 @@ BOOST_AUTO_TEST_CASE(verify_names_user_and_seq_of_a_tampered_or_missing_event) {
   node_data node;
   { write_history(*node.open()); }
   // Remove event 3 behind the journal's back (the raw database, with RocksDB itself).
-  {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks"})
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), node.dir.path().string(), cfs, &handles,
-                                    &raw).ok());
-    std::string key = std::string(1, 5) + "alice" + std::string(7, '\0') + '\x03';
-    BOOST_REQUIRE(raw->Delete(rocksdb::WriteOptions(), handles[1], key).ok());
-    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    delete raw;
-  }
+  test::raw_database(node.dir.path()).delete_event("alice", 3);
   auto r = run_tool(node.args("verify"));
   BOOST_TEST(r.exit_code != 0, r.output);
   BOOST_TEST(r.output.find("user alice seq 3") != std::string::npos, r.output);

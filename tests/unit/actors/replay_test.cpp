@@ -1,8 +1,6 @@
 #define BOOST_TEST_MODULE actors_replay
 #include <boost/test/unit_test.hpp>
 
-#include <rocksdb/db.h>
-
 #include <random>
 
 #include "../journal/journal_fixture.hpp"
@@ -10,6 +8,7 @@
 #include "autosync/actors/replay.hpp"
 #include "journaled_user.hpp"
 #include "namespace_fixture.hpp"
+#include "raw_database.hpp"
 
 using namespace autosync;
 using namespace autosync::actors;
@@ -115,19 +114,7 @@ BOOST_AUTO_TEST_CASE(pipelined_replay_equals_the_live_state_and_reports_a_gap) {
     BOOST_REQUIRE(replay_events(store, "carol", partial, 1500));
     BOOST_TEST(partial.last_seq() == 1500u);
   }
-  {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks"})
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(rocksdb::DBOptions(), dir.path().string(), cfs, &handles, &raw).ok());
-    std::string key = std::string(1, 5) + "carol";
-    for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(2000ull >> shift));
-    BOOST_REQUIRE(raw->Delete(rocksdb::WriteOptions(), handles[1], key).ok());
-    for (auto* h : handles) BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    delete raw;
-  }
+  test::raw_database(dir.path()).delete_event("carol", 2000);
   auto j = test::open_journal(test::journal_options(dir.path()));
   journal_event_store store(*j);
   namespace_state broken;

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "journal_fixture.hpp"
+#include "raw_database.hpp"
 
 using namespace autosync;
 using namespace autosync::test;
@@ -18,24 +19,6 @@ namespace {
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
-// The journal's database opened with RocksDB itself, to change it behind the journal's
-// back. Handles are indexed like the journal's families: meta, events, snapshots, chunks.
-struct raw_database {
-  explicit raw_database(const std::filesystem::path& dir) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const char* name : {"default", "events", "snapshots", "chunks"})
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    rocksdb::DB* raw = nullptr;
-    auto s = rocksdb::DB::Open(rocksdb::DBOptions(), dir.string(), cfs, &handles, &raw);
-    if (!s.ok()) throw std::runtime_error(s.ToString());
-    db.reset(raw);
-  }
-  ~raw_database() {
-    for (auto* h : handles) (void)db->DestroyColumnFamilyHandle(h);
-  }
-  std::unique_ptr<rocksdb::DB> db;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-};
 
 }  // namespace
 
@@ -362,14 +345,10 @@ BOOST_AUTO_TEST_CASE(a_tampered_or_missing_event_is_corruption_naming_user_and_s
   }
   // Flip one byte of event 4 and delete event 7 behind the journal's back.
   {
-    raw_database raw(dir.path());
+    test::raw_database raw(dir.path());
     auto& db = raw.db;
     auto& handles = raw.handles;
-    auto key = [](std::uint64_t seq) {
-      std::string k = std::string(1, 4) + "ivan";
-      for (int shift = 56; shift >= 0; shift -= 8) k.push_back(static_cast<char>(seq >> shift));
-      return k;
-    };
+    auto key = [](std::uint64_t seq) { return test::raw_database::event_key("ivan", seq); };
     std::string value;
     BOOST_REQUIRE(db->Get(rocksdb::ReadOptions(), handles[1], key(4), &value).ok());
     value[value.size() / 2] ^= 1;
@@ -452,7 +431,7 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused_with_upgrade_advice)
   temp_dir dir;
   { open_journal(journal_options(dir.path())); }
   {
-    raw_database raw(dir.path());
+    test::raw_database raw(dir.path());
     BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[0], "format", "2").ok());
   }
   auto j = journal::journal::open(journal_options(dir.path()));
