@@ -13,6 +13,8 @@ const char* to_string(error_kind kind) noexcept {
     case error_kind::unavailable: return "unavailable";
     case error_kind::corruption: return "corruption";
     case error_kind::internal: return "internal";
+    case error_kind::unauthenticated: return "unauthenticated";
+    case error_kind::forbidden: return "forbidden";
   }
   return "unknown";
 }

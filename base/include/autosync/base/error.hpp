@@ -21,6 +21,8 @@ enum class error_kind : std::uint8_t {
   unavailable,     // storage or a peer failed (I/O error, full disk); retry later
   corruption,      // stored data failed a check (hash, authentication tag, sequence)
   internal,        // a bug: an invariant of ours did not hold
+  unauthenticated, // no valid credentials: get a (new) token
+  forbidden,       // valid credentials, but not for this
 };
 
 // A stable lower-case name for logs, JSON and CLI output ("conflict", "corruption", ...).

@@ -1,0 +1,70 @@
+// autosync-admin token issue, run as a process; its tokens verified as the server will.
+#define BOOST_TEST_MODULE admin_tool
+#include <boost/test/unit_test.hpp>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "autosync/server/auth.hpp"
+#include "printers.hpp"
+#include "temp_dir.hpp"
+
+using namespace autosync;
+
+namespace {
+
+std::pair<int, std::string> run(const std::string& args) {
+  const std::string command = std::string(AUTOSYNC_ADMIN_BIN) + " " + args + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  BOOST_REQUIRE(pipe != nullptr);
+  std::string out;
+  std::array<char, 4096> buffer;
+  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(issued_tokens_verify_with_the_same_secret_and_say_their_lifetime) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "jwt.secret") << std::string(64, 'k') << "\n"; }
+  auto [code, out] = run("token issue --secret-file " + (dir / "jwt.secret").string() +
+                         " --user alice --ttl 2h --admin");
+  BOOST_REQUIRE_MESSAGE(code == 0, out);
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  auto policy = server::policy_from_secret_file(dir / "jwt.secret");
+  BOOST_REQUIRE(policy);
+  auto who = server::verify_token(*policy, out, now_s());
+  BOOST_REQUIRE_MESSAGE(who, test::describe(who));
+  BOOST_TEST(who->user == "alice");
+  BOOST_TEST(who->admin);
+  BOOST_TEST(who->expires_at - now_s() > 7000);
+  BOOST_TEST(who->expires_at - now_s() <= 7200);
+}
+
+BOOST_AUTO_TEST_CASE(bad_arguments_get_errors_that_say_what_to_do) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "short") << "abc\n"; }
+  auto [ttl_code, ttl_out] = run("token issue --secret-file " + (dir / "short").string() +
+                                 " --user alice --ttl soon");
+  BOOST_TEST(ttl_code != 0);
+  BOOST_TEST(ttl_out.find("like 15m") != std::string::npos, ttl_out);
+  auto [short_code, short_out] = run("token issue --secret-file " + (dir / "short").string() +
+                                     " --user alice");
+  BOOST_TEST(short_code != 0);
+  BOOST_TEST(short_out.find("at least 32") != std::string::npos, short_out);
+  auto [missing_code, missing_out] = run("token issue --user alice");
+  BOOST_TEST(missing_code != 0);
+  BOOST_TEST(missing_out.find("secret-file") != std::string::npos, missing_out);
+}
