@@ -22,6 +22,11 @@ result<std::optional<journal::snapshot>> journal_event_store::latest_snapshot(
   return journal_.read_snapshot(user, UINT64_MAX);
 }
 
+result<std::optional<journal::snapshot>> journal_event_store::snapshot_at(
+    const std::string& user, std::uint64_t at_or_below) const {
+  return journal_.read_snapshot(user, at_or_below);
+}
+
 status journal_event_store::write_snapshot(const std::string& user, const journal::snapshot& snap) {
   return journal_.write_snapshot(user, snap);
 }

@@ -94,4 +94,37 @@ status replay_events(const event_store& store, const std::string& user, namespac
   return pipe.outcome();
 }
 
+result<namespace_state> state_at(const event_store& store, const std::string& user,
+                                 std::uint64_t seq) {
+  namespace_state state;
+  if (seq == 0) return state;
+  auto snap = store.snapshot_at(user, seq);
+  if (!snap) return std::move(snap).err();
+  if (snap->has_value() && (*snap)->state_format == schema::NAMESPACE_STATE_FORMAT) {
+    auto decoded = namespace_state::decode((*snap)->state, (*snap)->seq, (*snap)->head_hash);
+    if (!decoded) {
+      return error(error_kind::corruption, "user " + user + " snapshot at seq " +
+                                               std::to_string((*snap)->seq) + ": " +
+                                               decoded.err().message());
+    }
+    state = std::move(decoded).value();
+  }
+  if (auto s = replay_events(store, user, state, seq); !s) return std::move(s).err();
+  return state;
+}
+
+result<std::uint64_t> seq_at_time(const event_store& store, const std::string& user,
+                                  std::int64_t time_us) {
+  // Timestamps follow seq order per user (the server's clock at acceptance), so the scan
+  // stops at the first later event. TODO(perf): an index by time for long histories.
+  std::uint64_t last = 0;
+  auto s = store.read(user, 1, UINT64_MAX, [&](journal::stored_event&& e) {
+    if (e.event().getTimestampUs() > time_us) return false;
+    last = e.seq();
+    return true;
+  });
+  if (!s) return std::move(s).err();
+  return last;
+}
+
 }  // namespace autosync::actors

@@ -37,47 +37,16 @@ std::string format_iso8601(std::int64_t time_us) {
   return std::string(text) + micros;
 }
 
-namespace {
-
-// The last seq whose event was accepted at or before `time_us` (0 if none).
-result<std::uint64_t> seq_at_time(journal::journal& j, const std::string& user,
-                                  std::int64_t time_us) {
-  std::uint64_t last = 0;
-  auto s = j.read_events(user, 1, UINT64_MAX, [&](journal::stored_event&& e) {
-    if (e.event().getTimestampUs() > time_us) return false;
-    last = e.seq();
-    return true;
-  });
-  if (!s) return std::move(s).err();
-  return last;
-}
-
-}  // namespace
-
 result<actors::namespace_state> state_at(journal::journal& j, const std::string& user,
                                          const point& at) {
+  actors::journal_event_store store(j);  // opened read-only: the tool never writes
   std::uint64_t target = at.seq.value_or(UINT64_MAX);
   if (at.time_us) {
-    auto seq = seq_at_time(j, user, *at.time_us);
+    auto seq = actors::seq_at_time(store, user, *at.time_us);
     if (!seq) return std::move(seq).err();
     target = std::min(target, *seq);
   }
-  actors::namespace_state state;
-  if (target == 0) return state;
-  auto snap = j.read_snapshot(user, target);
-  if (!snap) return std::move(snap).err();
-  if (snap->has_value() && (*snap)->state_format == schema::NAMESPACE_STATE_FORMAT) {
-    auto decoded = actors::namespace_state::decode((*snap)->state, (*snap)->seq, (*snap)->head_hash);
-    if (!decoded) {
-      return error(error_kind::corruption, "user " + user + " snapshot at seq " +
-                                               std::to_string((*snap)->seq) + ": " +
-                                               decoded.err().message());
-    }
-    state = std::move(decoded).value();
-  }
-  actors::journal_event_store store(j);  // opened read-only: the tool never writes
-  if (auto s = actors::replay_events(store, user, state, target); !s) return std::move(s).err();
-  return state;
+  return actors::state_at(store, user, target);
 }
 
 }  // namespace autosync::replay

@@ -29,6 +29,9 @@ public:
                       const std::function<bool(journal::stored_event&&)>& visit) const = 0;
 
   virtual result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const = 0;
+  // The newest snapshot with seq <= at_or_below.
+  virtual result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
+                                                               std::uint64_t at_or_below) const = 0;
   virtual status write_snapshot(const std::string& user, const journal::snapshot& snap) = 0;
 
   virtual result<std::vector<bool>> has_chunks(const std::string& user,
@@ -46,6 +49,8 @@ public:
   status read(const std::string& user, std::uint64_t from, std::uint64_t to,
               const std::function<bool(journal::stored_event&&)>& visit) const override;
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override;
+  result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
+                                                       std::uint64_t at_or_below) const override;
   status write_snapshot(const std::string& user, const journal::snapshot& snap) override;
   result<std::vector<bool>> has_chunks(const std::string& user,
                                        const std::vector<sha256_digest>& ids) const override;

@@ -16,4 +16,13 @@ namespace autosync::actors {
 status replay_events(const event_store& store, const std::string& user, namespace_state& state,
                      std::uint64_t to = UINT64_MAX);
 
+// The user's state after event `seq` (UINT64_MAX: now): the newest snapshot at or below it,
+// then the events after. A point-in-time view of the whole tree.
+result<namespace_state> state_at(const event_store& store, const std::string& user,
+                                 std::uint64_t seq = UINT64_MAX);
+
+// The last seq whose event was accepted at or before `time_us` (0: none was).
+result<std::uint64_t> seq_at_time(const event_store& store, const std::string& user,
+                                  std::int64_t time_us);
+
 }  // namespace autosync::actors
