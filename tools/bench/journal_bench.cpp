@@ -209,7 +209,7 @@ int run_journal_bench(const settings& s, const std::string& dir_option) {
   const bench_root where(dir_option);
   const fs::path& root = where.path();
   progress(s, "journal benchmark in " + root.string() + " (" + std::to_string(s.runs) + " runs of " +
-                  std::to_string(s.seconds) + " s per scenario, median reported)");
+                  number_text(s.seconds) + " s per scenario, median reported)");
   for (int in_flight : {1, 16, 256}) {
     if (s.wants("journal.append.inflight_" + std::to_string(in_flight)))
       report(s, appends(s, root, in_flight, 1));

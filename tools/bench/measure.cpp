@@ -84,6 +84,12 @@ std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path
   return std::move(j).value();
 }
 
+std::string number_text(double v) {
+  char text[64];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
+
 void progress(const settings& s, const std::string& line) {
   if (s.json_only) return;
   std::fprintf(stderr, "%s\n", line.c_str());

@@ -52,6 +52,8 @@ struct scenario_result {
 // by the scenarios themselves through progress()).
 void report(const settings& s, const scenario_result& r);
 void progress(const settings& s, const std::string& line);
+// A number as people write it: "2", "0.5", "1234567" (no trailing zeros).
+std::string number_text(double v);
 
 // Where a scenario keeps its data: the --dir given, or a fresh temporary folder that
 // removes itself.
