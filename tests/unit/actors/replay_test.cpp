@@ -6,6 +6,7 @@
 
 #include "../journal/journal_fixture.hpp"
 #include "autosync/actors/decide.hpp"
+#include "autosync/actors/changes.hpp"
 #include "autosync/actors/replay.hpp"
 #include "journaled_user.hpp"
 #include "namespace_fixture.hpp"
@@ -158,4 +159,46 @@ BOOST_AUTO_TEST_CASE(point_in_time_views_by_seq_and_by_time_match_what_was_live_
   BOOST_TEST(*seq == 10u);
   BOOST_TEST(*seq_at_time(store, "dana", 0) == 0u);
   BOOST_TEST(state_at(store, "dana", 0)->last_seq() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cursor) {
+  test::temp_dir dir;
+  auto j = test::open_journal(test::journal_options(dir.path()));
+  journal_event_store store(*j);
+  test::journaled_user erik(*j, "erik");
+  BOOST_REQUIRE(j->put_chunk_and_wait("erik", sha256("e"), "e"));
+  BOOST_REQUIRE(erik.run(commit_file{"/docs/a.txt", 0, content_of({"e"})}));  // seq 1 folder, 2 file
+  BOOST_REQUIRE(erik.run(move_entry{"/docs", "/papers"}));                    // 3
+  BOOST_REQUIRE(erik.run(delete_entry{"/papers/a.txt", 0}));                  // 4
+  BOOST_REQUIRE(erik.run(apply_retention{0}));                                // 5: not a change
+  BOOST_REQUIRE(erik.run(set_quota{1000}));                                   // 6
+
+  auto all = changes_since(store, "erik", 0, 100);
+  BOOST_REQUIRE_MESSAGE(all, test::describe(all));
+  BOOST_REQUIRE_EQUAL(all->changes.size(), 5u);
+  BOOST_TEST(all->cursor == 6u);
+  BOOST_TEST(!all->more);
+  const auto& c = all->changes;
+  BOOST_TEST((c[0].what == change::kind::folder_created && c[0].path == "/docs"));
+  BOOST_TEST((c[1].what == change::kind::committed && c[1].path == "/docs/a.txt"));
+  BOOST_TEST(c[1].revision == 2u);
+  BOOST_TEST(c[1].content.size == 1u);
+  BOOST_TEST((c[2].what == change::kind::moved && c[2].from_path == "/docs" && c[2].path == "/papers"));
+  BOOST_TEST(c[2].folder);
+  BOOST_TEST((c[3].what == change::kind::deleted && c[3].path == "/papers/a.txt"));
+  BOOST_TEST((c[4].what == change::kind::quota_changed && c[4].quota_bytes == 1000u));
+  BOOST_TEST(c[4].seq == 6u);
+
+  auto first = changes_since(store, "erik", 0, 2);  // pages
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->changes.size() == 2u);
+  BOOST_TEST(first->more);
+  auto rest = changes_since(store, "erik", first->cursor, 100);
+  BOOST_REQUIRE(rest);
+  BOOST_TEST(rest->changes.size() == 3u);
+  BOOST_TEST(rest->changes.front().seq == 3u);
+  auto none = changes_since(store, "erik", 6, 100);
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->changes.empty());
+  BOOST_TEST(none->cursor == 6u);
 }

@@ -1,0 +1,39 @@
+// The change feed: what happened to a user's tree after a cursor (a seq), as devices
+// consume it to catch up.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "autosync/actors/event_store.hpp"
+#include "autosync/actors/namespace_state.hpp"
+
+namespace autosync::actors {
+
+struct change {
+  enum class kind { committed, deleted, moved, folder_created, restored, quota_changed };
+  kind what = kind::committed;
+  std::uint64_t seq = 0;       // the cursor after this change
+  node_id node = 0;
+  std::string path;            // where it is now (for a move: the new path)
+  std::string from_path;       // moves only
+  bool folder = false;         // moves and deletes of folders; folder_created
+  std::uint64_t revision = 0;  // committed, restored: the new revision (= seq)
+  file_content content;        // committed, restored
+  std::uint64_t quota_bytes = 0;
+  std::string device_id;       // who made it, so a device can skip its own changes
+  std::int64_t timestamp_us = 0;
+};
+
+// Up to `count_max` changes after `cursor`, in order. Retention records are not changes
+// to the tree people see and are skipped (the cursor still moves past them).
+struct change_page {
+  std::vector<change> changes;
+  std::uint64_t cursor = 0;  // pass this next time
+  bool more = false;         // there are changes after `cursor`
+};
+result<change_page> changes_since(const event_store& store, const std::string& user,
+                                  std::uint64_t cursor, std::size_t count_max);
+
+}  // namespace autosync::actors

@@ -1,0 +1,86 @@
+#include "autosync/actors/changes.hpp"
+
+namespace autosync::actors {
+
+namespace {
+
+std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
+
+// The change an event makes, or false for events that change nothing people see.
+bool to_change(std::uint64_t seq, schema::Event::Reader e, change& out) {
+  out.seq = seq;
+  out.device_id = text(e.getDeviceId());
+  out.timestamp_us = e.getTimestampUs();
+  switch (e.which()) {
+    case schema::Event::FILE_COMMITTED: {
+      auto c = e.getFileCommitted();
+      out.what = change::kind::committed;
+      out.node = c.getNodeId();
+      out.path = text(c.getPath());
+      out.revision = seq;
+      out.content = content_from(c.getContent());
+      return true;
+    }
+    case schema::Event::FILE_DELETED: {
+      auto d = e.getFileDeleted();
+      out.what = change::kind::deleted;
+      out.node = d.getNodeId();
+      out.path = text(d.getPath());
+      return true;
+    }
+    case schema::Event::MOVED: {
+      auto m = e.getMoved();
+      out.what = change::kind::moved;
+      out.node = m.getNodeId();
+      out.from_path = text(m.getFromPath());
+      out.path = text(m.getToPath());
+      out.folder = m.getIsFolder();
+      return true;
+    }
+    case schema::Event::FOLDER_CREATED: {
+      auto f = e.getFolderCreated();
+      out.what = change::kind::folder_created;
+      out.node = f.getNodeId();
+      out.path = text(f.getPath());
+      out.folder = true;
+      return true;
+    }
+    case schema::Event::REVISION_RESTORED: {
+      auto r = e.getRevisionRestored();
+      out.what = change::kind::restored;
+      out.node = r.getNodeId();
+      out.path = text(r.getPath());
+      out.revision = seq;
+      out.content = content_from(r.getContent());
+      return true;
+    }
+    case schema::Event::QUOTA_CHANGED:
+      out.what = change::kind::quota_changed;
+      out.quota_bytes = e.getQuotaChanged().getQuotaBytes();
+      return true;
+    case schema::Event::RETENTION_APPLIED: return false;
+  }
+  return false;
+}
+
+}  // namespace
+
+result<change_page> changes_since(const event_store& store, const std::string& user,
+                                  std::uint64_t cursor, std::size_t count_max) {
+  change_page page;
+  page.cursor = cursor;
+  auto s = store.read(user, cursor + 1, UINT64_MAX, [&](journal::stored_event&& e) {
+    if (page.changes.size() >= count_max) {
+      page.more = true;
+      return false;
+    }
+    change c;
+    if (to_change(e.seq(), e.event(), c)) page.changes.push_back(std::move(c));
+    page.cursor = e.seq();
+    return true;
+  });
+  if (!s) return std::move(s).err();
+  return page;
+}
+
+}  // namespace autosync::actors
