@@ -126,16 +126,27 @@ const applied_operation* namespace_state::find_operation(std::string_view operat
 
 void namespace_state::remember_operation(std::string_view operation_id, std::uint64_t seq) {
   if (operation_id.empty()) return;
-  auto [it, added] = operations_.try_emplace(std::string(operation_id), applied_operation{seq, seq});
-  if (!added) {
-    it->second.last_seq = seq;  // one command, several events
+  if (!operation_order_.empty() && operation_order_.back() == operation_id) {
+    operations_.at(operation_order_.back()).last_seq = seq;  // one command, several events
     return;
   }
-  operation_order_.push_back(it->first);
-  if (operation_order_.size() > operation_window) {
-    operations_.erase(operation_order_.front());
-    operation_order_.pop_front();
+  std::string id(operation_id);
+  if (auto it = operations_.find(id); it != operations_.end()) {
+    it->second.last_seq = seq;  // a later event of an earlier command: keeps its place
+    return;
   }
+  operation_order_.push_back(id);
+  if (operation_order_.size() <= operation_window) {
+    operations_.emplace(std::move(id), applied_operation{seq, seq});
+    return;
+  }
+  // The window is full: the oldest id's map node is reused for the new one, so a replay
+  // allocates nothing here (measured: the window was the largest cost of applying).
+  auto node = operations_.extract(operation_order_.front());
+  operation_order_.pop_front();
+  node.key() = std::move(id);
+  node.mapped() = applied_operation{seq, seq};
+  operations_.insert(std::move(node));
 }
 
 result<node_id> namespace_state::parent_for(std::string_view path, std::uint64_t seq) const {
