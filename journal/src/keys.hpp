@@ -3,8 +3,7 @@
 //   user prefix   = u8 length | user id bytes
 //   events        = user prefix | seq (u64 big-endian)        -> sealed canonical Event
 //   snapshots     = user prefix | seq (u64 big-endian)        -> sealed Snapshot
-//   chunks        = user prefix | sha256 (32 bytes)            -> sealed chunk content
-//   chunk_index   = user prefix | sha256 (32 bytes)            -> ChunkIndexEntry
+//   chunks        = user prefix | sha256 (32 bytes)            -> ChunkLocation (in a pack)
 //   meta          = 'k' | user prefix                          -> the user's key salt (32 bytes)
 //                   "format"                                   -> journal format version
 //                   "next_pack"                                -> first unused pack number
