@@ -1,0 +1,75 @@
+#define BOOST_TEST_MODULE server_audit
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <thread>
+
+#include "autosync/server/audit.hpp"
+#include "printers.hpp"
+#include "temp_dir.hpp"
+
+using namespace autosync;
+using namespace autosync::server;
+
+namespace {
+
+std::vector<nlohmann::json> lines_of(const std::filesystem::path& file) {
+  std::ifstream in(file);
+  std::vector<nlohmann::json> out;
+  for (std::string line; std::getline(in, line);) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(records_are_json_lines_written_at_once) {
+  test::temp_dir dir;
+  auto log = audit_log::open(dir / "audit.jsonl");
+  BOOST_REQUIRE_MESSAGE(log, test::describe(log));
+  (*log)->write({1800000000123456, "login_failed", "", "127.0.0.1:5555", "", "token expired"});
+  (*log)->write({1800000001000000, "delete", "alice", "10.0.0.2:1", "/docs/a.txt", ""});
+  // Flushed as written: readable while the log is still open.
+  auto lines = lines_of(dir / "audit.jsonl");
+  BOOST_REQUIRE_EQUAL(lines.size(), 2u);
+  BOOST_TEST(lines[0]["action"] == "login_failed");
+  BOOST_TEST(lines[0]["time"] == "2027-01-15T08:00:00.123456Z");
+  BOOST_TEST(lines[0]["detail"] == "token expired");
+  BOOST_TEST(!lines[0].contains("user"));
+  BOOST_TEST(lines[1]["user"] == "alice");
+  BOOST_TEST(lines[1]["target"] == "/docs/a.txt");
+}
+
+BOOST_AUTO_TEST_CASE(client_text_cannot_forge_a_line) {
+  test::temp_dir dir;
+  auto log = audit_log::open(dir / "audit.jsonl");
+  BOOST_REQUIRE(log);
+  (*log)->write({0, "delete", "mallory", "", "/x\n{\"action\":\"admin\"}", "bad \xff utf8"});
+  auto lines = lines_of(dir / "audit.jsonl");
+  BOOST_REQUIRE_EQUAL(lines.size(), 1u);
+  BOOST_TEST(lines[0]["action"] == "delete");
+  BOOST_TEST(lines[0]["target"].get<std::string>().find('\n') != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(many_threads_write_whole_lines) {
+  test::temp_dir dir;
+  {
+    auto log = audit_log::open(dir / "audit.jsonl");
+    BOOST_REQUIRE(log);
+    std::vector<std::thread> writers;
+    for (int t = 0; t < 4; ++t) {
+      writers.emplace_back([&, t] {
+        for (int i = 0; i < 250; ++i) (*log)->write({i, "login", "user" + std::to_string(t), "", "", ""});
+      });
+    }
+    for (auto& w : writers) w.join();
+  }
+  BOOST_TEST(lines_of(dir / "audit.jsonl").size() == 1000u);  // every line parses
+}
+
+BOOST_AUTO_TEST_CASE(an_unwritable_path_is_a_clear_error) {
+  auto log = audit_log::open("/proc/definitely/not/here/audit.jsonl");
+  BOOST_REQUIRE(!log);
+  BOOST_TEST(log.err().message().find("audit log") != std::string::npos);
+}
