@@ -40,12 +40,15 @@ int main(int argc, char** argv) {
   actors->add_option("--dir", journal_dir, "where to put the benchmark journals");
   actors->add_option("--users-touched", touched, "distinct users for actors.memory")
       ->check(CLI::PositiveNumber);
+  auto* chunker = app.add_subcommand(
+      "chunker", "MiB/s of content-defined chunking of a 256 MiB file, and with SHA-256");
   CLI11_PARSE(app, argc, argv);
   try {
     if (journal->parsed()) return autosync::bench::run_journal_bench(s, journal_dir);
     if (replay->parsed()) return autosync::bench::run_replay_bench(s, journal_dir);
     if (activate->parsed()) return autosync::bench::run_activate_bench(s, journal_dir);
     if (actors->parsed()) return autosync::bench::run_actors_bench(s, journal_dir, touched);
+    if (chunker->parsed()) return autosync::bench::run_chunker_bench(s);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autosync-bench: %s\n", e.what());
     return 1;
