@@ -31,6 +31,11 @@ status journal_event_store::write_snapshot(const std::string& user, const journa
   return journal_.write_snapshot(user, snap);
 }
 
+void journal_event_store::write_snapshot(const std::string& user, const journal::snapshot& snap,
+                                         journal::status_callback done) {
+  journal_.write_snapshot(user, snap, std::move(done));
+}
+
 result<std::vector<bool>> journal_event_store::has_chunks(
     const std::string& user, const std::vector<sha256_digest>& ids) const {
   return journal_.has_chunks(user, ids);

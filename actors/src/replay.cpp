@@ -59,12 +59,41 @@ private:
   status outcome_;
 };
 
+// Applies events directly, on this thread, stopping after `count_max`. Sets `more` when
+// the store had more than that.
+status apply_directly(const event_store& store, const std::string& user, namespace_state& state,
+                      std::uint64_t to, std::size_t count_max, bool& more) {
+  std::optional<error> failure;
+  std::size_t applied = 0;
+  more = false;
+  auto s = store.read(user, state.last_seq() + 1, to, [&](journal::stored_event&& e) {
+    if (applied == count_max) {
+      more = true;
+      return false;
+    }
+    if (auto a = state.apply(e.seq(), e.hash(), e.event()); !a) {
+      failure = error(error_kind::corruption, "user " + user + ": " + a.err().message());
+      return false;
+    }
+    ++applied;
+    return true;
+  });
+  if (failure) return std::move(*failure);
+  return s;
+}
+
 }  // namespace
 
 status replay_events(const event_store& store, const std::string& user, namespace_state& state,
                      std::uint64_t to) {
+  if (state.last_seq() + 1 > to) return status::ok();
+  // Most tails after a snapshot are short: replay them here, and start a reading thread
+  // only for a long one (a thread costs more than a thousand events).
+  bool more = false;
+  if (auto s = apply_directly(store, user, state, to, event_pipe::batch_events, more); !s || !more) {
+    return s;
+  }
   const std::uint64_t from = state.last_seq() + 1;
-  if (from > to) return status::ok();
   event_pipe pipe;
   std::thread reader([&] {
     std::vector<journal::stored_event> batch;

@@ -103,10 +103,18 @@ command_outcome user_core::complete(const result<journal::appended>& stored) {
   }
   out.applied = applied_operation{stored->first_seq, stored->last_seq};
   if (state_.last_seq() - last_snapshot_seq_ >= options_.snapshot_every) {
-    // A failed snapshot costs only recovery time: the events are durable.
-    (void)snapshot();
+    snapshot_in_background();
   }
   return out;
+}
+
+void user_core::snapshot_in_background() {
+  if (state_.last_seq() == last_snapshot_seq_) return;
+  journal::snapshot snap{state_.last_seq(), state_.last_hash(), last_command_us_,
+                         schema::NAMESPACE_STATE_FORMAT, state_.encode()};
+  // Counted as taken now: should it fail, the next one comes N events later.
+  last_snapshot_seq_ = state_.last_seq();
+  store_.write_snapshot(user_, snap, [](status) {});
 }
 
 status user_core::snapshot() {

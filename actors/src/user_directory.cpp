@@ -72,7 +72,8 @@ const error shutting_down(error_kind::unavailable,
 // Snapshots (unless the state is known bad) and stops.
 void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
   auto& st = self->state;
-  if (st.core && !st.broken) (void)st.core->snapshot();  // only shortens the next recovery
+  // Only shortens the next recovery: queued, not waited for.
+  if (st.core && !st.broken) st.core->snapshot_in_background();
   self->quit(std::move(reason));
 }
 

@@ -162,8 +162,28 @@ result<appended> journal::append_and_wait(append_request request) {
 }
 
 status journal::write_snapshot(std::string_view user, const snapshot& snap) {
-  if (auto s = impl_->check_writable(); !s) return s;
-  if (auto s = validate_user_id(user); !s) return s;
+  std::promise<status> outcome;
+  auto future = outcome.get_future();
+  write_snapshot(user, snap, [&outcome](status s) { outcome.set_value(std::move(s)); });
+  return future.get();
+}
+
+void journal::write_snapshot(std::string_view user, const snapshot& snap, status_callback done) {
+  auto s = impl_->seal_snapshot(user, snap);
+  if (!s) return done(std::move(s).err());
+  auto& shard = impl_->shard_of(s->user);
+  s->done = done;
+  std::optional<error> failure;
+  {
+    std::lock_guard lock(shard.queue_mutex);
+    if (auto st = impl_->enqueue(shard, std::move(*s)); !st) failure = std::move(st).err();
+  }
+  if (failure) done(std::move(*failure));
+}
+
+result<write_item> journal::impl::seal_snapshot(std::string_view user, const snapshot& snap) {
+  if (auto s = check_writable(); !s) return std::move(s).err();
+  if (auto s = validate_user_id(user); !s) return std::move(s).err();
   const std::string name(user);
   if (snap.seq == 0) return error(error_kind::invalid, "user " + name + ": snapshot at seq 0");
   if (snap.state.size() > limits::snapshot_bytes_max) {
@@ -171,12 +191,13 @@ status journal::write_snapshot(std::string_view user, const snapshot& snap) {
                                             std::to_string(snap.state.size()) + " bytes");
   }
   // A snapshot must sit on the chain: the event it ends at exists and has this hash.
+  // (The event is durable: appends are acknowledged only after their fsync.)
   std::optional<sha256_digest> event_hash;
-  auto s = read_events(user, snap.seq, snap.seq, [&](stored_event&& e) {
+  auto s = owner->read_events(user, snap.seq, snap.seq, [&](stored_event&& e) {
     event_hash = e.hash();
     return false;
   });
-  if (!s) return s;
+  if (!s) return std::move(s).err();
   if (!event_hash) {
     return error(error_kind::invalid, "user " + name + ": snapshot at seq " +
                                           std::to_string(snap.seq) + " but no such event");
@@ -186,7 +207,7 @@ status journal::write_snapshot(std::string_view user, const snapshot& snap) {
                                           std::to_string(snap.seq) +
                                           " names a hash that is not the event's");
   }
-  auto user_key = impl_->user_key(user, /*create=*/false);
+  auto user_key = this->user_key(user, /*create=*/false);
   if (!user_key) return std::move(user_key).err();
 
   capnp::MallocMessageBuilder message(snap.state.size() / sizeof(capnp::word) + 32);
@@ -205,7 +226,7 @@ status journal::write_snapshot(std::string_view user, const snapshot& snap) {
   item.user = name;
   item.puts.push_back({family::snapshots, std::move(key), std::move(value)});
   item.bytes = item_bytes(item);
-  return impl_->write_and_wait(std::move(item));
+  return item;
 }
 
 void journal::put_chunk(std::string_view user, const sha256_digest& id, std::string content,

@@ -190,7 +190,7 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   return std::unique_ptr<journal>(new journal(std::move(self)));
 }
 
-journal::journal(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
+journal::journal(std::unique_ptr<impl> impl) : impl_(std::move(impl)) { impl_->owner = this; }
 
 journal::~journal() { impl_->stop_writers(); }
 
@@ -325,18 +325,6 @@ status journal::impl::enqueue(write_shard& shard, write_item item) {
   shard.queue.push_back(std::move(item));
   shard.queue_cv.notify_one();
   return status::ok();
-}
-
-status journal::impl::write_and_wait(write_item item) {
-  std::promise<status> outcome;
-  auto future = outcome.get_future();
-  item.done = [&outcome](status s) { outcome.set_value(std::move(s)); };
-  auto& shard = shard_of(item.user);
-  {
-    std::lock_guard lock(shard.queue_mutex);
-    if (auto s = enqueue(shard, std::move(item)); !s) return s;
-  }
-  return future.get();
 }
 
 void journal::impl::writer_loop(write_shard& shard) {

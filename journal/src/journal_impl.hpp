@@ -118,12 +118,14 @@ struct journal::impl {
   status sequence_and_enqueue(append_request& request, key_lookup& user_key, append_callback& done);
   // REQUIRES: shard.queue_mutex held. Refuses (overloaded) when the queue is full.
   status enqueue(write_shard& shard, write_item item);
-  // Queues one item on its user's shard and waits for its fsync.
-  status write_and_wait(write_item item);
   void writer_loop(write_shard& shard);
   void write_batch(write_shard& shard, std::vector<write_item>& batch);
   void start_writers();
   void stop_writers();
+
+  // Checks a snapshot against the chain and seals it into a queue item.
+  result<write_item> seal_snapshot(std::string_view user, const snapshot& snap);
+  const journal* owner = nullptr;  // for reads the sealing needs
 
   // Appends the batch's chunks to a pack and adds their locations to `wb`.
   status store_chunks(std::vector<write_item>& batch, rocksdb::WriteBatch& wb);

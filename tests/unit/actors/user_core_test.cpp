@@ -99,6 +99,7 @@ BOOST_FIXTURE_TEST_CASE(snapshots_every_n_events_and_recovery_from_snapshot_plus
                    "op-" + std::to_string(i));
     BOOST_REQUIRE(out.applied.has_value());
   }
+  // Snapshots are queued with the appends, so the last command's fsync covers them.
   auto seqs = j->snapshot_seqs("dave");
   BOOST_REQUIRE(seqs);
   BOOST_TEST(*seqs == (std::vector<std::uint64_t>{5, 10}));

@@ -439,3 +439,22 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused_with_upgrade_advice)
   BOOST_TEST(j.err().kind() == error_kind::invalid);
   BOOST_TEST(j.err().message().find("upgrade AutoSync") != std::string::npos, j.err().message());
 }
+
+BOOST_AUTO_TEST_CASE(a_queued_snapshot_is_checked_at_once_and_durable_when_its_callback_runs) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  for (int i = 0; i < 3; ++i) append_commit(*j, "nina", "/f" + std::to_string(i));
+  const auto events = all_events(*j, "nina");
+  std::promise<status> done;
+  journal::snapshot snap{3, events[2].hash, 0, 1, "state"};
+  j->write_snapshot("nina", snap, [&](status s) { done.set_value(std::move(s)); });
+  BOOST_REQUIRE(done.get_future().get());
+  BOOST_TEST(j->snapshot_seqs("nina")->size() == 1u);
+
+  std::promise<status> refused;
+  journal::snapshot off_chain{2, events[0].hash, 0, 1, "wrong"};
+  j->write_snapshot("nina", off_chain, [&](status s) { refused.set_value(std::move(s)); });
+  auto s = refused.get_future().get();
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::invalid);
+}

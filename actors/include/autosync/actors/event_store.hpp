@@ -33,6 +33,9 @@ public:
   virtual result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
                                                                std::uint64_t at_or_below) const = 0;
   virtual status write_snapshot(const std::string& user, const journal::snapshot& snap) = 0;
+  // Queued: `done` runs on a store thread once the snapshot is durable (or failed).
+  virtual void write_snapshot(const std::string& user, const journal::snapshot& snap,
+                              journal::status_callback done) = 0;
 
   virtual result<std::vector<bool>> has_chunks(const std::string& user,
                                                const std::vector<sha256_digest>& ids) const = 0;
@@ -52,6 +55,8 @@ public:
   result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
                                                        std::uint64_t at_or_below) const override;
   status write_snapshot(const std::string& user, const journal::snapshot& snap) override;
+  void write_snapshot(const std::string& user, const journal::snapshot& snap,
+                      journal::status_callback done) override;
   result<std::vector<bool>> has_chunks(const std::string& user,
                                        const std::vector<sha256_digest>& ids) const override;
 

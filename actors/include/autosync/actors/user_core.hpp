@@ -64,8 +64,11 @@ public:
   void unsubscribe(std::uint64_t id) { subscribers_.erase(id); }
   bool has_subscribers() const noexcept { return !subscribers_.empty(); }
 
-  // Writes a snapshot now if events were applied since the last one (on passivation).
+  // Writes a snapshot now if events were applied since the last one, and waits for it.
   status snapshot();
+  // The same without waiting (on passivation, and every N events): the encoded state goes
+  // to the store's queue. A snapshot that then fails costs only recovery time.
+  void snapshot_in_background();
   std::uint64_t last_snapshot_seq() const noexcept { return last_snapshot_seq_; }
 
 private:

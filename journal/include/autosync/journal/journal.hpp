@@ -83,6 +83,7 @@ struct appended {
 // Called once, on the journal's writer thread, after the fsync (or the failure). It must
 // not block: hand the result to another thread or actor and return.
 using append_callback = std::function<void(result<appended>)>;
+using status_callback = std::function<void(status)>;
 using chunk_callback = std::function<void(result<bool>)>;
 
 // One event as stored, decrypted and verified (seq matches its key, hash matches bytes).
@@ -162,6 +163,9 @@ public:
   // Durably stores a snapshot. Refused (invalid) unless snap.seq names a stored event whose
   // hash is snap.head_hash: a snapshot always sits on the chain.
   status write_snapshot(std::string_view user, const snapshot& snap);
+  // The same, queued with the appends: `done` runs on the writer thread after the fsync.
+  // The checks run now; the snapshot's bytes are copied, so `snap` may go.
+  void write_snapshot(std::string_view user, const snapshot& snap, status_callback done);
   // The newest snapshot with seq <= at_or_below, or nothing.
   result<std::optional<snapshot>> read_snapshot(std::string_view user,
                                                 std::uint64_t at_or_below) const;
