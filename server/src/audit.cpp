@@ -1,27 +1,13 @@
 #include "autosync/server/audit.hpp"
 
+#include "autosync/base/utc_time.hpp"
+
 #include <nlohmann/json.hpp>
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
-#include <ctime>
 
 namespace autosync::server {
-
-namespace {
-
-std::string utc_micros(std::int64_t time_us) {
-  const std::time_t seconds = static_cast<std::time_t>(time_us / 1000000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char text[40];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%S", &tm);
-  char micros[16];
-  std::snprintf(micros, sizeof micros, ".%06ldZ", static_cast<long>(time_us % 1000000));
-  return std::string(text) + micros;
-}
-
-}  // namespace
 
 result<std::unique_ptr<audit_log>> audit_log::open(const std::filesystem::path& file) {
   try {
@@ -40,7 +26,7 @@ result<std::unique_ptr<audit_log>> audit_log::open(const std::filesystem::path& 
 audit_log::~audit_log() = default;
 
 void audit_log::write(const audit_record& r) {
-  nlohmann::json line = {{"time", utc_micros(r.time_us)}, {"action", r.action}};
+  nlohmann::json line = {{"time", format_utc(r.time_us)}, {"action", r.action}};
   if (!r.user.empty()) line["user"] = r.user;
   if (!r.peer.empty()) line["peer"] = r.peer;
   if (!r.target.empty()) line["target"] = r.target;

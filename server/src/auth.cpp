@@ -7,11 +7,11 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <ctime>
 #include <fstream>
 #include <iterator>
 #include <memory>
 
+#include "autosync/base/utc_time.hpp"
 #include "autosync/journal/journal.hpp"
 
 namespace autosync::server {
@@ -39,14 +39,7 @@ error refused(const std::string& why) {
   return error(error_kind::unauthenticated, "token refused: " + why);
 }
 
-std::string utc(std::int64_t seconds) {
-  const std::time_t t = seconds;
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
+std::string utc(std::int64_t seconds) { return format_utc(seconds * 1000000); }
 
 // A numeric claim, or nothing when absent.
 std::optional<long> int_claim(jwt_t* jwt, const char* name) {

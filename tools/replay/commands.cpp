@@ -1,6 +1,7 @@
 // The read-only commands: users, events, state.
 #include <nlohmann/json.hpp>
 
+#include "autosync/base/utc_time.hpp"
 #include "replay.hpp"
 
 namespace autosync::replay {
@@ -17,7 +18,7 @@ std::string hex(capnp::Data::Reader d) {
 
 json content_json(schema::FileContent::Reader c) {
   return {{"size", c.getSize()}, {"content_hash", hex(c.getContentHash())},
-          {"chunks", c.getChunks().size()}, {"mtime", format_iso8601(c.getMtimeUs())}};
+          {"chunks", c.getChunks().size()}, {"mtime", format_utc(c.getMtimeUs())}};
 }
 
 // The event's kind and its own fields.
@@ -54,7 +55,7 @@ std::pair<std::string, json> body_of(schema::Event::Reader e) {
       return {"quotaChanged", {{"quota_bytes", e.getQuotaChanged().getQuotaBytes()}}};
     case schema::Event::RETENTION_APPLIED: {
       auto r = e.getRetentionApplied();
-      return {"retentionApplied", {{"cutoff", format_iso8601(r.getCutoffUs())},
+      return {"retentionApplied", {{"cutoff", format_utc(r.getCutoffUs())},
                                    {"removed_nodes", r.getRemovedNodes().size()},
                                    {"trimmed_files", r.getTrimmedFiles().size()}}};
     }
@@ -114,13 +115,13 @@ int print_events(journal::journal& j, const std::string& user, std::uint64_t fro
     if (json_lines) {
       json line = {{"seq", stored.seq()},        {"hash", stored.hash().hex()},
                    {"prev_hash", hex(e.getPrevHash())},
-                   {"time", format_iso8601(e.getTimestampUs())},
+                   {"time", format_utc(e.getTimestampUs())},
                    {"device", text(e.getDeviceId())}, {"operation", text(e.getOperationId())},
                    {"kind", kind}};
       line.update(fields);
       out << line.dump() << "\n";
     } else {
-      out << stored.seq() << "  " << format_iso8601(e.getTimestampUs()) << "  " << kind << "  "
+      out << stored.seq() << "  " << format_utc(e.getTimestampUs()) << "  " << kind << "  "
           << readable(fields) << "  device=" << text(e.getDeviceId()) << "\n";
     }
     return true;

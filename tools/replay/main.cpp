@@ -3,6 +3,7 @@
 
 #include <iostream>
 
+#include "autosync/base/utc_time.hpp"
 #include "replay.hpp"
 
 using namespace autosync;
@@ -14,7 +15,7 @@ bool read_point(const std::optional<std::uint64_t>& seq, const std::string& time
                 replay::point& at) {
   at.seq = seq;
   if (time.empty()) return true;
-  at.time_us = replay::parse_iso8601(time);
+  at.time_us = parse_utc(time);
   if (!at.time_us) {
     std::cerr << "autosync-replay: --at-time wants UTC like 2026-11-21T19:50:08Z, not \"" << time
               << "\"\n";

@@ -22,9 +22,6 @@ struct point {  // a point in a user's history; neither set means "now"
 result<actors::namespace_state> state_at(journal::journal& j, const std::string& user,
                                          const point& at);
 
-// Parses "2026-11-21T19:50:08Z" (UTC; fractional seconds allowed) into microseconds.
-std::optional<std::int64_t> parse_iso8601(const std::string& text);
-std::string format_iso8601(std::int64_t time_us);
 
 // Each command writes its answer to `out`, progress and problems to `err`, and returns the
 // process exit code.

@@ -3,6 +3,7 @@
 
 #include "autosync/base/error.hpp"
 #include "autosync/base/sha256.hpp"
+#include "autosync/base/utc_time.hpp"
 #include "printers.hpp"
 
 using namespace autosync;
@@ -43,4 +44,18 @@ BOOST_AUTO_TEST_CASE(errors_print_their_kind_and_message) {
   BOOST_TEST(*ok == 7);
   status s;
   BOOST_TEST(s.is_ok());
+}
+
+BOOST_AUTO_TEST_CASE(utc_times_format_and_parse_back) {
+  BOOST_TEST(format_utc(1800000000123456) == "2027-01-15T08:00:00.123456Z");
+  BOOST_TEST(format_utc(0) == "1970-01-01T00:00:00.000000Z");
+  BOOST_TEST(format_utc(-1) == "1969-12-31T23:59:59.999999Z");
+  BOOST_TEST(*parse_utc("2027-01-15T08:00:00.123456Z") == 1800000000123456);
+  BOOST_TEST(*parse_utc("2027-01-15T08:00:00Z") == 1800000000000000);
+  BOOST_TEST(*parse_utc("2027-01-15T08:00:00.5Z") == 1800000000500000);
+  BOOST_TEST(*parse_utc(format_utc(1234567890)) == 1234567890);
+  for (const char* bad : {"yesterday", "2027-01-15T08:00:00", "2027-01-15T08:00:00+01:00",
+                          "2027-01-15T08:00:00.Z", "2027-01-15T08:00:00Zx"}) {
+    BOOST_TEST(!parse_utc(bad).has_value(), bad);
+  }
 }
