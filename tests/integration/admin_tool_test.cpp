@@ -2,30 +2,22 @@
 #define BOOST_TEST_MODULE admin_tool
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
 
-#include <array>
 #include <chrono>
-#include <cstdio>
 #include <fstream>
 
 #include "autosync/server/auth.hpp"
 #include "printers.hpp"
 #include "temp_dir.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 
 namespace {
 
 std::pair<int, std::string> run(const std::string& args) {
-  const std::string command = std::string(AUTOSYNC_ADMIN_BIN) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  std::string out;
-  std::array<char, 4096> buffer;
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) out.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  auto r = test::run_process(AUTOSYNC_ADMIN_BIN, args);
+  return {r.exit_code, r.output};
 }
 
 std::int64_t now_s() {

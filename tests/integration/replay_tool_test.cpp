@@ -3,10 +3,7 @@
 #define BOOST_TEST_MODULE replay_tool
 #include <boost/test/unit_test.hpp>
 
-#include <sys/wait.h>
 
-#include <array>
-#include <cstdio>
 #include <fstream>
 #include <iterator>
 
@@ -14,26 +11,15 @@
 #include "../unit/actors/namespace_fixture.hpp"
 #include "../unit/journal/journal_fixture.hpp"
 #include "raw_database.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using autosync::test::content_of;
 
 namespace {
 
-struct run_result {
-  int exit_code;
-  std::string output;  // stdout and stderr
-};
-
-run_result run_tool(const std::string& args) {
-  const std::string command = std::string(AUTOSYNC_REPLAY_BIN) + " " + args + " 2>&1";
-  FILE* pipe = ::popen(command.c_str(), "r");
-  BOOST_REQUIRE(pipe != nullptr);
-  std::string output;
-  std::array<char, 4096> buffer;
-  while (std::size_t n = std::fread(buffer.data(), 1, buffer.size(), pipe)) output.append(buffer.data(), n);
-  const int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+test::process_result run_tool(const std::string& args) {
+  return test::run_process(AUTOSYNC_REPLAY_BIN, args);
 }
 
 std::string read_file(const std::filesystem::path& p) {

@@ -3,21 +3,14 @@
 
 #include <fstream>
 #include <iterator>
-#include <random>
 
 #include "journal_fixture.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using namespace autosync::test;
 
 namespace {
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::string s(n, '\0');
-  for (auto& c : s) c = static_cast<char>(rng());
-  return s;
-}
 
 // Every byte of every file under dir, concatenated.
 std::string raw_contents(const std::filesystem::path& dir) {

@@ -8,21 +8,13 @@
 
 #include "autosync/base/sha256.hpp"
 #include "autosync/sdk/chunker.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using namespace autosync::sdk;
+using autosync::test::random_bytes;
 
 namespace {
-
-std::string random_bytes(std::size_t n, unsigned seed) {
-  std::mt19937_64 rng(seed);
-  std::string s(n, '\0');
-  for (std::size_t i = 0; i < n; i += 8) {
-    const std::uint64_t v = rng();
-    std::memcpy(s.data() + i, &v, std::min<std::size_t>(8, n - i));
-  }
-  return s;
-}
 
 // chunk hash -> size, for comparing what two versions of a file share.
 std::map<sha256_digest, std::size_t> chunks_of(const std::string& data, chunk_sizes sizes) {
