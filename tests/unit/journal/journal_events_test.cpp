@@ -1,4 +1,6 @@
 #define BOOST_TEST_MODULE journal_events
+#include <boost/test/data/monomorphic.hpp>
+#include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <rocksdb/db.h>
@@ -128,9 +130,12 @@ BOOST_AUTO_TEST_CASE(every_event_kind_round_trips) {
   BOOST_TEST(head->last_hash == events[5].hash());
 }
 
-BOOST_AUTO_TEST_CASE(concurrent_appenders_get_dense_gap_free_sequences) {
+BOOST_DATA_TEST_CASE(concurrent_appenders_get_dense_gap_free_sequences,
+                     boost::unit_test::data::make({1, 2, 3}), write_shards) {
   temp_dir dir;
-  auto j = open_journal(journal_options(dir.path()));
+  auto options = journal_options(dir.path());
+  options.write_shards = static_cast<std::size_t>(write_shards);
+  auto j = open_journal(options);
   constexpr int threads = 8;
   constexpr int per_thread = 200;
   const std::vector<std::string> users = {"u1", "u2", "u3"};
