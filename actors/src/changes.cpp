@@ -65,6 +65,12 @@ bool to_change(std::uint64_t seq, schema::Event::Reader e, change& out) {
 
 }  // namespace
 
+std::optional<change> change_of(std::uint64_t seq, schema::Event::Reader event) {
+  change c;
+  if (!to_change(seq, event, c)) return std::nullopt;
+  return c;
+}
+
 result<change_page> changes_since(const event_store& store, const std::string& user,
                                   std::uint64_t cursor, std::size_t count_max) {
   change_page page;

@@ -12,11 +12,13 @@ namespace autosync::actors {
 
 namespace {
 
-// A command, or (with `subscription` set) a change of the user's subscribers.
+// A command; or (with `subscription` set) a change of the user's subscribers; or (with
+// `reader` set) a look at the state.
 struct command_envelope {
   std::string user;
   command cmd;
-  outcome_callback done;
+  outcome_view_callback done;
+  state_reader reader;
   struct subscription_change {
     std::uint64_t id = 0;
     subscriber fn;  // empty: unsubscribe
@@ -78,10 +80,11 @@ void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
 }
 
 void fail(const command_ptr& c, const error& e) {
+  if (c->reader) return c->reader(nullptr, &e);
   if (c->subscription || !c->done) return;  // nothing waits for an answer
   command_outcome out;
   out.failed = e;
-  c->done(std::move(out));
+  c->done(std::move(out), nullptr);
 }
 
 // Starts waiting commands until one needs the store, or none is left.
@@ -103,9 +106,13 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       fail(c, *st.broken);
       continue;
     }
+    if (c->reader) {
+      c->reader(&st.core->state(), nullptr);
+      continue;
+    }
     auto begun = st.core->begin(c->cmd);
     if (auto* outcome = std::get_if<command_outcome>(&begun)) {
-      c->done(std::move(*outcome));
+      c->done(std::move(*outcome), &st.core->state());
       continue;
     }
     auto& pending = std::get<pending_append>(begun);
@@ -156,7 +163,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
           st.broken = *outcome.failed;
           self->send(registry, idle_atom::value, user);
         }
-        c->done(std::move(outcome));
+        c->done(std::move(outcome), st.broken ? nullptr : &st.core->state());
         if (st.stopping) return finish(self, *st.stopping);
         pump(self, ctx);
       },
@@ -342,10 +349,24 @@ user_directory::~user_directory() {
 }
 
 void user_directory::send(const std::string& user, command cmd, outcome_callback done) {
+  send(user, std::move(cmd),
+       [done = std::move(done)](command_outcome out, const namespace_state*) {
+         done(std::move(out));
+       });
+}
+
+void user_directory::send(const std::string& user, command cmd, outcome_view_callback done) {
   auto envelope = std::make_shared<command_envelope>();
   envelope->user = user;
   envelope->cmd = std::move(cmd);
   envelope->done = std::move(done);
+  caf::anon_send(impl_->registry, std::move(envelope));
+}
+
+void user_directory::read(const std::string& user, state_reader read) {
+  auto envelope = std::make_shared<command_envelope>();
+  envelope->user = user;
+  envelope->reader = std::move(read);
   caf::anon_send(impl_->registry, std::move(envelope));
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,10 @@ struct change {
   std::string device_id;       // who made it, so a device can skip its own changes
   std::int64_t timestamp_us = 0;
 };
+
+// The change event `seq` makes, or nothing for events that change nothing people see
+// (retention records).
+std::optional<change> change_of(std::uint64_t seq, schema::Event::Reader event);
 
 // Up to `count_max` changes after `cursor`, in order. Retention records are not changes
 // to the tree people see and are skipped (the cursor still moves past them).

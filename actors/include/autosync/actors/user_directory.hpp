@@ -33,6 +33,12 @@ struct directory_options {
 
 // Runs once, on an actor's thread, with the command's outcome. Must not block.
 using outcome_callback = std::function<void(command_outcome)>;
+// The same, also given the user's state just after the command (null when the user could
+// not be recovered): read what the reply needs, do not keep the reference.
+using outcome_view_callback = std::function<void(command_outcome, const namespace_state*)>;
+// Runs once, on the user's actor thread, with the user's state after every command sent
+// before it, or the error that keeps the user from being served. Must not block.
+using state_reader = std::function<void(const namespace_state*, const error*)>;
 
 class user_directory {
 public:
@@ -44,6 +50,10 @@ public:
 
   // Hands a command to the user's actor, activating it if needed. Thread safe.
   void send(const std::string& user, command cmd, outcome_callback done);
+  void send(const std::string& user, command cmd, outcome_view_callback done);
+
+  // Lets `read` look at the user's state, in order with the commands. Thread safe.
+  void read(const std::string& user, state_reader read);
 
   // From now on, `fn` receives each of the user's durable events, in order, on the user's
   // actor thread (it must not block; copy what it needs). A user with subscribers is never

@@ -23,6 +23,7 @@ enum class error_kind : std::uint8_t {
   internal,        // a bug: an invariant of ours did not hold
   unauthenticated, // no valid credentials: get a (new) token
   forbidden,       // valid credentials, but not for this
+  rate_limited,    // too many requests from this user; wait, then retry
 };
 
 // A stable lower-case name for logs, JSON and CLI output ("conflict", "corruption", ...).

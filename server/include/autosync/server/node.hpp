@@ -1,0 +1,74 @@
+// One AutoSync node: the journal, the user actors, and the client RPC gateway in front of
+// them. `autosyncd` is a thin main() over this; tests start nodes in-process with it too.
+//
+// Threads: the RPC gateway runs a Cap'n Proto (kj) event loop on a thread of its own and
+// never blocks it; commands reach the user actors (CAF) and their answers come back through
+// cross-thread promises; blocking reads (chunks, past states, the change feed) run on a
+// small pool.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "autosync/base/error.hpp"
+#include "autosync/server/auth.hpp"
+
+namespace autosync::server {
+
+struct rpc_limits {
+  // A chunk is at most 4 MiB; with headers a message stays well under this. Larger messages
+  // are refused before they are read whole.
+  std::size_t message_bytes_max = 8u << 20;
+  // Calls a connection may have in flight; beyond it calls fail `overloaded` at once.
+  std::size_t calls_in_flight_max = 256;
+  // Bytes of calls a connection may have in flight before the server stops reading from it.
+  std::size_t flow_bytes_max = 64u << 20;
+  // Per-user token bucket: sustained requests per second, and the burst allowed.
+  double user_requests_per_s = 20000;
+  double user_burst = 40000;
+  // A call not answered within this fails `unavailable` (its effect may still happen: a
+  // retry with the same operation id is safe).
+  std::chrono::milliseconds deadline{30000};
+};
+
+struct node_options {
+  std::filesystem::path data_dir = "autosync-data";
+  std::string listen = "127.0.0.1:7400";  // HOST:PORT; port 0 picks a free one
+  std::filesystem::path master_key_file;   // empty: DATA_DIR/master.key (created if missing)
+  token_policy tokens;
+  std::optional<std::filesystem::path> tls_cert_file;  // both set: TLS 1.2+ only
+  std::optional<std::filesystem::path> tls_key_file;
+  std::filesystem::path audit_file;        // empty: DATA_DIR/audit.log
+  rpc_limits limits;
+  std::chrono::milliseconds idle_user_timeout{60000};
+  std::size_t live_users_max = 10000;
+  std::uint64_t snapshot_every = 1000;
+  std::size_t blocking_threads = 4;
+};
+
+class node {
+public:
+  // Opens the journal, starts the actors and the gateway; returns once it listens.
+  static result<std::unique_ptr<node>> start(node_options options);
+  // Stops accepting, ends connections, lets every user actor finish and snapshot, closes
+  // the journal.
+  ~node();
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  // The address it listens on, with the port really bound ("127.0.0.1:7400").
+  const std::string& address() const noexcept;
+  std::uint16_t port() const noexcept;
+
+  struct impl;
+
+private:
+  explicit node(std::unique_ptr<impl> impl);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace autosync::server

@@ -1,0 +1,111 @@
+// The bootstrap capability: login, and nothing else. A session is made only for a token
+// that verifies; every refusal is answered (never an exception) and audited.
+#include <chrono>
+
+#include "autosync/actors/path.hpp"
+#include "rpc_context.hpp"
+#include "session.hpp"
+#include "wire.hpp"
+
+namespace autosync::server {
+
+namespace rpc = schema::rpc;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::uint32_t rate_limiter::admit(const std::string& user, std::int64_t now) {
+  auto [it, added] = buckets_.try_emplace(user);
+  auto& b = it->second;
+  if (added) {
+    b.tokens = burst_;
+    b.refilled_us = now;
+  }
+  const double elapsed_s = static_cast<double>(now - b.refilled_us) / 1e6;
+  if (elapsed_s > 0) {
+    b.tokens = std::min(burst_, b.tokens + elapsed_s * per_s_);
+    b.refilled_us = now;
+  }
+  if (b.tokens >= 1.0) {
+    b.tokens -= 1.0;
+    return 0;
+  }
+  return static_cast<std::uint32_t>((1.0 - b.tokens) / per_s_ * 1000.0) + 1;
+}
+
+namespace {
+
+constexpr std::size_t device_id_bytes_max = 64;
+
+status check_device_id(std::string_view device) {
+  if (device.empty() || device.size() > device_id_bytes_max) {
+    return error(error_kind::invalid, "a device id of 1 to 64 characters is required");
+  }
+  for (unsigned char c : device) {
+    if (c < 0x20 || c == 0x7f) {
+      return error(error_kind::invalid, "a device id may not hold control characters");
+    }
+  }
+  return {};
+}
+
+class gateway_impl final : public rpc::Gateway::Server {
+public:
+  gateway_impl(rpc_context& ctx, std::string peer)
+      : ctx_(ctx), connection_(std::make_shared<connection_state>()) {
+    connection_->peer = std::move(peer);
+  }
+
+protected:
+  kj::Promise<void> login(LoginContext context) override {
+    auto p = context.getParams();
+    auto results = context.getResults();
+    const auto now = now_us();
+    auto who = verify_token(ctx_.tokens, text_of(p.getToken()), now / 1000000);
+    if (!who) {
+      audit("login_failed", "", who.err().message());
+      to_wire(who.err(), results.initFailure());
+      return kj::READY_NOW;
+    }
+    const std::string device = text_of(p.getDeviceId());
+    if (auto ok = check_device_id(device); !ok) {
+      to_wire(ok.err(), results.initFailure());
+      return kj::READY_NOW;
+    }
+    if (p.getProtocolVersion() > rpc::PROTOCOL_VERSION) {
+      to_wire(error(error_kind::invalid, "the client speaks protocol version " +
+                                             std::to_string(p.getProtocolVersion()) +
+                                             ", this server " +
+                                             std::to_string(rpc::PROTOCOL_VERSION) +
+                                             ": upgrade the server"),
+              results.initFailure());
+      return kj::READY_NOW;
+    }
+    audit("login", who->user, "device " + device);
+    results.setUser(who->user);
+    results.setExpiresAtS(who->expires_at);
+    results.setSession(
+        make_session(ctx_, connection_, session_identity{who->user, device, who->expires_at}));
+    return kj::READY_NOW;
+  }
+
+private:
+  void audit(const std::string& action, const std::string& user, const std::string& detail) {
+    if (ctx_.audit == nullptr) return;
+    ctx_.audit->write({now_us(), action, user, connection_->peer, "", detail});
+  }
+
+  rpc_context& ctx_;
+  std::shared_ptr<connection_state> connection_;
+};
+
+}  // namespace
+
+kj::Own<rpc::Gateway::Server> make_gateway(rpc_context& ctx, std::string peer) {
+  return kj::heap<gateway_impl>(ctx, std::move(peer));
+}
+
+}  // namespace autosync::server

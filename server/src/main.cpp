@@ -1,0 +1,152 @@
+// autosyncd: one AutoSync node. With no flags, the embedded default: data in
+// ./autosync-data, a development token secret created there, RPC on 127.0.0.1:7400.
+#include <CLI/CLI.hpp>
+#include <openssl/rand.h>
+#include <signal.h>
+
+#include <fstream>
+#include <iostream>
+
+#include "autosync/server/node.hpp"
+
+namespace {
+
+using autosync::server::node_options;
+
+// A random secret for development tokens, written once (readable by the owner only).
+autosync::status create_dev_secret(const std::filesystem::path& file) {
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof(raw)) != 1) {
+    return autosync::error(autosync::error_kind::internal, "no randomness for a secret");
+  }
+  static const char digits[] = "0123456789abcdef";
+  std::string hex;
+  for (unsigned char b : raw) {
+    hex += digits[b >> 4];
+    hex += digits[b & 15];
+  }
+  std::ofstream out(file, std::ios::trunc);
+  out << hex << "\n";
+  out.close();
+  if (!out) {
+    return autosync::error(autosync::error_kind::unavailable, "cannot write " + file.string());
+  }
+  std::filesystem::permissions(file, std::filesystem::perms::owner_read |
+                                         std::filesystem::perms::owner_write);
+  return {};
+}
+
+struct flags {
+  std::string data_dir = "autosync-data";
+  std::string listen = "127.0.0.1:7400";
+  std::string jwt_secret_file, jwt_public_key_file, jwt_issuer, jwt_audience;
+  std::string tls_cert, tls_key, master_key_file, audit_log;
+  double rate = 20000;
+  std::size_t live_users_max = 10000;
+};
+
+// The token policy the flags ask for; in development mode (no key flag), a secret in the
+// data directory, created on first run.
+autosync::result<autosync::server::token_policy> token_policy_of(const flags& f, bool& dev) {
+  dev = false;
+  if (!f.jwt_public_key_file.empty()) {
+    return autosync::server::policy_from_public_key_file(f.jwt_public_key_file);
+  }
+  std::filesystem::path secret = f.jwt_secret_file;
+  if (secret.empty()) {
+    dev = true;
+    secret = std::filesystem::path(f.data_dir) / "dev-jwt-secret";
+    std::error_code ec;
+    std::filesystem::create_directories(f.data_dir, ec);
+    if (!std::filesystem::exists(secret)) {
+      if (auto made = create_dev_secret(secret); !made) return made.err();
+    }
+  }
+  return autosync::server::policy_from_secret_file(secret);
+}
+
+void print_welcome(const flags& f, const std::string& address, bool dev, bool tls) {
+  std::cout << "autosyncd: serving " << (tls ? "TLS " : "") << "RPC on " << address
+            << ", data in " << f.data_dir << "\n";
+  if (dev) {
+    const auto secret = (std::filesystem::path(f.data_dir) / "dev-jwt-secret").string();
+    std::cout << "DEVELOPMENT MODE: tokens are signed with the secret in " << secret
+              << " (for production, pass --jwt-public-key-file or --jwt-secret-file)\n"
+              << "  get a token:  export AUTOSYNC_TOKEN=$(build/bin/autosync-admin token issue"
+              << " --secret-file " << secret << " --user alice --ttl 1h)\n"
+              << "  connect:      build/bin/autosync --server " << address << " ls /\n";
+  }
+  std::cout << "Stop with Ctrl-C or SIGTERM." << std::endl;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"autosyncd: an AutoSync node"};
+  flags f;
+  app.set_config("--config", "", "a file (TOML or INI) with the same settings as the flags");
+  app.add_option("--data-dir", f.data_dir, "where the journal and keys live")->capture_default_str();
+  app.add_option("--listen", f.listen, "HOST:PORT for client RPC")->capture_default_str();
+  app.add_option("--jwt-secret-file", f.jwt_secret_file, "HS256 secret (32 bytes or more)");
+  app.add_option("--jwt-public-key-file", f.jwt_public_key_file,
+                 "RS256/ES256 public key (PEM) of your OIDC provider");
+  app.add_option("--jwt-issuer", f.jwt_issuer, "required iss claim");
+  app.add_option("--jwt-audience", f.jwt_audience, "required aud claim");
+  app.add_option("--tls-cert", f.tls_cert, "TLS certificate chain (PEM); with --tls-key");
+  app.add_option("--tls-key", f.tls_key, "TLS private key (PEM)");
+  app.add_option("--master-key-file", f.master_key_file,
+                 "encryption-at-rest master key (default: DATA_DIR/master.key, created)");
+  app.add_option("--audit-log", f.audit_log, "JSON-lines audit log (default: DATA_DIR/audit.log)");
+  app.add_option("--rate-limit", f.rate, "requests per second per user")->capture_default_str();
+  app.add_option("--live-users-max", f.live_users_max, "user actors in memory at most")
+      ->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  if (f.tls_cert.empty() != f.tls_key.empty()) {
+    std::cerr << "autosyncd: TLS needs both --tls-cert and --tls-key\n";
+    return 2;
+  }
+  bool dev = false;
+  auto tokens = token_policy_of(f, dev);
+  if (!tokens) {
+    std::cerr << "autosyncd: " << tokens.err().to_string() << "\n";
+    return 2;
+  }
+  if (!f.jwt_issuer.empty()) tokens->issuer = f.jwt_issuer;
+  if (!f.jwt_audience.empty()) tokens->audience = f.jwt_audience;
+
+  node_options options;
+  options.data_dir = f.data_dir;
+  options.listen = f.listen;
+  options.master_key_file = f.master_key_file;
+  options.tokens = *tokens;
+  if (!f.tls_cert.empty()) {
+    options.tls_cert_file = f.tls_cert;
+    options.tls_key_file = f.tls_key;
+  }
+  options.audit_file = f.audit_log;
+  options.limits.user_requests_per_s = f.rate;
+  options.limits.user_burst = 2 * f.rate;
+  options.live_users_max = f.live_users_max;
+
+  // Every thread started from here on inherits the blocked signals; this one waits for them.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = autosync::server::node::start(options);
+  if (!node) {
+    std::cerr << "autosyncd: " << node.err().to_string() << "\n";
+    return 1;
+  }
+  print_welcome(f, (*node)->address(), dev, options.tls_cert_file.has_value());
+  int received = 0;
+  sigwait(&stop_signals, &received);
+  std::cout << "autosyncd: stopping (signal " << received << "): finishing writes" << std::endl;
+  node->reset();
+  std::cout << "autosyncd: stopped cleanly" << std::endl;
+  return 0;
+}

@@ -1,0 +1,238 @@
+// Wiring a node: journal -> event store -> user actors (CAF) -> RPC gateway (kj thread).
+// Start-up order is that; shutdown is the reverse, so nothing is called after it is gone:
+// the gateway stops first (no new calls), then the user actors finish their appends and
+// snapshot, then the pool drains, then the journal closes.
+#include "autosync/server/node.hpp"
+
+#include <caf/all.hpp>
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+#include <kj/compat/tls.h>
+#include <sys/socket.h>
+#include <arpa/inet.h>
+
+#include <fstream>
+#include <future>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+
+#include "autosync/actors/event_store.hpp"
+#include "rpc_context.hpp"
+
+namespace autosync::server {
+
+namespace {
+
+result<std::string> read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return error(error_kind::invalid, "cannot read " + file.string());
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string peer_of(kj::AsyncIoStream& stream) {
+  sockaddr_storage addr{};
+  kj::uint len = sizeof(addr);
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions(
+                     [&] { stream.getpeername(reinterpret_cast<sockaddr*>(&addr), &len); })) {
+    return "unknown";
+  }
+  char text[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    auto* in = reinterpret_cast<sockaddr_in*>(&addr);
+    inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    return std::string(text) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    auto* in = reinterpret_cast<sockaddr_in6*>(&addr);
+    inet_ntop(AF_INET6, &in->sin6_addr, text, sizeof(text));
+    return "[" + std::string(text) + "]:" + std::to_string(ntohs(in->sin6_port));
+  }
+  return "unknown";
+}
+
+// One client connection: the stream, the two-party network over it, the RPC system.
+// Members are destroyed in reverse order: the RPC system before the stream it uses.
+struct connection {
+  kj::Own<kj::AsyncIoStream> stream;
+  kj::Own<capnp::TwoPartyVatNetwork> network;
+  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+};
+
+class connection_errors final : public kj::TaskSet::ErrorHandler {
+public:
+  void taskFailed(kj::Exception&& e) override {
+    // A client that vanished or spoke garbage: its connection ends, the others go on.
+    if (e.getType() == kj::Exception::Type::DISCONNECTED) return;
+    std::cerr << "autosyncd: a connection ended: " << e.getDescription().cStr() << "\n";
+  }
+};
+
+}  // namespace
+
+struct node::impl {
+  node_options options;
+  std::unique_ptr<journal::journal> journal;
+  std::unique_ptr<actors::journal_event_store> store;
+  std::unique_ptr<caf::actor_system_config> caf_config;
+  std::unique_ptr<caf::actor_system> system;
+  std::unique_ptr<actors::user_directory> users;
+  std::unique_ptr<blocking_pool> pool;
+  std::unique_ptr<audit_log> audit;
+  std::thread rpc_thread;
+  std::string address;
+  std::uint16_t port = 0;
+  std::function<void(bool)> stop_rpc;  // set by the RPC thread once it listens
+
+  void serve(std::promise<status> ready);
+  kj::Promise<void> accept_loop(kj::ConnectionReceiver& receiver, rpc_context& ctx,
+                                kj::TlsContext* tls, kj::TaskSet& tasks);
+  kj::Promise<void> serve_connection(rpc_context& ctx, kj::Own<kj::AsyncIoStream> stream,
+                                     std::string peer);
+};
+
+kj::Promise<void> node::impl::serve_connection(rpc_context& ctx,
+                                               kj::Own<kj::AsyncIoStream> stream,
+                                               std::string peer) {
+  capnp::ReaderOptions reader;
+  // Refuses a larger message as soon as its header is read, before its body.
+  reader.traversalLimitInWords = options.limits.message_bytes_max / sizeof(capnp::word);
+  auto c = kj::heap<connection>();
+  c->stream = kj::mv(stream);
+  c->network = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
+                                                   reader);
+  c->rpc = kj::heap(capnp::makeRpcServer(*c->network,
+                                         capnp::Capability::Client(make_gateway(ctx, peer))));
+  c->rpc->setFlowLimit(options.limits.flow_bytes_max);
+  auto done = c->network->onDisconnect();
+  return done.attach(kj::mv(c));
+}
+
+kj::Promise<void> node::impl::accept_loop(kj::ConnectionReceiver& receiver, rpc_context& ctx,
+                                          kj::TlsContext* tls, kj::TaskSet& tasks) {
+  return receiver.accept().then([this, &receiver, &ctx, tls,
+                                 &tasks](kj::Own<kj::AsyncIoStream> stream) {
+    auto peer = peer_of(*stream);
+    if (tls == nullptr) {
+      tasks.add(serve_connection(ctx, kj::mv(stream), std::move(peer)));
+    } else {
+      // The handshake runs per connection: a client that fails it fails alone.
+      tasks.add(tls->wrapServer(kj::mv(stream))
+                    .then([this, &ctx, peer](kj::Own<kj::AsyncIoStream> secured) {
+                      return serve_connection(ctx, kj::mv(secured), peer);
+                    }));
+    }
+    return accept_loop(receiver, ctx, tls, tasks);
+  });
+}
+
+void node::impl::serve(std::promise<status> ready) {
+  bool listening = false;
+  KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
+    auto io = kj::setupAsyncIo();
+    rpc_context ctx{*journal, *store, *users, *pool, options.tokens, audit.get(), options.limits,
+                    io.provider->getTimer(),
+                    rate_limiter(options.limits.user_requests_per_s, options.limits.user_burst)};
+    kj::Own<kj::TlsContext> tls;
+    kj::Own<kj::TlsKeypair> keypair;
+    if (options.tls_cert_file && options.tls_key_file) {
+      auto cert = read_file(*options.tls_cert_file);
+      auto key = read_file(*options.tls_key_file);
+      if (!cert || !key) KJ_FAIL_REQUIRE("cannot read the TLS certificate or key file");
+      keypair = kj::heap<kj::TlsKeypair>(kj::TlsKeypair{kj::TlsPrivateKey(key->c_str()),
+                                                        kj::TlsCertificate(cert->c_str())});
+      kj::TlsContext::Options tls_options;
+      tls_options.minVersion = kj::max(kj::TlsVersion::TLS_1_2, tls_options.minVersion);
+      tls_options.defaultKeypair = *keypair;
+      tls = kj::heap<kj::TlsContext>(kj::mv(tls_options));
+    }
+    auto address = io.provider->getNetwork().parseAddress(options.listen).wait(io.waitScope);
+    auto receiver = address->listen();
+    port = static_cast<std::uint16_t>(receiver->getPort());
+    this->address = options.listen.substr(0, options.listen.rfind(':')) + ":" +
+                    std::to_string(port);
+    auto stop = make_cross_thread_reply<bool>();
+    stop_rpc = stop.fulfil;
+    listening = true;
+    ready.set_value(status{});
+
+    connection_errors errors;
+    kj::TaskSet connections(errors);
+    accept_loop(*receiver, ctx, tls.get(), connections)
+        .exclusiveJoin(stop.promise.ignoreResult())
+        .wait(io.waitScope);
+  })) {
+    if (!listening) {
+      ready.set_value(error(error_kind::unavailable,
+                            "cannot serve on " + options.listen + ": " +
+                                std::string(e->getDescription().cStr())));
+    } else {
+      std::cerr << "autosyncd: the RPC loop failed: " << e->getDescription().cStr() << "\n";
+    }
+  }
+}
+
+result<std::unique_ptr<node>> node::start(node_options options) {
+  auto self = std::make_unique<impl>();
+  self->options = std::move(options);
+  auto& opts = self->options;
+  std::error_code ec;
+  std::filesystem::create_directories(opts.data_dir, ec);
+  if (ec) {
+    return error(error_kind::unavailable,
+                 "cannot create the data directory " + opts.data_dir.string() + ": " + ec.message());
+  }
+  auto key_file = opts.master_key_file.empty() ? opts.data_dir / "master.key" : opts.master_key_file;
+  auto key = std::filesystem::exists(key_file) ? journal::load_master_key(key_file)
+                                               : journal::create_master_key_file(key_file);
+  if (!key) return std::move(key).err();
+  journal::options jo;
+  jo.dir = opts.data_dir / "journal";
+  jo.master_key = *key;
+  auto j = journal::journal::open(std::move(jo));
+  if (!j) return std::move(j).err();
+  self->journal = std::move(j).value();
+  auto audit = audit_log::open(opts.audit_file.empty() ? opts.data_dir / "audit.log" : opts.audit_file);
+  if (!audit) return std::move(audit).err();
+  self->audit = std::move(audit).value();
+  self->store = std::make_unique<actors::journal_event_store>(*self->journal);
+  self->caf_config = std::make_unique<caf::actor_system_config>();
+  self->system = std::make_unique<caf::actor_system>(*self->caf_config);
+  actors::directory_options d;
+  d.user.snapshot_every = opts.snapshot_every;
+  d.idle_timeout = opts.idle_user_timeout;
+  d.live_users_max = opts.live_users_max;
+  self->users = std::make_unique<actors::user_directory>(*self->system, *self->store, d);
+  self->pool = std::make_unique<blocking_pool>(opts.blocking_threads);
+
+  std::promise<status> ready;
+  auto listening = ready.get_future();
+  self->rpc_thread = std::thread([s = self.get(), r = std::move(ready)]() mutable {
+    s->serve(std::move(r));
+  });
+  auto started = listening.get();
+  if (!started) {
+    self->rpc_thread.join();
+    return std::move(started).err();
+  }
+  return std::unique_ptr<node>(new node(std::move(self)));
+}
+
+node::node(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
+
+node::~node() {
+  if (impl_->stop_rpc) impl_->stop_rpc(true);
+  impl_->rpc_thread.join();
+  impl_->users.reset();
+  impl_->pool.reset();
+  impl_->system.reset();
+  impl_->journal.reset();
+}
+
+const std::string& node::address() const noexcept { return impl_->address; }
+std::uint16_t node::port() const noexcept { return impl_->port; }
+
+}  // namespace autosync::server

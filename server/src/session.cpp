@@ -1,0 +1,536 @@
+// The Session capability. Each method checks the session (token not expired, the
+// connection's calls in flight, the user's rate), then hands the work to the user's actor
+// (commands, reads of the live state) or to the blocking pool (chunks, past states, the
+// change feed), and fills its results when the answer crosses back into the event loop.
+#include "session.hpp"
+
+#include <kj/debug.h>
+
+#include "autosync/actors/path.hpp"
+#include "autosync/actors/replay.hpp"
+#include "subscription.hpp"
+#include "wire.hpp"
+
+namespace autosync::server {
+
+namespace rpc = schema::rpc;
+
+namespace {
+
+// A SHA-256 hash list longer than this is a client bug (a 16 GiB file has ~16k chunks).
+constexpr std::size_t hashes_per_call_max = 65536;
+// The SDK's chunker cuts at most 4 MiB.
+constexpr std::size_t chunk_bytes_max = 4u << 20;
+constexpr std::size_t operation_id_bytes_max = 128;
+constexpr std::uint32_t changes_per_call_max = 10000;
+
+// The answer to a command, with the entry at the command's path afterwards.
+struct command_reply {
+  actors::command_outcome outcome;
+  std::optional<entry_copy> entry;
+};
+
+template <class T>
+using reply = result<T>;
+
+// Fills the failure of a command's results; false when there is one.
+template <class Results>
+bool succeeded(const actors::command_outcome& out, Results results) {
+  if (out.failed) {
+    to_wire(*out.failed, results.initFailure());
+    return false;
+  }
+  if (out.refused) {
+    to_wire(*out.refused, results.initFailure());
+    return false;
+  }
+  return true;
+}
+
+std::vector<entry_copy> list_of(const actors::namespace_state& state, std::string_view path,
+                                bool recursive, error* failed) {
+  std::vector<entry_copy> out;
+  const actors::node* folder = nullptr;
+  if (path == "/") {
+    folder = state.get(actors::root_id);
+  } else if (auto ok = actors::validate_path(path); !ok) {
+    *failed = ok.err();
+    return out;
+  } else {
+    folder = state.lookup(path);
+  }
+  if (folder == nullptr) {
+    *failed = error(error_kind::not_found, std::string(path) + " does not exist");
+    return out;
+  }
+  if (!folder->folder) {  // a file lists as itself
+    out.push_back(copy_entry(state, *folder));
+    out.back().content.chunks.clear();
+    return out;
+  }
+  std::vector<actors::node_id> todo{folder->id};
+  while (!todo.empty()) {
+    const auto id = todo.back();
+    todo.pop_back();
+    for (const auto* child : state.children(id)) {
+      out.push_back(copy_entry(state, *child));
+      out.back().content.chunks.clear();
+      if (recursive && child->folder) todo.push_back(child->id);
+    }
+  }
+  std::sort(out.begin(), out.end(),
+            [](const entry_copy& a, const entry_copy& b) { return a.path < b.path; });
+  return out;
+}
+
+class session_impl final : public rpc::Session::Server {
+public:
+  session_impl(rpc_context& ctx, std::shared_ptr<connection_state> connection,
+               session_identity who)
+      : ctx_(ctx), connection_(std::move(connection)), who_(std::move(who)) {}
+
+protected:
+  kj::Promise<void> missingChunks(MissingChunksContext context) override;
+  kj::Promise<void> putChunk(PutChunkContext context) override;
+  kj::Promise<void> getChunk(GetChunkContext context) override;
+  kj::Promise<void> commit(CommitContext context) override;
+  kj::Promise<void> stat(StatContext context) override;
+  kj::Promise<void> list(ListContext context) override;
+  kj::Promise<void> delete_(DeleteContext context) override;
+  kj::Promise<void> move(MoveContext context) override;
+  kj::Promise<void> createFolder(CreateFolderContext context) override;
+  kj::Promise<void> history(HistoryContext context) override;
+  kj::Promise<void> restore(RestoreContext context) override;
+  kj::Promise<void> undelete(UndeleteContext context) override;
+  kj::Promise<void> changes(ChangesContext context) override;
+  kj::Promise<void> subscribe(SubscribeContext context) override;
+
+private:
+  // Why the call may not run now (expired token, too many calls, rate), or nothing.
+  std::optional<std::pair<error, std::uint32_t>> refusal_now();
+
+  // Runs `work` under the session's checks: refused at once if refusal_now() says so;
+  // counted as in flight; answered `unavailable` if it takes longer than the deadline.
+  template <class Context, class Work>
+  kj::Promise<void> guarded(Context context, Work&& work) {
+    if (auto refused = refusal_now()) {
+      auto failure = context.getResults().initFailure();
+      to_wire(refused->first, failure);
+      failure.setRetryAfterMs(refused->second);
+      return kj::READY_NOW;
+    }
+    ++connection_->in_flight;
+    auto deadline = ctx_.timer.afterDelay(ctx_.limits.deadline.count() * kj::MILLISECONDS)
+                        .then([context, ms = ctx_.limits.deadline.count()]() mutable {
+                          to_wire(error(error_kind::unavailable,
+                                        "no answer within " + std::to_string(ms) +
+                                            " ms: the server is busy; retry (with the same "
+                                            "operation id, so nothing applies twice)"),
+                                  context.getResults().initFailure());
+                        });
+    return work()
+        .exclusiveJoin(kj::mv(deadline))
+        .attach(kj::defer([connection = connection_] { --connection->in_flight; }));
+  }
+
+  actors::command make_command(capnp::Text::Reader operation_id, actors::command_body body);
+  // Sends a command to the user's actor; the reply carries the entry at `entry_path`.
+  kj::Promise<command_reply> run(actors::command cmd, std::string entry_path);
+  // Reads the user's live state on its actor's thread; `fn` must copy what it needs.
+  template <class T>
+  kj::Promise<reply<T>> read_state(std::function<reply<T>(const actors::namespace_state&)> fn);
+  template <class T>
+  kj::Promise<reply<T>> on_pool(std::function<reply<T>()> fn);
+  void audit(const std::string& action, const std::string& target, const std::string& detail);
+
+  rpc_context& ctx_;
+  std::shared_ptr<connection_state> connection_;
+  session_identity who_;
+};
+
+std::optional<std::pair<error, std::uint32_t>> session_impl::refusal_now() {
+  const auto now = now_us();
+  if (now / 1000000 > who_.expires_at_s) {
+    return std::make_pair(
+        error(error_kind::unauthenticated,
+              "the session's token has expired: log in again with a new token"),
+        0u);
+  }
+  if (connection_->in_flight >= ctx_.limits.calls_in_flight_max) {
+    return std::make_pair(error(error_kind::overloaded,
+                                "more than " + std::to_string(ctx_.limits.calls_in_flight_max) +
+                                    " calls in flight on this connection: wait for answers"),
+                          10u);
+  }
+  if (auto wait_ms = ctx_.limiter.admit(who_.user, now); wait_ms > 0) {
+    return std::make_pair(error(error_kind::rate_limited,
+                                "too many requests for user " + who_.user + ": retry in " +
+                                    std::to_string(wait_ms) + " ms"),
+                          wait_ms);
+  }
+  return std::nullopt;
+}
+
+actors::command session_impl::make_command(capnp::Text::Reader operation_id,
+                                           actors::command_body body) {
+  actors::command cmd;
+  cmd.device_id = who_.device_id;
+  cmd.operation_id = text_of(operation_id);
+  cmd.timestamp_us = now_us();
+  cmd.body = std::move(body);
+  return cmd;
+}
+
+kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string entry_path) {
+  if (cmd.operation_id.empty() || cmd.operation_id.size() > operation_id_bytes_max) {
+    command_reply r;
+    r.outcome.refused = actors::refusal{
+        error(error_kind::invalid, "an operation id of 1 to 128 bytes is required (the same "
+                                   "for every retry of one change)"),
+        std::nullopt,
+        {}};
+    return kj::mv(r);
+  }
+  auto answer = make_cross_thread_reply<command_reply>();
+  ctx_.users.send(who_.user, std::move(cmd),
+                  [fulfil = std::move(answer.fulfil), entry_path = std::move(entry_path)](
+                      actors::command_outcome out, const actors::namespace_state* state) {
+                    command_reply r;
+                    r.outcome = std::move(out);
+                    if (state != nullptr && !entry_path.empty()) {
+                      if (const auto* n = state->lookup(entry_path)) {
+                        r.entry = copy_entry(*state, *n);
+                      }
+                    }
+                    fulfil(std::move(r));
+                  });
+  return kj::mv(answer.promise);
+}
+
+template <class T>
+kj::Promise<reply<T>> session_impl::read_state(
+    std::function<reply<T>(const actors::namespace_state&)> fn) {
+  auto answer = make_cross_thread_reply<reply<T>>();
+  ctx_.users.read(who_.user, [fulfil = std::move(answer.fulfil), fn = std::move(fn)](
+                                 const actors::namespace_state* state, const error* failed) {
+    if (state == nullptr) return fulfil(reply<T>(*failed));
+    fulfil(fn(*state));
+  });
+  return kj::mv(answer.promise);
+}
+
+template <class T>
+kj::Promise<reply<T>> session_impl::on_pool(std::function<reply<T>()> fn) {
+  auto answer = make_cross_thread_reply<reply<T>>();
+  ctx_.pool.run([fulfil = std::move(answer.fulfil), fn = std::move(fn)] { fulfil(fn()); });
+  return kj::mv(answer.promise);
+}
+
+void session_impl::audit(const std::string& action, const std::string& target,
+                         const std::string& detail) {
+  if (ctx_.audit == nullptr) return;
+  ctx_.audit->write({now_us(), action, who_.user, connection_->peer, target, detail});
+}
+
+// --- chunks --------------------------------------------------------------------------------
+
+kj::Promise<void> session_impl::missingChunks(MissingChunksContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto hashes = context.getParams().getHashes();
+    if (hashes.size() > hashes_per_call_max) {
+      to_wire(error(error_kind::too_large, "at most 65536 hashes per call: split the list"),
+              context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    std::vector<sha256_digest> ids;
+    ids.reserve(hashes.size());
+    for (auto h : hashes) {
+      auto d = digest_from(h);
+      if (!d) {
+        to_wire(d.err(), context.getResults().initFailure());
+        return kj::READY_NOW;
+      }
+      ids.push_back(*d);
+    }
+    auto& journal = ctx_.journal;
+    return on_pool<std::vector<bool>>([&journal, user = who_.user, ids = std::move(ids)] {
+             return journal.has_chunks(user, ids);
+           })
+        .then([context](reply<std::vector<bool>> have) mutable {
+          if (!have) return to_wire(have.err(), context.getResults().initFailure());
+          std::vector<std::uint32_t> missing;
+          for (std::size_t i = 0; i < have->size(); ++i) {
+            if (!(*have)[i]) missing.push_back(static_cast<std::uint32_t>(i));
+          }
+          auto out = context.getResults().initMissing(static_cast<unsigned>(missing.size()));
+          for (unsigned i = 0; i < out.size(); ++i) out.set(i, missing[i]);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::putChunk(PutChunkContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto params = context.getParams();
+    auto id = digest_from(params.getHash());
+    if (!id) {
+      to_wire(id.err(), context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    auto data = params.getData();
+    if (data.size() > chunk_bytes_max) {
+      to_wire(error(error_kind::too_large, "a chunk of " + std::to_string(data.size()) +
+                                               " bytes: at most 4 MiB per chunk"),
+              context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    // The params stay alive (and unchanged) until this call completes: the pool copies the
+    // bytes, and the journal hashes and seals them, off the event loop.
+    auto answer = make_cross_thread_reply<reply<bool>>();
+    ctx_.pool.run([&journal = ctx_.journal, user = who_.user, id = *id, data,
+                   fulfil = std::move(answer.fulfil)] {
+      journal.put_chunk(user, id, std::string(data.asChars().begin(), data.size()),
+                        [fulfil](result<bool> stored) { fulfil(std::move(stored)); });
+    });
+    return answer.promise.then([context](reply<bool> stored) mutable {
+      if (!stored) return to_wire(stored.err(), context.getResults().initFailure());
+      context.getResults().setStored(*stored);
+    });
+  });
+}
+
+kj::Promise<void> session_impl::getChunk(GetChunkContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto id = digest_from(context.getParams().getHash());
+    if (!id) {
+      to_wire(id.err(), context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    auto& journal = ctx_.journal;
+    return on_pool<std::string>([&journal, user = who_.user, id = *id] {
+             return journal.get_chunk(user, id);
+           })
+        .then([context](reply<std::string> data) mutable {
+          if (!data) return to_wire(data.err(), context.getResults().initFailure());
+          context.getResults().setData(
+              capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data->data()), data->size()));
+        });
+  });
+}
+
+// --- commands ------------------------------------------------------------------------------
+
+kj::Promise<void> session_impl::commit(CommitContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    actors::commit_file c;
+    c.path = text_of(p.getPath());
+    c.base_revision = p.getBaseRevision();
+    c.content.size = p.getSize();
+    c.content.mtime_us = p.getMtimeUs();
+    auto hash = digest_from(p.getHash());
+    if (!hash) {
+      to_wire(hash.err(), context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    c.content.hash = *hash;
+    for (auto chunk : p.getChunks()) {
+      auto h = digest_from(chunk.getHash());
+      if (!h) {
+        to_wire(h.err(), context.getResults().initFailure());
+        return kj::READY_NOW;
+      }
+      c.content.chunks.push_back({*h, chunk.getSize()});
+    }
+    std::string path = c.path;
+    return run(make_command(p.getOperationId(), std::move(c)), path)
+        .then([context](command_reply r) mutable {
+          auto results = context.getResults();
+          if (!succeeded(r.outcome, results)) return;
+          results.setWasRetry(r.outcome.was_retry);
+          if (r.entry) to_wire(*r.entry, results.initEntry(), true);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::delete_(DeleteContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    std::string path = text_of(p.getPath());
+    return run(make_command(p.getOperationId(), actors::delete_entry{path, p.getBaseRevision()}),
+               {})
+        .then([this, context, path](command_reply r) mutable {
+          auto results = context.getResults();
+          if (!succeeded(r.outcome, results)) return;
+          results.setSeq(r.outcome.applied->last_seq);
+          if (!r.outcome.was_retry) audit("delete", path, "");
+        });
+  });
+}
+
+kj::Promise<void> session_impl::move(MoveContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    return run(make_command(p.getOperationId(),
+                            actors::move_entry{text_of(p.getFrom()), text_of(p.getTo())}),
+               {})
+        .then([context](command_reply r) mutable {
+          auto results = context.getResults();
+          if (succeeded(r.outcome, results)) results.setSeq(r.outcome.applied->last_seq);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::createFolder(CreateFolderContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    return run(make_command(p.getOperationId(), actors::create_folder{text_of(p.getPath())}), {})
+        .then([context](command_reply r) mutable {
+          auto results = context.getResults();
+          if (succeeded(r.outcome, results)) results.setSeq(r.outcome.applied->last_seq);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::restore(RestoreContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    std::string path = text_of(p.getPath());
+    const auto revision = p.getRevision();
+    return run(make_command(p.getOperationId(), actors::restore_revision{path, revision}), path)
+        .then([this, context, path, revision](command_reply r) mutable {
+          auto results = context.getResults();
+          if (!succeeded(r.outcome, results)) return;
+          if (r.entry) to_wire(*r.entry, results.initEntry(), true);
+          if (!r.outcome.was_retry) audit("restore", path, "revision " + std::to_string(revision));
+        });
+  });
+}
+
+kj::Promise<void> session_impl::undelete(UndeleteContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    std::string path = text_of(p.getPath());
+    return run(make_command(p.getOperationId(), actors::undelete_file{path}), path)
+        .then([this, context, path](command_reply r) mutable {
+          auto results = context.getResults();
+          if (!succeeded(r.outcome, results)) return;
+          if (r.entry) to_wire(*r.entry, results.initEntry(), true);
+          if (!r.outcome.was_retry) audit("undelete", path, "");
+        });
+  });
+}
+
+// --- reads ---------------------------------------------------------------------------------
+
+kj::Promise<void> session_impl::stat(StatContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    std::string path = text_of(context.getParams().getPath());
+    return read_state<entry_copy>([path](const actors::namespace_state& state) -> reply<entry_copy> {
+             if (path == "/") return copy_entry(state, *state.get(actors::root_id));
+             if (auto ok = actors::validate_path(path); !ok) return ok.err();
+             const auto* n = state.lookup(path);
+             if (n == nullptr) return error(error_kind::not_found, path + " does not exist");
+             return copy_entry(state, *n);
+           })
+        .then([context](reply<entry_copy> e) mutable {
+          if (!e) return to_wire(e.err(), context.getResults().initFailure());
+          to_wire(*e, context.getResults().initEntry(), true);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::list(ListContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    std::string path = text_of(p.getPath());
+    const bool recursive = p.getRecursive();
+    using listing = std::pair<std::vector<entry_copy>, std::uint64_t>;
+    auto fill = [context](reply<listing> l) mutable {
+      auto results = context.getResults();
+      if (!l) return to_wire(l.err(), results.initFailure());
+      auto out = results.initEntries(static_cast<unsigned>(l->first.size()));
+      for (unsigned i = 0; i < out.size(); ++i) to_wire(l->first[i], out[i], false);
+      results.setSeq(l->second);
+    };
+    auto listed = [path, recursive](const actors::namespace_state& state) -> reply<listing> {
+      error failed(error_kind::internal, "");
+      auto entries = list_of(state, path, recursive, &failed);
+      if (!failed.message().empty()) return failed;
+      return listing{std::move(entries), state.last_seq()};
+    };
+    if (p.getAtSeq() == 0 && p.getAtTimeUs() == 0) {
+      return read_state<listing>(listed).then(kj::mv(fill));
+    }
+    return on_pool<listing>([&store = ctx_.store, user = who_.user, at_seq = p.getAtSeq(),
+                             at_time = p.getAtTimeUs(), listed]() -> reply<listing> {
+             std::uint64_t seq = at_seq;
+             if (seq == 0) {
+               auto s = actors::seq_at_time(store, user, at_time);
+               if (!s) return s.err();
+               seq = *s;
+             }
+             auto state = actors::state_at(store, user, seq);
+             if (!state) return state.err();
+             return listed(*state);
+           })
+        .then(kj::mv(fill));
+  });
+}
+
+kj::Promise<void> session_impl::history(HistoryContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    std::string path = text_of(context.getParams().getPath());
+    using versions = std::vector<actors::version>;
+    return read_state<versions>([path](const actors::namespace_state& state) -> reply<versions> {
+             if (auto ok = actors::validate_path(path); !ok) return ok.err();
+             auto h = state.history(path);
+             if (h.empty()) return error(error_kind::not_found, "no file was ever at " + path);
+             return h;
+           })
+        .then([context](reply<versions> h) mutable {
+          auto results = context.getResults();
+          if (!h) return to_wire(h.err(), results.initFailure());
+          auto out = results.initVersions(static_cast<unsigned>(h->size()));
+          for (unsigned i = 0; i < out.size(); ++i) to_wire((*h)[i], out[i]);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::changes(ChangesContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    const std::uint32_t limit = std::min(std::max(p.getLimit(), 1u), changes_per_call_max);
+    return on_pool<actors::change_page>([&store = ctx_.store, user = who_.user,
+                                         cursor = p.getCursor(), limit] {
+             return actors::changes_since(store, user, cursor, limit);
+           })
+        .then([context](reply<actors::change_page> page) mutable {
+          auto results = context.getResults();
+          if (!page) return to_wire(page.err(), results.initFailure());
+          auto out = results.initChanges(static_cast<unsigned>(page->changes.size()));
+          for (unsigned i = 0; i < out.size(); ++i) to_wire(page->changes[i], out[i]);
+          results.setCursor(page->cursor);
+          results.setMore(page->more);
+        });
+  });
+}
+
+kj::Promise<void> session_impl::subscribe(SubscribeContext context) {
+  return guarded(context, [this, context]() mutable -> kj::Promise<void> {
+    auto p = context.getParams();
+    subscription_target target{who_.user, who_.expires_at_s, p.getCursor()};
+    context.getResults().setSubscription(
+        make_subscription(ctx_, std::move(target), p.getListener()));
+    return kj::READY_NOW;
+  });
+}
+
+}  // namespace
+
+kj::Own<rpc::Session::Server> make_session(rpc_context& ctx,
+                                           std::shared_ptr<connection_state> connection,
+                                           session_identity who) {
+  return kj::heap<session_impl>(ctx, std::move(connection), std::move(who));
+}
+
+}  // namespace autosync::server
