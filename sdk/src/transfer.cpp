@@ -1,0 +1,457 @@
+// Moving content: cutting files into chunks, uploading only what the server lacks with
+// many chunks in flight, committing, and downloading with every hash checked. A file is
+// read or written piece by piece; it is never in memory whole.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <deque>
+#include <fstream>
+
+#include "autosync/sdk/chunker.hpp"
+#include "connection.hpp"
+
+namespace autosync::sdk {
+
+namespace {
+
+constexpr std::size_t read_piece_bytes = 1u << 20;
+constexpr std::size_t hashes_per_query_max = 65536;
+
+std::int64_t now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// A file opened for reading, closed on every path out.
+struct file_reader {
+  int fd = -1;
+  explicit file_reader(const std::filesystem::path& p) : fd(::open(p.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~file_reader() {
+    if (fd >= 0) ::close(fd);
+  }
+  // Exactly `size` bytes at `offset`, or false.
+  bool read_at(std::uint64_t offset, std::size_t size, std::string& out) const {
+    out.resize(size);
+    std::size_t done = 0;
+    while (done < size) {
+      auto n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+};
+
+// Cuts a stream into chunks, hashing each and the whole.
+class planner {
+public:
+  explicit planner(std::uint64_t size) : cutter_(chunk_sizes::for_file(size)) {}
+
+  void feed(std::string_view piece) {
+    whole_.update(piece);
+    pending_.append(piece);
+    lengths_.clear();
+    cutter_.feed(piece, lengths_);
+    take();
+  }
+  file_plan finish() {
+    lengths_.clear();
+    cutter_.finish(lengths_);
+    take();
+    plan_.hash = whole_.finish();
+    return std::move(plan_);
+  }
+
+private:
+  void take() {
+    for (auto len : lengths_) {
+      plan_.chunks.push_back({sha256(std::string_view(pending_).substr(used_, len)), len});
+      plan_.size += len;
+      used_ += len;
+    }
+    if (used_ > (4u << 20)) {  // keep the buffer small: drop what was hashed
+      pending_.erase(0, used_);
+      used_ = 0;
+    }
+  }
+
+  chunker cutter_;
+  sha256_hasher whole_;
+  std::string pending_;
+  std::size_t used_ = 0;
+  std::vector<std::uint32_t> lengths_;
+  file_plan plan_;
+};
+
+std::int64_t mtime_us_of(const std::filesystem::path& p) {
+  struct stat st {};
+  if (::stat(p.c_str(), &st) != 0) return now_us();
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
+}
+
+}  // namespace
+
+result<file_plan> plan_file(const std::filesystem::path& file) {
+  file_reader in(file);
+  if (in.fd < 0) return error(error_kind::not_found, "cannot open " + file.string());
+  struct stat st {};
+  if (::fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return error(error_kind::invalid, file.string() + " is not a regular file");
+  }
+  planner p(static_cast<std::uint64_t>(st.st_size));
+  std::string piece(read_piece_bytes, '\0');
+  for (;;) {
+    auto n = ::read(in.fd, piece.data(), piece.size());
+    if (n < 0) return error(error_kind::unavailable, "cannot read " + file.string());
+    if (n == 0) break;
+    p.feed(std::string_view(piece.data(), static_cast<std::size_t>(n)));
+  }
+  return p.finish();
+}
+
+file_plan plan_bytes(std::string_view data) {
+  planner p(data.size());
+  for (std::size_t at = 0; at < data.size(); at += read_piece_bytes) {
+    p.feed(data.substr(at, read_piece_bytes));
+  }
+  return p.finish();
+}
+
+result<std::vector<std::size_t>> client::missing_chunks(const std::vector<sha256_digest>& hashes) {
+  std::vector<std::size_t> missing;
+  for (std::size_t base = 0; base < hashes.size(); base += hashes_per_query_max) {
+    const auto count = std::min(hashes_per_query_max, hashes.size() - base);
+    auto part = impl_->call<std::vector<std::size_t>>(
+        [&](rpc::Session::Client& s) -> result<std::vector<std::size_t>> {
+          auto request = s.missingChunksRequest();
+          auto list = request.initHashes(static_cast<unsigned>(count));
+          for (unsigned i = 0; i < count; ++i) list.set(i, bytes_of(hashes[base + i]));
+          auto reply = impl_->wait(request.send());
+          check(reply);
+          std::vector<std::size_t> out;
+          for (auto i : reply.getMissing()) out.push_back(base + i);
+          return out;
+        });
+    if (!part) return part.err();
+    missing.insert(missing.end(), part->begin(), part->end());
+  }
+  return missing;
+}
+
+namespace {
+
+// The chunks of `plan` named by `indexes` that the session's user still lacks.
+std::vector<std::size_t> still_missing(client::impl& c, rpc::Session::Client& s,
+                                       const file_plan& plan,
+                                       const std::vector<std::size_t>& indexes) {
+  std::vector<std::size_t> out;
+  for (std::size_t base = 0; base < indexes.size(); base += hashes_per_query_max) {
+    const auto count = std::min(hashes_per_query_max, indexes.size() - base);
+    auto request = s.missingChunksRequest();
+    auto list = request.initHashes(static_cast<unsigned>(count));
+    for (unsigned i = 0; i < count; ++i) list.set(i, bytes_of(plan.chunks[indexes[base + i]].hash));
+    auto reply = c.wait(request.send());
+    check(reply);
+    for (auto i : reply.getMissing()) out.push_back(indexes[base + i]);
+  }
+  return out;
+}
+
+using chunk_source = std::function<bool(std::size_t index, std::string& data)>;
+
+// Sends the chunks the server still lacks, in order, with up to window_bytes in flight
+// (waiting for the oldest when the window is full). A retry after a lost connection asks
+// again what is missing, so it resumes rather than starts over.
+status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std::size_t>& wanted,
+                   const chunk_source& read, const put_options& options) {
+  std::uint64_t total = 0;
+  for (auto i : wanted) total += plan.chunks[i].size;
+  std::uint64_t done = 0;
+  auto sent = c.call<bool>([&](rpc::Session::Client& s) -> result<bool> {
+    const auto indexes = still_missing(c, s, plan, wanted);
+    done = total;
+    for (auto i : indexes) done -= plan.chunks[i].size;
+    std::deque<std::pair<kj::Promise<std::optional<call_error>>, std::uint32_t>> in_flight;
+    std::uint64_t window = 0;
+    auto settle_oldest = [&] {
+      auto failed = c.wait(kj::mv(in_flight.front().first));
+      if (failed) throw server_failure{*failed};
+      const auto size = in_flight.front().second;
+      in_flight.pop_front();
+      window -= size;
+      done += size;
+      if (options.stats) {
+        options.stats->chunks_sent++;
+        options.stats->bytes_sent += size;
+      }
+      if (options.progress) options.progress(done, total);
+    };
+    std::string data;
+    for (auto i : indexes) {
+      if (!read(i, data)) {
+        return error(error_kind::unavailable,
+                     "the file could not be read, or changed, while uploading: try again");
+      }
+      auto request = s.putChunkRequest();
+      request.setHash(bytes_of(plan.chunks[i].hash));
+      request.setData(
+          capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
+      in_flight.emplace_back(request.send().then([](auto reply) -> std::optional<call_error> {
+        if (reply.hasFailure()) return classify(reply.getFailure());
+        return std::nullopt;
+      }),
+                             plan.chunks[i].size);
+      window += plan.chunks[i].size;
+      while (window > c.options.window_bytes) settle_oldest();
+    }
+    while (!in_flight.empty()) settle_oldest();
+    return true;
+  });
+  if (!sent) return sent.err();
+  return {};
+}
+
+chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
+  std::vector<std::uint64_t> offsets(plan.chunks.size());
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < plan.chunks.size(); ++i) {
+    offsets[i] = at;
+    at += plan.chunks[i].size;
+  }
+  return [&in, &plan, offsets = std::move(offsets)](std::size_t i, std::string& data) {
+    return in.read_at(offsets[i], plan.chunks[i].size, data) &&
+           sha256(data) == plan.chunks[i].hash;
+  };
+}
+
+chunk_source memory_chunks(std::string_view bytes, const file_plan& plan) {
+  std::vector<std::uint64_t> offsets(plan.chunks.size());
+  std::uint64_t at = 0;
+  for (std::size_t i = 0; i < plan.chunks.size(); ++i) {
+    offsets[i] = at;
+    at += plan.chunks[i].size;
+  }
+  return [bytes, &plan, offsets = std::move(offsets)](std::size_t i, std::string& data) {
+    data.assign(bytes.substr(offsets[i], plan.chunks[i].size));
+    return true;
+  };
+}
+
+std::vector<std::size_t> all_indexes(const file_plan& plan) {
+  std::vector<std::size_t> out(plan.chunks.size());
+  for (std::size_t i = 0; i < out.size(); ++i) out[i] = i;
+  return out;
+}
+
+}  // namespace
+
+status client::put_chunks(const std::filesystem::path& local, const file_plan& plan,
+                          const std::vector<std::size_t>& indexes, const put_options& options) {
+  file_reader in(local);
+  if (in.fd < 0) return error(error_kind::not_found, "cannot open " + local.string());
+  return send_chunks(*impl_, plan, indexes, file_chunks(in, plan), options);
+}
+
+result<entry> client::commit(const std::string& remote, const file_plan& plan,
+                             std::uint64_t base_revision, std::int64_t mtime_us,
+                             const std::string& operation_id) {
+  const auto op = operation_id.empty() ? new_operation_id() : operation_id;
+  return impl_->call<entry>([&](rpc::Session::Client& s) -> result<entry> {
+    auto request = s.commitRequest();
+    request.setPath(wire_text(remote));
+    request.setBaseRevision(base_revision);
+    request.setSize(plan.size);
+    request.setHash(bytes_of(plan.hash));
+    request.setMtimeUs(mtime_us);
+    auto chunks = request.initChunks(static_cast<unsigned>(plan.chunks.size()));
+    for (unsigned i = 0; i < chunks.size(); ++i) {
+      chunks[i].setHash(bytes_of(plan.chunks[i].hash));
+      chunks[i].setSize(plan.chunks[i].size);
+    }
+    request.setOperationId(op);
+    auto reply = impl_->wait(request.send());
+    check(reply);
+    return entry_from(reply.getEntry());
+  });
+}
+
+namespace {
+
+// The revision a put replaces: as asked, or whatever is there now.
+result<std::uint64_t> base_for(client& c, const std::string& remote, const put_options& options) {
+  if (options.base_revision) return *options.base_revision;
+  auto current = c.stat(remote);
+  if (current) {
+    if (current->folder) return error(error_kind::conflict, remote + " is a folder");
+    return current->revision;
+  }
+  if (current.err().kind() == error_kind::not_found) return std::uint64_t{0};
+  return current.err();
+}
+
+}  // namespace
+
+result<entry> client::put_file(const std::filesystem::path& local, const std::string& remote,
+                               const put_options& options) {
+  auto plan = plan_file(local);
+  if (!plan) return plan.err();
+  if (options.stats) {
+    options.stats->file_bytes = plan->size;
+    options.stats->chunks_total = plan->chunks.size();
+  }
+  auto base = base_for(*this, remote, options);
+  if (!base) return base.err();
+  if (auto sent = put_chunks(local, *plan, all_indexes(*plan), options); !sent) return sent.err();
+  return commit(remote, *plan, *base, options.mtime_us.value_or(mtime_us_of(local)));
+}
+
+result<entry> client::put_bytes(std::string_view data, const std::string& remote,
+                                const put_options& options) {
+  auto plan = plan_bytes(data);
+  if (options.stats) {
+    options.stats->file_bytes = plan.size;
+    options.stats->chunks_total = plan.chunks.size();
+  }
+  auto base = base_for(*this, remote, options);
+  if (!base) return base.err();
+  auto sent = send_chunks(*impl_, plan, all_indexes(plan), memory_chunks(data, plan), options);
+  if (!sent) return sent.err();
+  return commit(remote, plan, *base, options.mtime_us.value_or(now_us()));
+}
+
+// --- downloads -----------------------------------------------------------------------------
+
+result<std::string> client::get_chunk(const sha256_digest& hash) {
+  return impl_->call<std::string>([&](rpc::Session::Client& s) -> result<std::string> {
+    auto request = s.getChunkRequest();
+    request.setHash(bytes_of(hash));
+    auto reply = impl_->wait(request.send());
+    check(reply);
+    auto data = reply.getData();
+    std::string out(reinterpret_cast<const char*>(data.begin()), data.size());
+    if (sha256(out) != hash) {
+      return error(error_kind::corruption, "chunk " + hash.hex() + " arrived with other content");
+    }
+    return out;
+  });
+}
+
+namespace {
+
+// Fetches the file's chunks in order, many in flight, handing each (checked) to `write`.
+status fetch_chunks(client::impl& c, const entry& file,
+                    const std::function<bool(const std::string&)>& write,
+                    const get_options& options) {
+  auto fetched = c.call<bool>([&](rpc::Session::Client& s) -> result<bool> {
+    std::deque<std::pair<kj::Promise<result<std::string>>, std::size_t>> in_flight;
+    std::uint64_t window = 0;
+    std::uint64_t done = 0;
+    auto settle_oldest = [&]() -> status {
+      auto data = c.wait(kj::mv(in_flight.front().first));
+      const auto index = in_flight.front().second;
+      in_flight.pop_front();
+      if (!data) return data.err();
+      if (sha256(*data) != file.chunks[index].hash || data->size() != file.chunks[index].size) {
+        return error(error_kind::corruption, "chunk " + std::to_string(index) + " of " +
+                                                 file.path + " arrived with other content");
+      }
+      window -= data->size();
+      done += data->size();
+      if (options.stats) options.stats->bytes_received += data->size();
+      if (!write(*data)) return error(error_kind::unavailable, "cannot write the local file");
+      if (options.progress) options.progress(done, file.size);
+      return {};
+    };
+    for (std::size_t i = 0; i < file.chunks.size(); ++i) {
+      auto request = s.getChunkRequest();
+      request.setHash(bytes_of(file.chunks[i].hash));
+      in_flight.emplace_back(request.send().then([](auto reply) -> result<std::string> {
+        if (reply.hasFailure()) return error_from(reply.getFailure());
+        auto d = reply.getData();
+        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      }),
+                             i);
+      window += file.chunks[i].size;
+      while (window > c.options.window_bytes) {
+        if (auto ok = settle_oldest(); !ok) return ok.err();
+      }
+    }
+    while (!in_flight.empty()) {
+      if (auto ok = settle_oldest(); !ok) return ok.err();
+    }
+    return true;
+  });
+  if (!fetched) return fetched.err();
+  return {};
+}
+
+}  // namespace
+
+result<entry> client::get_file(const std::string& remote, const std::filesystem::path& local,
+                               const get_options& options) {
+  auto file = stat(remote);
+  if (!file) return file.err();
+  if (file->folder) return error(error_kind::invalid, remote + " is a folder");
+  const auto temp = local.string() + ".autosync-part";
+  std::ofstream out;
+  sha256_hasher whole;
+  auto written = fetch_chunks(
+      *impl_, *file,
+      [&](const std::string& data) {
+        if (!out.is_open()) out.open(temp, std::ios::binary | std::ios::trunc);
+        whole.update(data);
+        out.write(data.data(), static_cast<std::streamsize>(data.size()));
+        return static_cast<bool>(out);
+      },
+      options);
+  if (written && !out.is_open()) out.open(temp, std::ios::binary | std::ios::trunc);  // empty
+  out.close();
+  std::error_code ec;
+  if (!written) {
+    std::filesystem::remove(temp, ec);
+    return written.err();
+  }
+  if (whole.finish() != file->hash) {
+    std::filesystem::remove(temp, ec);
+    return error(error_kind::corruption, remote + ": the content does not match its hash");
+  }
+  std::filesystem::rename(temp, local, ec);
+  if (ec) return error(error_kind::unavailable, "cannot write " + local.string() + ": " + ec.message());
+  if (options.set_mtime && file->mtime_us > 0) {
+    struct timespec times[2];
+    times[0].tv_nsec = UTIME_OMIT;
+    times[1].tv_sec = file->mtime_us / 1000000;
+    times[1].tv_nsec = (file->mtime_us % 1000000) * 1000;
+    ::utimensat(AT_FDCWD, local.c_str(), times, 0);
+  }
+  if (options.stats) {
+    options.stats->file_bytes = file->size;
+    options.stats->chunks_total = file->chunks.size();
+  }
+  return file;
+}
+
+result<std::string> client::get_bytes(const std::string& remote) {
+  auto file = stat(remote);
+  if (!file) return file.err();
+  if (file->folder) return error(error_kind::invalid, remote + " is a folder");
+  std::string content;
+  content.reserve(file->size);
+  auto fetched = fetch_chunks(
+      *impl_, *file,
+      [&](const std::string& data) {
+        content += data;
+        return true;
+      },
+      {});
+  if (!fetched) return fetched.err();
+  if (sha256(content) != file->hash) {
+    return error(error_kind::corruption, remote + ": the content does not match its hash");
+  }
+  return content;
+}
+
+}  // namespace autosync::sdk

@@ -1,0 +1,252 @@
+// A real autosyncd process on a loopback port, driven through the SDK: content round trips,
+// what is sent, the namespace operations, subscriptions, crashes.
+#define BOOST_TEST_MODULE sdk_server
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "autosync/sdk/client.hpp"
+#include "autosync/server/auth.hpp"
+#include "printers.hpp"
+#include "server_process.hpp"
+#include "temp_dir.hpp"
+#include "test_data.hpp"
+
+using namespace autosync;
+
+namespace {
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string read_file(const std::filesystem::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+struct fixture {
+  test::temp_dir dir;
+  test::server_process server{AUTOSYNCD_BIN, dir / "server"};
+
+  std::string token_for(const std::string& user, std::chrono::seconds ttl = std::chrono::hours(1)) {
+    server::token_request r;
+    r.user = user;
+    r.ttl = ttl;
+    auto t = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), r, now_s());
+    BOOST_REQUIRE(t);
+    return *t;
+  }
+
+  std::unique_ptr<sdk::client> connect(const std::string& user, const std::string& device = "dev1") {
+    sdk::connect_options o;
+    o.server = server.address();
+    o.token = token_for(user);
+    o.device_id = device;
+    auto c = sdk::client::connect(o);
+    BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
+    return std::move(c).value();
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(files_of_every_size_come_back_byte_identical, fixture) {
+  auto alice = connect("alice");
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{10} << 20}) {
+    const auto content = test::random_bytes(size, static_cast<unsigned>(size));
+    const std::string path = "/sizes/f" + std::to_string(size);
+    auto put = alice->put_bytes(content, path);
+    BOOST_REQUIRE_MESSAGE(put.has_value(), test::describe(put));
+    BOOST_TEST(put->size == size);
+    auto got = alice->get_bytes(path);
+    BOOST_REQUIRE(got);
+    BOOST_TEST((*got == content), "content of " << size << " bytes differs");
+  }
+  // 100 MiB through files: streamed both ways, never whole in memory on the client.
+  const auto big = test::random_bytes(100u << 20, 7);
+  { std::ofstream(dir / "big.bin", std::ios::binary) << big; }
+  auto put = alice->put_file(dir / "big.bin", "/big.bin");
+  BOOST_REQUIRE_MESSAGE(put.has_value(), test::describe(put));
+  auto got = alice->get_file("/big.bin", dir / "big.copy");
+  BOOST_REQUIRE_MESSAGE(got.has_value(), test::describe(got));
+  BOOST_TEST((read_file(dir / "big.copy") == big));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_1_mib_edit_resends_only_changed_chunks_and_a_reput_sends_none, fixture) {
+  auto alice = connect("alice");
+  auto content = test::random_bytes(64u << 20, 11);
+  sdk::transfer_stats first;
+  sdk::put_options o;
+  o.stats = &first;
+  BOOST_REQUIRE(alice->put_bytes(content, "/large.bin", o));
+  BOOST_TEST(first.bytes_sent == content.size());
+
+  sdk::transfer_stats again;
+  o.stats = &again;
+  BOOST_REQUIRE(alice->put_bytes(content, "/large.bin", o));
+  BOOST_TEST(again.chunks_sent == 0u);
+  BOOST_TEST(again.bytes_sent == 0u);
+
+  const auto edit = test::random_bytes(1u << 20, 12);
+  content.replace(32u << 20, edit.size(), edit);
+  sdk::transfer_stats delta;
+  o.stats = &delta;
+  BOOST_REQUIRE(alice->put_bytes(content, "/large.bin", o));
+  BOOST_TEST_MESSAGE("1 MiB edit re-sent " << delta.bytes_sent << " bytes");
+  BOOST_TEST(delta.bytes_sent >= (1u << 20));
+  BOOST_TEST(delta.bytes_sent <= (3u << 19));  // at most 1.5 MiB
+  auto got = alice->get_bytes("/large.bin");
+  BOOST_REQUIRE(got);
+  BOOST_TEST((*got == content));
+}
+
+BOOST_FIXTURE_TEST_CASE(namespace_operations_answer_with_typed_errors, fixture) {
+  auto alice = connect("alice");
+  auto v1 = alice->put_bytes("one", "/docs/a.txt");
+  BOOST_REQUIRE(v1);
+  sdk::put_options stale;
+  stale.base_revision = 0;  // "create", but it exists
+  auto conflict = alice->put_bytes("two", "/docs/a.txt", stale);
+  BOOST_REQUIRE(!conflict);
+  BOOST_TEST(conflict.err().kind() == error_kind::conflict);
+  BOOST_TEST(conflict.err().message().find("current revision") != std::string::npos);
+
+  auto v2 = alice->put_bytes("two", "/docs/a.txt");
+  BOOST_REQUIRE(v2);
+  BOOST_REQUIRE(alice->move("/docs/a.txt", "/docs/b.txt"));
+  auto history = alice->history("/docs/b.txt");
+  BOOST_REQUIRE(history);
+  BOOST_TEST(history->size() == 2u);
+  BOOST_TEST(history->front().path == "/docs/a.txt");
+
+  auto restored = alice->restore("/docs/b.txt", v1->revision);
+  BOOST_REQUIRE_MESSAGE(restored.has_value(), test::describe(restored));
+  BOOST_TEST(*alice->get_bytes("/docs/b.txt") == "one");
+
+  const auto before_delete = alice->list("/", {true, 0, 0});
+  BOOST_REQUIRE(alice->remove("/docs/b.txt"));
+  BOOST_TEST(alice->stat("/docs/b.txt").err().kind() == error_kind::not_found);
+  BOOST_REQUIRE(alice->undelete("/docs/b.txt"));
+  BOOST_TEST(*alice->get_bytes("/docs/b.txt") == "one");
+
+  BOOST_REQUIRE(alice->make_folder("/empty"));
+  auto listing = alice->list("/");
+  BOOST_REQUIRE(listing);
+  BOOST_TEST(listing->size() == 2u);  // /docs, /empty
+
+  auto changes = alice->changes(0);
+  BOOST_REQUIRE(changes);
+  BOOST_TEST(changes->changes.size() >= 7u);
+  auto at_seq = alice->list("/docs", {false, v1->revision, 0});
+  BOOST_REQUIRE(at_seq);
+  BOOST_REQUIRE(at_seq->size() == 1u);
+  BOOST_TEST(at_seq->front().path == "/docs/a.txt");
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_paths_are_invalid_and_change_nothing, fixture) {
+  auto alice = connect("alice");
+  const std::vector<std::string> bad_paths{"relative.txt", "/a/../b", "/a//b", "/",
+                                           std::string("/nul\0x", 6), "/ctl\x01",
+                                           "/" + std::string(300, 'n')};
+  for (const auto& bad : bad_paths) {
+    auto put = alice->put_bytes("x", bad, sdk::put_options{0, {}, {}, nullptr});
+    BOOST_REQUIRE_MESSAGE(!put, "accepted " << bad);
+    BOOST_TEST((put.err().kind() == error_kind::invalid || put.err().kind() == error_kind::conflict),
+               bad << ": " << put.err().to_string());
+  }
+  auto changes = alice->changes(0);
+  BOOST_REQUIRE(changes);
+  BOOST_TEST(changes->changes.empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_subscription_delivers_another_devices_change_within_a_second, fixture) {
+  auto watcher = connect("alice", "laptop");
+  auto writer = connect("alice", "desktop");
+  std::vector<sdk::change> seen;
+  BOOST_REQUIRE(watcher->subscribe(0, [&](const sdk::change& c) { seen.push_back(c); }));
+  const auto sent = std::chrono::steady_clock::now();
+  BOOST_REQUIRE(writer->put_bytes("hello", "/hello.txt"));
+  BOOST_REQUIRE(watcher->wait_for_changes(std::chrono::seconds(5), [&] { return !seen.empty(); }));
+  const auto took = std::chrono::steady_clock::now() - sent;
+  BOOST_REQUIRE(seen.size() == 1u);
+  BOOST_TEST(seen[0].path == "/hello.txt");
+  BOOST_TEST(seen[0].device_id == "desktop");
+  BOOST_TEST(std::chrono::duration_cast<std::chrono::milliseconds>(took).count() < 1000);
+  // In order, one after another.
+  for (int i = 0; i < 20; ++i) BOOST_REQUIRE(writer->put_bytes("n", "/n" + std::to_string(i)));
+  BOOST_REQUIRE(watcher->wait_for_changes(std::chrono::seconds(5), [&] { return seen.size() >= 21; }));
+  for (std::size_t i = 1; i < seen.size(); ++i) BOOST_TEST(seen[i].seq > seen[i - 1].seq);
+}
+
+BOOST_FIXTURE_TEST_CASE(bad_tokens_are_refused_and_users_are_isolated, fixture) {
+  sdk::connect_options o;
+  o.server = server.address();
+  o.device_id = "d";
+  o.retries_max = 0;
+  auto refused = [&](const std::string& token) {
+    o.token = token;
+    auto c = sdk::client::connect(o);
+    return !c && c.err().kind() == error_kind::unauthenticated;
+  };
+  BOOST_TEST(refused(""));
+  server::token_request expired;
+  expired.user = "alice";
+  expired.ttl = std::chrono::seconds(60);
+  auto old = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), expired,
+                                 now_s() - 3600);
+  BOOST_TEST(refused(*old));
+  server::token_request r;
+  r.user = "alice";
+  auto forged = server::issue_token(server::token_algorithm::hs256, std::string(48, 'x'), r, now_s());
+  BOOST_TEST(refused(*forged));
+  // alg none: header {"alg":"none","typ":"JWT"}, payload {"sub":"alice","exp":<future>}.
+  const std::string none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.";
+  BOOST_TEST(refused(none));
+
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("secret", "/private.txt"));
+  auto bob = connect("bob");
+  BOOST_TEST(bob->stat("/private.txt").err().kind() == error_kind::not_found);
+  BOOST_TEST(bob->list("/")->empty());
+  BOOST_TEST(bob->get_chunk(sha256("secret")).err().kind() == error_kind::not_found);
+  BOOST_TEST(bob->remove("/private.txt").err().kind() == error_kind::not_found);
+  BOOST_TEST(*alice->get_bytes("/private.txt") == "secret");
+  const auto audit = read_file(server.data_dir() / "audit.log");
+  BOOST_TEST(audit.find("login_failed") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(every_acknowledged_commit_survives_kill_9, fixture) {
+  std::atomic<int> acknowledged{0};
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    sdk::connect_options o;
+    o.server = server.address();
+    o.token = token_for("alice");
+    o.device_id = "w";
+    o.retries_max = 0;
+    auto c = sdk::client::connect(o);
+    if (!c) return;
+    for (int i = 0; !stop; ++i) {
+      if (!(*c)->put_bytes("v" + std::to_string(i), "/f" + std::to_string(i))) return;
+      acknowledged = i + 1;
+    }
+  });
+  while (acknowledged < 50) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  server.kill9();
+  stop = true;
+  writer.join();
+  const int acked = acknowledged;
+  server.start();
+  auto alice = connect("alice");
+  for (int i = 0; i < acked; ++i) {
+    auto got = alice->get_bytes("/f" + std::to_string(i));
+    BOOST_REQUIRE_MESSAGE(got, "acknowledged /f" << i << " lost");
+    BOOST_TEST(*got == "v" + std::to_string(i));
+  }
+}

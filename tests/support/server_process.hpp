@@ -1,0 +1,112 @@
+// A real autosyncd process for integration tests: started on a free loopback port with its
+// own data directory and token secret, stopped with SIGTERM (or killed with SIGKILL).
+#pragma once
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace autosync::test {
+
+class server_process {
+public:
+  // `binary`: autosyncd. `dir`: holds data/, jwt.secret and the process's output.
+  server_process(std::string binary, std::filesystem::path dir, std::vector<std::string> extra = {})
+      : binary_(std::move(binary)), dir_(std::move(dir)), extra_(std::move(extra)) {
+    std::filesystem::create_directories(dir_);
+    if (!std::filesystem::exists(secret_file())) {
+      std::ofstream(secret_file()) << std::string(48, 's') << "\n";
+    }
+    start();
+  }
+  ~server_process() { stop(); }
+  server_process(const server_process&) = delete;
+  server_process& operator=(const server_process&) = delete;
+
+  std::filesystem::path secret_file() const { return dir_ / "jwt.secret"; }
+  std::filesystem::path data_dir() const { return dir_ / "data"; }
+  const std::string& address() const { return address_; }
+  pid_t pid() const { return pid_; }
+
+  // Starts it (again, on the same data, on a new port) and waits until it listens.
+  void start(const std::string& listen = "127.0.0.1:0") {
+    const auto log = dir_ / ("server-" + std::to_string(++starts_) + ".log");
+    std::vector<std::string> args{binary_, "--data-dir", data_dir().string(), "--listen", listen,
+                                  "--jwt-secret-file", secret_file().string()};
+    args.insert(args.end(), extra_.begin(), extra_.end());
+    std::fflush(nullptr);  // or the child repeats the parent's buffered output
+    pid_ = ::fork();
+    if (pid_ < 0) throw std::runtime_error("fork failed");
+    if (pid_ == 0) {
+      std::FILE* out = std::freopen(log.c_str(), "w", stdout);
+      (void)out;
+      ::dup2(::fileno(stdout), 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+    address_ = wait_for_address(log);
+  }
+
+  // SIGTERM and wait: the clean shutdown. Returns the exit code (-1: not a normal exit).
+  int stop() {
+    if (pid_ <= 0) return -1;
+    ::kill(pid_, SIGTERM);
+    return reap();
+  }
+  // SIGKILL: the crash.
+  void kill9() {
+    if (pid_ <= 0) return;
+    ::kill(pid_, SIGKILL);
+    reap();
+  }
+
+private:
+  int reap() {
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+  std::string wait_for_address(const std::filesystem::path& log) {
+    const std::string marker = "RPC on ";
+    for (int i = 0; i < 300; ++i) {
+      std::ifstream in(log);
+      std::stringstream s;
+      s << in.rdbuf();
+      const auto text = s.str();
+      if (auto at = text.find(marker); at != std::string::npos) {
+        auto end = text.find(',', at);
+        if (end != std::string::npos) return text.substr(at + marker.size(), end - at - marker.size());
+      }
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        throw std::runtime_error("autosyncd exited at start: " + text);
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    throw std::runtime_error("autosyncd did not start listening within 6 s");
+  }
+
+  std::string binary_;
+  std::filesystem::path dir_;
+  std::vector<std::string> extra_;
+  std::string address_;
+  pid_t pid_ = -1;
+  int starts_ = 0;
+};
+
+}  // namespace autosync::test
