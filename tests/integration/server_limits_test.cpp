@@ -1,0 +1,156 @@
+// A real autosyncd against clients that misbehave: garbage and oversized messages on the
+// socket, too many requests, oversized chunks; and TLS.
+#define BOOST_TEST_MODULE server_limits
+#include <boost/test/unit_test.hpp>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "autosync/sdk/client.hpp"
+#include "autosync/server/auth.hpp"
+#include "printers.hpp"
+#include "server_process.hpp"
+#include "temp_dir.hpp"
+#include "test_data.hpp"
+
+using namespace autosync;
+
+namespace {
+
+std::int64_t now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string token_for(const std::string& user) {
+  server::token_request r;
+  r.user = user;
+  auto t = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), r, now_s());
+  BOOST_REQUIRE(t);
+  return *t;
+}
+
+result<std::unique_ptr<sdk::client>> connect(const std::string& address, int retries = 4,
+                                             std::optional<std::filesystem::path> ca = {}) {
+  sdk::connect_options o;
+  o.server = address;
+  o.token = token_for("alice");
+  o.device_id = "d";
+  o.retries_max = retries;
+  o.tls_ca_file = std::move(ca);
+  if (o.tls_ca_file) o.tls_server_name = "localhost";
+  return sdk::client::connect(o);
+}
+
+// A plain TCP connection to HOST:PORT.
+int raw_connect(const std::string& address) {
+  const auto colon = address.rfind(':');
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(address.substr(colon + 1))));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  BOOST_REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  return fd;
+}
+
+// Whether the server closes the connection within `ms` (reads until EOF or error).
+bool closed_by_server(int fd, int ms) {
+  char buf[4096];
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+  while (std::chrono::steady_clock::now() < until) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, 50) <= 0) continue;
+    if (::read(fd, buf, sizeof(buf)) <= 0) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(garbage_and_oversized_messages_end_only_their_connection) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  auto good = connect(server.address());
+  BOOST_REQUIRE_MESSAGE(good.has_value(), test::describe(good));
+  BOOST_REQUIRE((*good)->put_bytes("kept", "/kept.txt"));
+
+  int garbage = raw_connect(server.address());
+  const auto junk = test::random_bytes(64 << 10, 3);
+  (void)!::write(garbage, junk.data(), junk.size());
+  BOOST_TEST(closed_by_server(garbage, 3000));
+  ::close(garbage);
+
+  // A frame header announcing one segment of 64 MiB: refused on the header, unread.
+  int big = raw_connect(server.address());
+  const std::uint32_t header[2] = {0, (64u << 20) / 8};
+  (void)!::write(big, header, sizeof(header));
+  BOOST_TEST(closed_by_server(big, 3000));
+  ::close(big);
+
+  auto still = (*good)->get_bytes("/kept.txt");
+  BOOST_REQUIRE_MESSAGE(still.has_value(), test::describe(still));
+  BOOST_TEST(*still == "kept");
+  auto fresh = connect(server.address());
+  BOOST_REQUIRE(fresh.has_value());
+  BOOST_TEST((*fresh)->list("/")->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_oversized_chunk_is_too_large_and_stores_nothing) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  auto c = connect(server.address());
+  BOOST_REQUIRE(c.has_value());
+  // One 5 MiB chunk (the SDK never cuts one this large; a hand-made plan does).
+  const auto data = test::random_bytes(5u << 20, 5);
+  sdk::file_plan plan;
+  plan.size = data.size();
+  plan.hash = sha256(data);
+  plan.chunks.push_back({plan.hash, static_cast<std::uint32_t>(data.size())});
+  { std::ofstream(dir / "five", std::ios::binary) << data; }
+  auto sent = (*c)->put_chunks(dir / "five", plan, {0});
+  BOOST_REQUIRE(!sent);
+  BOOST_TEST(sent.err().kind() == error_kind::too_large);
+  auto missing = (*c)->missing_chunks({plan.hash});
+  BOOST_REQUIRE(missing.has_value());
+  BOOST_TEST(missing->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(a_user_beyond_the_rate_limit_is_told_when_to_retry) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--rate-limit", "5"});
+  auto c = connect(server.address(), 0);
+  BOOST_REQUIRE(c.has_value());
+  std::optional<error> limited;
+  for (int i = 0; i < 40 && !limited; ++i) {
+    auto s = (*c)->list("/");
+    if (!s) limited = s.err();
+  }
+  BOOST_REQUIRE(limited.has_value());
+  BOOST_TEST(limited->kind() == error_kind::rate_limited);
+  BOOST_TEST(limited->message().find("retry in") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(tls_serves_clients_that_trust_the_certificate_and_refuses_plain_ones) {
+  test::temp_dir dir;
+  auto made = test::run_process(
+      "openssl", "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                 "-subj /CN=localhost -addext subjectAltName=DNS:localhost -keyout " +
+                     (dir / "key.pem").string() + " -out " + (dir / "cert.pem").string());
+  BOOST_REQUIRE_MESSAGE(made.exit_code == 0, made.output);
+  test::server_process server(AUTOSYNCD_BIN, dir / "server",
+                              {"--tls-cert", (dir / "cert.pem").string(), "--tls-key",
+                               (dir / "key.pem").string()});
+  auto secure = connect(server.address(), 0, dir / "cert.pem");
+  BOOST_REQUIRE_MESSAGE(secure.has_value(), test::describe(secure));
+  BOOST_REQUIRE((*secure)->put_bytes("over tls", "/tls.txt"));
+  BOOST_TEST(*(*secure)->get_bytes("/tls.txt") == "over tls");
+  auto plain = connect(server.address(), 0);
+  BOOST_TEST(!plain.has_value());
+}
