@@ -7,6 +7,7 @@
 
 #include "actors_bench.hpp"
 #include "journal_bench.hpp"
+#include "server_bench.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"AutoSync benchmarks: one JSON line per scenario (medians over runs)"};
@@ -42,6 +43,21 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   auto* chunker = app.add_subcommand(
       "chunker", "MiB/s of content-defined chunking of a 256 MiB file, and with SHA-256");
+  autosync::bench::server_target target{"127.0.0.1:7400", "autosync-data/dev-jwt-secret",
+                                       std::filesystem::temp_directory_path() / "autosync-bench"};
+  std::vector<std::pair<std::string, CLI::App*>> server_scenarios;
+  for (const auto& [name, what] : std::vector<std::pair<std::string, std::string>>{
+           {"commit", "metadata-only commits/s from 64 concurrent clients, p50, p99"},
+           {"upload", "MiB/s putting a fresh 256 MiB file"},
+           {"reupload", "MiB sent re-putting an unchanged 1 GiB file"},
+           {"delta", "MiB sent and seconds for a 1 MiB change inside a 256 MiB file"}}) {
+    auto* sub = app.add_subcommand(name, what + " (against a running autosyncd)");
+    sub->add_option("--server", target.address, "HOST:PORT of autosyncd")->capture_default_str();
+    sub->add_option("--secret-file", target.secret_file, "the server's --jwt-secret-file")
+        ->capture_default_str();
+    sub->add_option("--dir", target.work_dir, "where to write the files uploaded");
+    server_scenarios.emplace_back(name, sub);
+  }
   CLI11_PARSE(app, argc, argv);
   try {
     if (journal->parsed()) return autosync::bench::run_journal_bench(s, journal_dir);
@@ -49,6 +65,9 @@ int main(int argc, char** argv) {
     if (activate->parsed()) return autosync::bench::run_activate_bench(s, journal_dir);
     if (actors->parsed()) return autosync::bench::run_actors_bench(s, journal_dir, touched);
     if (chunker->parsed()) return autosync::bench::run_chunker_bench(s);
+    for (const auto& [name, sub] : server_scenarios) {
+      if (sub->parsed()) return autosync::bench::run_server_bench(s, name, target);
+    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "autosync-bench: %s\n", e.what());
     return 1;
