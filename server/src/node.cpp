@@ -190,7 +190,7 @@ result<std::unique_ptr<node>> node::start(node_options options) {
                                                : journal::create_master_key_file(key_file);
   if (!key) return std::move(key).err();
   journal::options jo;
-  jo.dir = opts.data_dir / "journal";
+  jo.dir = opts.data_dir;  // the journal is the data folder: autosync-replay opens the same
   jo.master_key = *key;
   auto j = journal::journal::open(std::move(jo));
   if (!j) return std::move(j).err();
