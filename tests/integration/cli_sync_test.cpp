@@ -1,0 +1,156 @@
+// The `autosync` CLI against a real autosyncd: two local folders ("devices") kept in sync
+// through the server, conflicts, the deletion limit, exit codes and error advice.
+#define BOOST_TEST_MODULE cli_sync
+#include <boost/test/unit_test.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "server_process.hpp"
+#include "temp_dir.hpp"
+#include "test_data.hpp"
+
+using namespace autosync;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_file(const fs::path& p, const std::string& content) {
+  fs::create_directories(p.parent_path());
+  std::ofstream(p, std::ios::binary) << content;
+}
+
+// The files below `root` (not the engine's folder) with their content, by relative path.
+std::map<std::string, std::string> files_of(const fs::path& root) {
+  std::map<std::string, std::string> out;
+  for (auto it = fs::recursive_directory_iterator(root); it != fs::recursive_directory_iterator();
+       ++it) {
+    if (it->path().filename() == ".autosync") {
+      it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file()) out[fs::relative(it->path(), root).string()] = read_file(it->path());
+  }
+  return out;
+}
+
+struct fixture {
+  test::temp_dir dir;
+  test::server_process server{AUTOSYNCD_BIN, dir / "server"};
+  std::string token;
+
+  fixture() {
+    const auto issued = test::run_process(
+        AUTOSYNC_ADMIN_BIN,
+        "token issue --secret-file " + server.secret_file().string() + " --user alice --ttl 1h");
+    BOOST_REQUIRE_EQUAL(issued.exit_code, 0);
+    token = issued.output.substr(0, issued.output.find_last_not_of("\n") + 1);
+  }
+
+  // Runs the CLI as `device` with `args` after the global options.
+  test::process_result cli(const std::string& args, const std::string& device = "one") {
+    return test::run_process(AUTOSYNC_CLI_BIN, "--server " + server.address() + " --token " +
+                                                   token + " --device " + device + " " + args);
+  }
+
+  // One sync pass of the local folder `name` (under the test's folder) with /sync.
+  test::process_result sync(const std::string& name, const std::string& extra = "") {
+    auto r = cli("sync " + (dir / name).string() + " /sync " + extra, name);
+    BOOST_TEST_MESSAGE("sync " << name << ": " << r.output);
+    return r;
+  }
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(two_folders_converge_through_the_server, fixture) {
+  write_file(dir / "one" / "a.txt", "alpha");
+  write_file(dir / "one" / "sub" / "b.bin", test::random_bytes(3 << 20, 1));
+  fs::create_directories(dir / "one" / "empty");
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_TEST((files_of(dir / "one") == files_of(dir / "two")));
+  BOOST_TEST(fs::is_directory(dir / "two" / "empty"));
+
+  // An edit there, a rename and a delete here: each reaches the other side.
+  write_file(dir / "two" / "a.txt", "alpha, edited");
+  fs::rename(dir / "one" / "sub" / "b.bin", dir / "one" / "sub" / "renamed.bin");
+  fs::remove(dir / "one" / "empty");
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  const auto moved = sync("one");
+  BOOST_REQUIRE_EQUAL(moved.exit_code, 0);
+  BOOST_TEST(moved.output.find("moved on the server") != std::string::npos, moved.output);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_TEST((files_of(dir / "one") == files_of(dir / "two")));
+  BOOST_TEST(read_file(dir / "one" / "a.txt") == "alpha, edited");
+  BOOST_TEST(!fs::exists(dir / "two" / "empty"));
+  BOOST_TEST(sync("one").output.find("up to date") != std::string::npos);
+}
+
+BOOST_FIXTURE_TEST_CASE(edits_on_both_sides_keep_both_versions, fixture) {
+  write_file(dir / "one" / "notes.txt", "v1");
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  write_file(dir / "one" / "notes.txt", "from one");
+  write_file(dir / "two" / "notes.txt", "from two");
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  const auto files = files_of(dir / "one");
+  BOOST_TEST((files == files_of(dir / "two")));
+  BOOST_REQUIRE_EQUAL(files.size(), 2u);
+  BOOST_TEST(files.at("notes.txt") == "from one");  // the server's version keeps the name
+  const auto copy = files.begin();                  // "notes (" sorts before "notes."
+  BOOST_TEST(copy->first.find("notes (conflicted copy two ") == 0, copy->first);
+  BOOST_TEST(copy->second == "from two");
+}
+
+BOOST_FIXTURE_TEST_CASE(a_mass_delete_stops_until_max_delete_allows_it, fixture) {
+  for (int i = 0; i < 20; ++i) write_file(dir / "one" / ("f" + std::to_string(i)), "x");
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  for (int i = 0; i < 20; ++i) fs::remove(dir / "one" / ("f" + std::to_string(i)));
+  const auto refused = sync("one");
+  BOOST_TEST(refused.exit_code == 1);
+  BOOST_TEST(refused.output.find("--max-delete 20") != std::string::npos, refused.output);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_TEST(files_of(dir / "two").size() == 20u);  // nothing was deleted anywhere
+  BOOST_REQUIRE_EQUAL(sync("one", "--max-delete 20").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two", "--max-delete 20").exit_code, 0);
+  BOOST_TEST(files_of(dir / "two").empty());
+}
+
+BOOST_FIXTURE_TEST_CASE(exit_codes_tell_usage_errors_from_failures_and_errors_say_what_to_do,
+                        fixture) {
+  write_file(dir / "f.txt", "x");
+  BOOST_TEST(cli("put " + (dir / "f.txt").string() + " docs/f.txt").exit_code == 2);
+  BOOST_TEST(cli("no-such-command").exit_code == 2);
+  const auto missing = cli("stat /nothing/here");
+  BOOST_TEST(missing.exit_code == 1);
+  BOOST_TEST(missing.output.find("what to do") != std::string::npos, missing.output);
+  const auto refused = test::run_process(
+      AUTOSYNC_CLI_BIN, "--server " + server.address() + " --token not-a-token ls /");
+  BOOST_TEST(refused.exit_code == 1);
+  BOOST_TEST(refused.output.find("autosync-admin token issue") != std::string::npos,
+             refused.output);
+}
+
+BOOST_FIXTURE_TEST_CASE(json_output_is_one_object_per_line, fixture) {
+  write_file(dir / "f.txt", "x");
+  BOOST_REQUIRE_EQUAL(cli("put " + (dir / "f.txt").string() + " /d/f.txt").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(cli("put " + (dir / "f.txt").string() + " /d/g.txt").exit_code, 0);
+  const auto listed = cli("--json ls /d");
+  BOOST_REQUIRE_EQUAL(listed.exit_code, 0);
+  std::set<std::string> lines;
+  std::istringstream in(listed.output);
+  for (std::string line; std::getline(in, line);) lines.insert(line);
+  BOOST_TEST(lines.size() == 2u);
+  for (const auto& line : lines) BOOST_TEST((line.front() == '{' && line.back() == '}'), line);
+}
