@@ -294,8 +294,9 @@ result<entry> client::stat(const std::string& path) {
   });
 }
 
-result<std::vector<entry>> client::list(const std::string& path, const list_options& options) {
-  return impl_->call<std::vector<entry>>([&](rpc::Session::Client& s) -> result<std::vector<entry>> {
+result<client::listing> client::list_with_cursor(const std::string& path,
+                                                 const list_options& options) {
+  return impl_->call<listing>([&](rpc::Session::Client& s) -> result<listing> {
     auto request = s.listRequest();
     request.setPath(wire_text(path));
     request.setRecursive(options.recursive);
@@ -303,10 +304,23 @@ result<std::vector<entry>> client::list(const std::string& path, const list_opti
     request.setAtTimeUs(options.at_time_us);
     auto reply = impl_->wait(request.send());
     check(reply);
-    std::vector<entry> out;
-    for (auto e : reply.getEntries()) out.push_back(entry_from(e));
+    listing out;
+    for (auto e : reply.getEntries()) out.entries.push_back(entry_from(e));
+    out.seq = reply.getSeq();
     return out;
   });
+}
+
+result<std::vector<entry>> client::list(const std::string& path, const list_options& options) {
+  auto l = list_with_cursor(path, options);
+  if (!l) return l.err();
+  return std::move(l->entries);
+}
+
+result<std::uint64_t> client::current_cursor() {
+  auto l = list_with_cursor("/", {});
+  if (!l) return l.err();
+  return l->seq;
 }
 
 result<std::uint64_t> client::remove(const std::string& path, std::uint64_t base_revision) {

@@ -323,6 +323,54 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
   return commit(remote, plan, *base, options.mtime_us.value_or(now_us()));
 }
 
+std::vector<result<entry>> client::commit_many(const std::vector<commit_request>& requests) {
+  constexpr std::size_t in_flight_max = 64;
+  std::vector<std::string> ops;
+  for (const auto& r : requests) ops.push_back(r.operation_id.empty() ? new_operation_id() : r.operation_id);
+  std::vector<std::optional<result<entry>>> answers(requests.size());
+  auto all = impl_->call<bool>([&](rpc::Session::Client& s) -> result<bool> {
+    std::deque<std::pair<kj::Promise<result<entry>>, std::size_t>> in_flight;
+    auto settle_oldest = [&] {
+      auto answer = impl_->wait(kj::mv(in_flight.front().first));
+      answers[in_flight.front().second] = std::move(answer);
+      in_flight.pop_front();
+    };
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      if (answers[i]) continue;  // answered before a reconnect
+      const auto& r = requests[i];
+      auto request = s.commitRequest();
+      request.setPath(wire_text(r.remote));
+      request.setBaseRevision(r.base_revision);
+      request.setSize(r.plan.size);
+      request.setHash(bytes_of(r.plan.hash));
+      request.setMtimeUs(r.mtime_us);
+      auto chunks = request.initChunks(static_cast<unsigned>(r.plan.chunks.size()));
+      for (unsigned c = 0; c < chunks.size(); ++c) {
+        chunks[c].setHash(bytes_of(r.plan.chunks[c].hash));
+        chunks[c].setSize(r.plan.chunks[c].size);
+      }
+      request.setOperationId(ops[i]);
+      in_flight.emplace_back(request.send().then([](auto reply) -> result<entry> {
+        if (reply.hasFailure()) return error_from(reply.getFailure());
+        return entry_from(reply.getEntry());
+      }),
+                             i);
+      if (in_flight.size() >= in_flight_max) settle_oldest();
+    }
+    while (!in_flight.empty()) settle_oldest();
+    return true;
+  });
+  std::vector<result<entry>> out;
+  for (auto& a : answers) {
+    if (a) {
+      out.push_back(std::move(*a));
+    } else {
+      out.push_back(all ? error(error_kind::internal, "no answer") : all.err());
+    }
+  }
+  return out;
+}
+
 // --- downloads -----------------------------------------------------------------------------
 
 result<std::string> client::get_chunk(const sha256_digest& hash) {
@@ -338,6 +386,48 @@ result<std::string> client::get_chunk(const sha256_digest& hash) {
     }
     return out;
   });
+}
+
+std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info>& wanted) {
+  std::vector<std::optional<result<std::string>>> answers(wanted.size());
+  auto all = impl_->call<bool>([&](rpc::Session::Client& s) -> result<bool> {
+    std::deque<std::pair<kj::Promise<result<std::string>>, std::size_t>> in_flight;
+    std::uint64_t window = 0;
+    auto settle_oldest = [&] {
+      auto data = impl_->wait(kj::mv(in_flight.front().first));
+      const auto i = in_flight.front().second;
+      in_flight.pop_front();
+      window -= wanted[i].size;
+      if (data && sha256(*data) != wanted[i].hash) {
+        data = error(error_kind::corruption, "chunk " + wanted[i].hash.hex() + " arrived with other content");
+      }
+      answers[i] = std::move(data);
+    };
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      if (answers[i]) continue;
+      auto request = s.getChunkRequest();
+      request.setHash(bytes_of(wanted[i].hash));
+      in_flight.emplace_back(request.send().then([](auto reply) -> result<std::string> {
+        if (reply.hasFailure()) return error_from(reply.getFailure());
+        auto d = reply.getData();
+        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      }),
+                             i);
+      window += wanted[i].size;
+      while (window > impl_->options.window_bytes || in_flight.size() >= 128) settle_oldest();
+    }
+    while (!in_flight.empty()) settle_oldest();
+    return true;
+  });
+  std::vector<result<std::string>> out;
+  for (auto& a : answers) {
+    if (a) {
+      out.push_back(std::move(*a));
+    } else {
+      out.push_back(all ? error(error_kind::internal, "no answer") : all.err());
+    }
+  }
+  return out;
 }
 
 namespace {

@@ -272,3 +272,36 @@ BOOST_FIXTURE_TEST_CASE(a_client_reconnects_by_itself_after_the_server_restarts,
   BOOST_REQUIRE(seen.size() == 2u);
   BOOST_TEST(seen[1].path == "/after.txt");
 }
+
+BOOST_FIXTURE_TEST_CASE(pipelined_commits_and_chunk_fetches_answer_each_request_in_order, fixture) {
+  auto alice = connect("alice");
+  std::vector<sdk::client::commit_request> requests;
+  std::vector<sdk::chunk_info> chunks;
+  for (int i = 0; i < 300; ++i) {
+    const auto content = "file " + std::to_string(i);
+    auto plan = sdk::plan_bytes(content);
+    chunks.push_back(plan.chunks.at(0));
+    requests.push_back({"/many/f" + std::to_string(i), plan, 0, 0, {}});
+  }
+  // The chunks first (one upload of all of them), then 300 commits in flight.
+  std::string all;
+  for (int i = 0; i < 300; ++i) all += "file " + std::to_string(i);
+  sdk::file_plan pack;
+  for (const auto& c : chunks) pack.chunks.push_back(c);
+  { std::ofstream(dir / "pack", std::ios::binary) << all; }
+  std::vector<std::size_t> every(pack.chunks.size());
+  for (std::size_t i = 0; i < every.size(); ++i) every[i] = i;
+  BOOST_REQUIRE(alice->put_chunks(dir / "pack", pack, every));
+  requests.push_back({"/many/f0", requests[0].plan, 0, 0, {}});  // a create that conflicts
+  auto answers = alice->commit_many(requests);
+  BOOST_REQUIRE(answers.size() == 301u);
+  for (int i = 0; i < 300; ++i) BOOST_REQUIRE_MESSAGE(answers[i].has_value(), test::describe(answers[i]));
+  BOOST_TEST(answers[300].err().kind() == error_kind::conflict);
+  auto listed = alice->list_with_cursor("/many", {});
+  BOOST_REQUIRE(listed.has_value());
+  BOOST_TEST(listed->entries.size() == 300u);
+  BOOST_TEST(listed->seq == *alice->current_cursor());
+  auto fetched = alice->get_chunks(chunks);
+  for (int i = 0; i < 300; ++i) BOOST_TEST(*fetched[i] == "file " + std::to_string(i));
+  BOOST_TEST(alice->changes(listed->seq)->changes.empty());
+}

@@ -150,6 +150,18 @@ public:
   // missing ones in the message). `operation_id` empty: a new one.
   result<entry> commit(const std::string& remote, const file_plan& plan, std::uint64_t base_revision,
                        std::int64_t mtime_us, const std::string& operation_id = {});
+  // Many commits of content already uploaded, pipelined (up to 64 in flight): what sync
+  // does with many small files. One answer per request, in order; a lost connection
+  // retries the unanswered ones with their operation ids.
+  struct commit_request {
+    std::string remote;
+    file_plan plan;
+    std::uint64_t base_revision = 0;
+    std::int64_t mtime_us = 0;
+    std::string operation_id;  // empty: a new one
+  };
+  std::vector<result<entry>> commit_many(const std::vector<commit_request>& requests);
+
   // Downloads into `local` (written beside it, checked against every hash, then renamed
   // into place). The entry downloaded is returned.
   result<entry> get_file(const std::string& remote, const std::filesystem::path& local,
@@ -162,6 +174,9 @@ public:
   status put_chunks(const std::filesystem::path& local, const file_plan& plan,
                     const std::vector<std::size_t>& indexes, const put_options& options = {});
   result<std::string> get_chunk(const sha256_digest& hash);
+  // Many chunks, pipelined (up to window_bytes in flight by their sizes); each checked
+  // against its hash. One answer per hash, in order.
+  std::vector<result<std::string>> get_chunks(const std::vector<chunk_info>& chunks);
 
   // --- the namespace ----------------------------------------------------------------------
   result<entry> stat(const std::string& path);
@@ -172,6 +187,15 @@ public:
   };
   result<std::vector<entry>> list(const std::string& path, const list_options& options);
   result<std::vector<entry>> list(const std::string& path) { return list(path, list_options{}); }
+  // The same, with the sequence number the listing is as of: a change-feed cursor from
+  // which changes() continues exactly after what was listed.
+  struct listing {
+    std::vector<entry> entries;
+    std::uint64_t seq = 0;
+  };
+  result<listing> list_with_cursor(const std::string& path, const list_options& options);
+  // The user's newest sequence number: changes() from it reports only what comes next.
+  result<std::uint64_t> current_cursor();
   // These return the sequence number of the change.
   result<std::uint64_t> remove(const std::string& path, std::uint64_t base_revision = 0);
   result<std::uint64_t> move(const std::string& from, const std::string& to);
