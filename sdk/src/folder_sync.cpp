@@ -21,7 +21,6 @@ using namespace std::chrono_literals;
 constexpr int rounds_max = 3;
 // Changes per feed request (the server allows up to 10,000; smaller keeps replies small).
 constexpr std::uint32_t changes_page_max = 1000;
-constexpr std::uint32_t feed_end_page_max = 10000;
 // watch(): how long one wait in the client for remote changes lasts before the local watch
 // is looked at again, i.e. the delay before a local change is noticed.
 constexpr auto wait_step = 250ms;
@@ -116,7 +115,6 @@ struct folder_sync::impl {
   error root_gone(const std::string& moved_to) const;
   status fetch_at(remote_tree& tree, const std::string& path, std::uint64_t seq);
   status list_remote();
-  result<std::uint64_t> feed_end(std::uint64_t since);
   void wait_for_change(internal::local_watch* local, bool& subscribed, const bool& remote_dirty,
                        const std::function<bool()>& stop, std::chrono::seconds wait_max);
 
@@ -317,12 +315,10 @@ status folder_sync::impl::fetch_at(remote_tree& tree, const std::string& path, s
   return status::ok();
 }
 
-// The first pass: the remote folder as a point of the feed, so the feed can continue from
-// it with nothing missed or applied twice. list() does not say which point it listed, so:
-// the newest revision listed now is a point at or before now; the feed's end is found
-// from there; the folder is listed again exactly as of that end.
+// The first pass: the remote folder listed together with the feed's sequence number the
+// listing is as of, so the feed continues exactly after it, nothing missed or applied
+// twice.
 status folder_sync::impl::list_remote() {
-  std::uint64_t since = 0;
   if (options.remote != "/") {
     auto root = remote.stat(options.remote);
     if (!root && root.err().kind() == error_kind::not_found) {
@@ -340,39 +336,21 @@ status folder_sync::impl::list_remote() {
     if (!root->folder) {
       return error(error_kind::invalid, options.remote + " is a file on the server; name a folder");
     }
-    since = root->revision;
   }
   client::list_options everything;
   everything.recursive = true;
-  auto now = remote.list(options.remote, everything);
-  if (!now) return std::move(now).err();
-  for (const auto& e : *now) since = std::max(since, e.revision);
-  auto end = feed_end(since);
-  if (!end) return std::move(end).err();
+  auto listed = remote.list_with_cursor(options.remote, everything);
+  if (!listed) return std::move(listed).err();
   remote_tree tree;
-  if (*end > 0) {
-    everything.at_seq = *end;
-    auto listed = remote.list(options.remote, everything);
-    if (!listed) return std::move(listed).err();
-    for (const auto& e : *listed) {
-      if (auto r = relative_to(options.remote, e.path); r && !r->empty()) {
-        insert_with_parents(tree, *r, remote_item_of(e));
-      }
+  for (const auto& e : listed->entries) {
+    if (auto r = relative_to(options.remote, e.path); r && !r->empty()) {
+      insert_with_parents(tree, *r, remote_item_of(e));
     }
   }
   state.remote = std::move(tree);
-  state.cursor = *end;
+  state.cursor = listed->seq;
   state.remote_listed = true;
   return status::ok();
-}
-
-result<std::uint64_t> folder_sync::impl::feed_end(std::uint64_t since) {
-  for (;;) {
-    auto page = remote.changes(since, feed_end_page_max);
-    if (!page) return std::move(page).err();
-    since = page->cursor;
-    if (!page->more) return since;
-  }
 }
 
 // --- watch ---------------------------------------------------------------------------------

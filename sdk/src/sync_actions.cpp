@@ -16,9 +16,11 @@ namespace autosync::sdk::internal {
 
 namespace {
 
-// Small uploads wait in a batch until it holds this many files or bytes: a batch's new
-// chunks go in one pipelined upload. Bounded so a batch's pack file and the commits left
-// to redo after a failure stay small.
+// Small uploads and downloads wait in a batch until it holds this many files or bytes: a
+// batch's new chunks go in one pipelined upload and its commits in one pipelined
+// commit_many; a download batch's chunks come in one pipelined get_chunks. Bounded so a
+// batch's pack file (or, downloading, its content in memory) and what is left to redo
+// after a failure stay small.
 constexpr std::size_t batch_files_max = 256;
 constexpr std::uint64_t batch_bytes_max = 16u << 20;
 // The state is saved at least this often during a long plan, so a crash redoes little
@@ -82,6 +84,25 @@ status write_file(const std::filesystem::path& file, const std::string& data,
   return status::ok();
 }
 
+// A file this small is one chunk, named by the file's hash: it can be fetched by that hash
+// without asking the server for the file's chunk list first.
+bool one_chunk(std::uint64_t size) {
+  return size <= chunk_sizes::for_file(size).min;
+}
+
+// Failures of one call in a pipelined batch that the same call made alone may get past:
+// alone, the client retries them with backoff (and the server's retry-after).
+bool worth_a_retry_alone(const error& e) {
+  switch (e.kind()) {
+    case error_kind::overloaded:
+    case error_kind::rate_limited:
+    case error_kind::unavailable:
+      return true;
+    default:
+      return false;
+  }
+}
+
 entry entry_of(const std::string& path, const remote_item& item) {
   entry e;
   e.id = item.id;
@@ -122,7 +143,7 @@ status action_runner::run(const sync_plan& plan) {
   for (const auto& a : plan.actions) {
     if (c_.options.stop && c_.options.stop()) break;
     if (is_delete(a.what)) {
-      if (auto flushed = flush_batch(); !flushed) return flushed;
+      if (auto flushed = flush_batches(); !flushed) return flushed;
     }
     if (auto ran = run_one(a); !ran) return ran;
     const auto now = std::chrono::steady_clock::now();
@@ -133,14 +154,29 @@ status action_runner::run(const sync_plan& plan) {
       last_checkpoint_ = now;
     }
   }
-  return flush_batch();
+  return flush_batches();
+}
+
+status action_runner::flush_batches() {
+  if (auto flushed = flush_uploads(); !flushed) return flushed;
+  return flush_downloads();
 }
 
 status action_runner::run_one(const sync_action& a) {
   if (a.what == kind::upload && a.local.size <= c_.options.batch_file_bytes_max) {
-    batch_.push_back(&a);
-    batch_bytes_ += a.local.size;
-    if (batch_.size() >= batch_files_max || batch_bytes_ >= batch_bytes_max) return flush_batch();
+    uploads_.push_back(&a);
+    uploads_bytes_ += a.local.size;
+    if (uploads_.size() >= batch_files_max || uploads_bytes_ >= batch_bytes_max) {
+      return flush_uploads();
+    }
+    return status::ok();
+  }
+  if (a.what == kind::download && one_chunk(a.item.size)) {
+    downloads_.push_back(&a);
+    downloads_bytes_ += a.item.size;
+    if (downloads_.size() >= batch_files_max || downloads_bytes_ >= batch_bytes_max) {
+      return flush_downloads();
+    }
     return status::ok();
   }
   progress(a.path);
@@ -247,23 +283,53 @@ status action_runner::upload(const sync_action& a) {
 
 // Sends the batched small files: each is read once into a pack of the batch's distinct
 // chunks, the pack goes in one put_chunks (pipelined, and it asks once which chunks the
-// server lacks), then each file is committed. What is committed is exactly what was read.
-status action_runner::flush_batch() {
-  if (batch_.empty()) return status::ok();
-  const auto batch = std::move(batch_);
-  batch_.clear();
-  batch_bytes_ = 0;
+// server lacks), then the files are committed together. What is committed is exactly what
+// was read.
+status action_runner::flush_uploads() {
+  if (uploads_.empty()) return status::ok();
+  const auto batch = std::move(uploads_);
+  uploads_.clear();
+  uploads_bytes_ = 0;
   const auto pack_file = c_.temp_folder / "upload-pack";
   std::vector<std::optional<file_plan>> plans(batch.size());
   auto sent = send_pack(batch, pack_file, plans);
   std::error_code ec;
   std::filesystem::remove(pack_file, ec);
+  if (sent) return commit_pack(batch, plans);
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (plans[i]) {
+      if (auto failed = fail(batch[i]->path, sent.err()); !failed) return failed;
+    }
+    progress_.path = batch[i]->path;
+    done_with(batch[i]->local.size);
+  }
+  return status::ok();
+}
+
+// Commits the files of a sent pack (those with a plan) in one pipelined commit_many. Each
+// answer counts for its file alone, as a commit of its own would: a conflict is that
+// file's. An answer the server may give otherwise next time (overloaded, rate limited) is
+// asked again alone, with the same operation id, so nothing is applied twice.
+status action_runner::commit_pack(const std::vector<const sync_action*>& batch,
+                                  std::vector<std::optional<file_plan>>& plans) {
+  std::vector<client::commit_request> requests;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    if (!plans[i]) continue;
+    const auto& a = *batch[i];
+    requests.push_back({remote(a.path), std::move(*plans[i]), a.base_revision,
+                        a.local.mtime_ns / 1000, client::new_operation_id()});
+  }
+  auto answers = c_.remote.commit_many(requests);
+  std::size_t answer = 0;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     const auto& a = *batch[i];
     if (plans[i]) {
-      auto committed = sent ? c_.remote.commit(remote(a.path), *plans[i], a.base_revision,
-                                               a.local.mtime_ns / 1000)
-                            : result<entry>(sent.err());
+      const auto& r = requests[answer];
+      auto committed = std::move(answers[answer]);
+      ++answer;
+      if (!committed && worth_a_retry_alone(committed.err())) {
+        committed = c_.remote.commit(r.remote, r.plan, r.base_revision, r.mtime_us, r.operation_id);
+      }
       if (committed) {
         c_.state.synced[a.path] = remote_item_of(*committed);
         ++summary_.uploaded;
@@ -320,33 +386,79 @@ status action_runner::send_pack(const std::vector<const sync_action*>& batch,
 
 // --- downloads -----------------------------------------------------------------------------
 
+// Fetches the batched one-chunk files together (one pipelined get_chunks, each chunk
+// checked against the hash asked for, the file's), then puts each in place. A file whose
+// chunk did not come (a file stored in another cut, a failure) is downloaded alone, as
+// download() would.
+status action_runner::flush_downloads() {
+  if (downloads_.empty()) return status::ok();
+  const auto batch = std::move(downloads_);
+  downloads_.clear();
+  downloads_bytes_ = 0;
+  std::vector<chunk_info> wanted;
+  for (const auto* a : batch) {
+    if (a->item.size == 0) continue;
+    wanted.push_back({a->item.hash, static_cast<std::uint32_t>(a->item.size)});
+  }
+  auto answers = c_.remote.get_chunks(wanted);
+  std::size_t answer = 0;
+  for (const auto* a : batch) {
+    std::optional<std::string> content;
+    if (a->item.size == 0) {
+      content.emplace();
+    } else if (auto& got = answers[answer++]) {
+      content = std::move(*got);
+    }
+    progress_.path = a->path;
+    auto done = finish_download(a->path, a->item, a->local.inode != 0 ? &a->local : nullptr,
+                                std::move(content));
+    done_with(a->item.size);
+    if (!done) return done;
+  }
+  return status::ok();
+}
+
 // Downloads `path` into the engine's temp folder, then puts it in place if the local path
 // is still as scanned (`before`, or absent when null): a local change since wins.
 status action_runner::download(const std::string& path, const remote_item& item,
                                const local_item* before) {
-  const auto temp = c_.temp_folder / ("download-" + client::new_operation_id());
-  transfer_stats stats;
-  result<entry> got = error(error_kind::not_found, "");
-  // Small enough to be one chunk: its chunk is named by the file's hash, one call instead
-  // of two. Empty: nothing to fetch at all.
-  const bool one_chunk = item.size <= chunk_sizes::for_file(item.size).min;
-  if (item.size == 0 || one_chunk) {
-    auto data =
-        item.size == 0 ? result<std::string>(std::string()) : c_.remote.get_chunk(item.hash);
-    if (data && sha256(*data) == item.hash) {
-      stats.bytes_received = data->size();
-      if (auto written = write_file(temp, *data, item.mtime_us); !written) return written;
-      got = entry_of(remote(path), item);
-    }
+  // Small enough to be one chunk: one call instead of two. Empty: nothing to fetch at all.
+  std::optional<std::string> content;
+  if (item.size == 0) {
+    content.emplace();
+  } else if (one_chunk(item.size)) {
+    if (auto got = c_.remote.get_chunk(item.hash)) content = std::move(*got);
   }
-  if (!got) {
+  return finish_download(path, item, before, std::move(content));
+}
+
+// `content`: the file's content fetched by its hash already (the client checked it against
+// that hash), or nothing: the file is fetched whole (stat, then its chunks) instead.
+status action_runner::finish_download(const std::string& path, const remote_item& item,
+                                      const local_item* before,
+                                      std::optional<std::string> content) {
+  const auto temp = c_.temp_folder / ("download-" + client::new_operation_id());
+  result<entry> got = error(error_kind::not_found, "");
+  if (content) {
+    summary_.bytes_received += content->size();
+    if (auto written = write_file(temp, *content, item.mtime_us); !written) return written;
+    got = entry_of(remote(path), item);
+  } else {
+    transfer_stats stats;
     get_options o;
     o.stats = &stats;
     o.progress = [&](std::uint64_t done, std::uint64_t) { progress(path, done); };
     got = c_.remote.get_file(remote(path), temp, o);
+    summary_.bytes_received += stats.bytes_received;
   }
-  summary_.bytes_received += stats.bytes_received;
   if (!got) return fail(path, std::move(got).err());
+  return place(path, temp, *got, before);
+}
+
+// Renames the downloaded `temp` to `path` if the local path is still as scanned, and
+// records what is there now on both sides.
+status action_runner::place(const std::string& path, const std::filesystem::path& temp,
+                            const entry& got, const local_item* before) {
   const auto target = local(path);
   auto now = stat_item(target);
   const bool unchanged =
@@ -366,10 +478,10 @@ status action_runner::download(const std::string& path, const remote_item& item,
     return status::ok();
   }
   if (auto placed = stat_item(target)) {
-    placed->hash = got->hash;
+    placed->hash = got.hash;
     c_.state.scanned[path] = *placed;
   }
-  c_.state.synced[path] = remote_item_of(*got);
+  c_.state.synced[path] = remote_item_of(got);
   ++summary_.downloaded;
   return status::ok();
 }

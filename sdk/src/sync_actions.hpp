@@ -44,11 +44,21 @@ public:
 private:
   status run_one(const sync_action& a);
   status upload(const sync_action& a);
-  status flush_batch();
+  // The batches of small files: uploads (see flush_uploads) and downloads of files that are
+  // one chunk (see flush_downloads). Both are sent before any delete and at the end.
+  status flush_batches();
+  status flush_uploads();
   status send_pack(const std::vector<const sync_action*>& batch,
                    const std::filesystem::path& pack_file,
                    std::vector<std::optional<file_plan>>& plans);
+  status commit_pack(const std::vector<const sync_action*>& batch,
+                     std::vector<std::optional<file_plan>>& plans);
+  status flush_downloads();
   status download(const std::string& path, const remote_item& item, const local_item* before);
+  status finish_download(const std::string& path, const remote_item& item, const local_item* before,
+                         std::optional<std::string> content);
+  status place(const std::string& path, const std::filesystem::path& temp, const entry& got,
+               const local_item* before);
   status conflict(const sync_action& a);
   status delete_local(const sync_action& a);
   status delete_remote(const sync_action& a);
@@ -66,8 +76,10 @@ private:
 
   action_context c_;
   sync_summary& summary_;
-  std::vector<const sync_action*> batch_;  // small uploads not yet sent
-  std::uint64_t batch_bytes_ = 0;
+  std::vector<const sync_action*> uploads_;  // small uploads not yet sent
+  std::uint64_t uploads_bytes_ = 0;
+  std::vector<const sync_action*> downloads_;  // one-chunk downloads not yet fetched
+  std::uint64_t downloads_bytes_ = 0;
   sync_progress progress_;
   bool again_ = false;
   std::size_t since_checkpoint_ = 0;

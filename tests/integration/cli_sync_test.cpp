@@ -154,3 +154,28 @@ BOOST_FIXTURE_TEST_CASE(json_output_is_one_object_per_line, fixture) {
   BOOST_TEST(lines.size() == 2u);
   for (const auto& line : lines) BOOST_TEST((line.front() == '{' && line.back() == '}'), line);
 }
+
+BOOST_FIXTURE_TEST_CASE(a_conflict_inside_a_batch_of_small_files_concerns_that_file_alone,
+                        fixture) {
+  // More files than one batch holds (256), so commits and downloads go in several batches.
+  const int files = 600;
+  auto name = [](int i) { return "d" + std::to_string(i % 7) + "/f" + std::to_string(i); };
+  for (int i = 0; i < files; ++i) write_file(dir / "one" / name(i), "v1 " + std::to_string(i));
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_REQUIRE((files_of(dir / "one") == files_of(dir / "two")));
+  write_file(dir / "two" / name(300), "from two");
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  for (int i = 0; i < files; ++i) write_file(dir / "one" / name(i), "v2 " + std::to_string(i));
+  const auto both = sync("one");
+  BOOST_REQUIRE_EQUAL(both.exit_code, 0);
+  BOOST_TEST(both.output.find("conflict") != std::string::npos, both.output);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  const auto synced = files_of(dir / "one");
+  BOOST_TEST((synced == files_of(dir / "two")));
+  BOOST_REQUIRE_EQUAL(synced.size(), static_cast<std::size_t>(files + 1));
+  BOOST_TEST(synced.at(name(300)) == "from two");  // the server's version keeps the name
+  for (int i = 0; i < files; ++i) {
+    if (i != 300) BOOST_TEST(synced.at(name(i)) == "v2 " + std::to_string(i));
+  }
+}

@@ -34,18 +34,6 @@ nlohmann::json done(const std::string& command, nlohmann::json fields = nlohmann
   return fields;
 }
 
-// The seq after which the feed has nothing yet: the point "now" as a cursor. Pages through
-// the feed from the start (the client offers no cheaper way to ask).
-result<std::uint64_t> feed_end(sdk::client& c) {
-  std::uint64_t cursor = 0;
-  for (;;) {
-    auto page = c.changes(cursor, changes_page_max);
-    if (!page) return std::move(page).err();
-    cursor = page->cursor;
-    if (!page->more) return cursor;
-  }
-}
-
 // Advice for an error that says a path is a folder where a file was meant, else the usual.
 std::optional<std::string> advice_if_folder(const error& e, const std::string& advice) {
   const std::string tail = " is a folder";
@@ -319,9 +307,9 @@ int run_watch(const global_options& g, std::optional<std::uint64_t> since) {
   if (since) {
     cursor = *since;
   } else {
-    auto end = feed_end(*c);
-    if (!end) return out.fail("watch", end.err());
-    cursor = *end;
+    auto now = c->current_cursor();
+    if (!now) return out.fail("watch", now.err());
+    cursor = *now;
   }
   auto subscribed = c->subscribe(cursor, [&](const sdk::change& change) {
     out.record(to_json(change));

@@ -79,7 +79,8 @@ struct folder_sync_options {
   // Polled between files: true ends a pass early (what was done is remembered).
   std::function<bool()> stop;
   // Uploads of files up to this size go in batches: their new chunks travel together in one
-  // pipelined upload, and only the commits are one call per file.
+  // pipelined upload, their commits in one pipelined commit_many. (Downloads of files small
+  // enough to be one chunk are batched too: their chunks come in one pipelined get_chunks.)
   std::uint64_t batch_file_bytes_max = 1u << 20;
   // watch(): a full pass at least this often even when nothing was noticed (inotify misses
   // changes on network file systems, and a queue overflow loses events).
