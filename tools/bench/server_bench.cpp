@@ -24,23 +24,6 @@ std::int64_t now_s() {
       .count();
 }
 
-std::unique_ptr<sdk::client> connect(const server_target& t, const std::string& user) {
-  auto policy = server::policy_from_secret_file(t.secret_file);
-  if (!policy) throw std::runtime_error(policy.err().to_string());
-  server::token_request r;
-  r.user = user;
-  r.ttl = std::chrono::hours(1);
-  auto token = server::issue_token(server::token_algorithm::hs256, policy->key, r, now_s());
-  if (!token) throw std::runtime_error(token.err().to_string());
-  sdk::connect_options o;
-  o.server = t.address;
-  o.token = *token;
-  o.device_id = "bench";
-  auto c = sdk::client::connect(o);
-  if (!c) throw std::runtime_error(c.err().to_string());
-  return std::move(c).value();
-}
-
 void write_random_file(const std::filesystem::path& p, std::uint64_t bytes, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -73,7 +56,8 @@ void commit_bench(const settings& s, const server_target& t) {
     std::vector<std::thread> threads;
     for (int c = 0; c < clients; ++c) {
       threads.emplace_back([&, c] {
-        auto client = connect(t, "bench-" + run_id + "-" + std::to_string(run) + "-" + std::to_string(c));
+        auto client =
+            connect_as(t, "bench-" + run_id + "-" + std::to_string(run) + "-" + std::to_string(c));
         const auto plan = sdk::plan_bytes("");  // metadata only: an empty file has no chunks
         ++ready;
         while (!start) std::this_thread::yield();
@@ -106,7 +90,7 @@ void commit_bench(const settings& s, const server_target& t) {
 void put_bench(const settings& s, const server_target& t, const std::string& name,
                std::uint64_t bytes, bool change_between) {
   scenario_result r{name, {}, {}, {}, {}};
-  auto client = connect(t, "bench-" + name + "-" + std::to_string(now_s()));
+  auto client = connect_as(t, "bench-" + name + "-" + std::to_string(now_s()));
   const auto file = t.work_dir / (name + ".bin");
   std::vector<double> sent_mib;
   for (int run = 0; run < s.runs; ++run) {
@@ -137,6 +121,23 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
 }
 
 }  // namespace
+
+std::unique_ptr<sdk::client> connect_as(const server_target& t, const std::string& user) {
+  auto policy = server::policy_from_secret_file(t.secret_file);
+  if (!policy) throw std::runtime_error(policy.err().to_string());
+  server::token_request r;
+  r.user = user;
+  r.ttl = std::chrono::hours(1);
+  auto token = server::issue_token(server::token_algorithm::hs256, policy->key, r, now_s());
+  if (!token) throw std::runtime_error(token.err().to_string());
+  sdk::connect_options o;
+  o.server = t.address;
+  o.token = *token;
+  o.device_id = "bench";
+  auto c = sdk::client::connect(o);
+  if (!c) throw std::runtime_error(c.err().to_string());
+  return std::move(c).value();
+}
 
 int run_server_bench(const settings& s, const std::string& scenario, const server_target& t) {
   std::filesystem::create_directories(t.work_dir);

@@ -2,9 +2,14 @@
 #pragma once
 
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include "measure.hpp"
+
+namespace autosync::sdk {
+class client;
+}
 
 namespace autosync::bench {
 
@@ -16,5 +21,9 @@ struct server_target {
 
 // scenario: commit, upload, reupload, delta.
 int run_server_bench(const settings& s, const std::string& scenario, const server_target& t);
+
+// A client logged in as `user` (any name: a fresh one is a fresh, empty user), with a token
+// issued with the server's secret. Throws when the server cannot be reached.
+std::unique_ptr<sdk::client> connect_as(const server_target& t, const std::string& user);
 
 }  // namespace autosync::bench
