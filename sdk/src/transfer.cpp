@@ -18,6 +18,12 @@ namespace {
 
 constexpr std::size_t read_piece_bytes = 1u << 20;
 constexpr std::size_t hashes_per_query_max = 65536;
+// Calls one pipeline keeps in flight: well under the server's 256 per connection, so
+// small chunks never meet `overloaded`.
+constexpr std::size_t calls_in_flight_max = 128;
+// Commits in flight in commit_many: each waits for a fsync, and a user's commits are
+// written one append at a time, so more would only queue on the server.
+constexpr std::size_t commits_in_flight_max = 64;
 
 std::int64_t now_us() {
   return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -205,7 +211,9 @@ status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std
       }),
                              plan.chunks[i].size);
       window += plan.chunks[i].size;
-      while (window > c.options.window_bytes) settle_oldest();
+      while (window > c.options.window_bytes || in_flight.size() >= calls_in_flight_max) {
+        settle_oldest();
+      }
     }
     while (!in_flight.empty()) settle_oldest();
     return true;
@@ -324,7 +332,6 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
 }
 
 std::vector<result<entry>> client::commit_many(const std::vector<commit_request>& requests) {
-  constexpr std::size_t in_flight_max = 64;
   std::vector<std::string> ops;
   for (const auto& r : requests) ops.push_back(r.operation_id.empty() ? new_operation_id() : r.operation_id);
   std::vector<std::optional<result<entry>>> answers(requests.size());
@@ -355,7 +362,7 @@ std::vector<result<entry>> client::commit_many(const std::vector<commit_request>
         return entry_from(reply.getEntry());
       }),
                              i);
-      if (in_flight.size() >= in_flight_max) settle_oldest();
+      if (in_flight.size() >= commits_in_flight_max) settle_oldest();
     }
     while (!in_flight.empty()) settle_oldest();
     return true;
@@ -414,7 +421,9 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
       }),
                              i);
       window += wanted[i].size;
-      while (window > impl_->options.window_bytes || in_flight.size() >= 128) settle_oldest();
+      while (window > impl_->options.window_bytes || in_flight.size() >= calls_in_flight_max) {
+        settle_oldest();
+      }
     }
     while (!in_flight.empty()) settle_oldest();
     return true;
@@ -466,7 +475,7 @@ status fetch_chunks(client::impl& c, const entry& file,
       }),
                              i);
       window += file.chunks[i].size;
-      while (window > c.options.window_bytes) {
+      while (window > c.options.window_bytes || in_flight.size() >= calls_in_flight_max) {
         if (auto ok = settle_oldest(); !ok) return ok.err();
       }
     }

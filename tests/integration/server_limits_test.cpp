@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "autosync/sdk/client.hpp"
 #include "autosync/server/auth.hpp"
@@ -153,4 +154,21 @@ BOOST_AUTO_TEST_CASE(tls_serves_clients_that_trust_the_certificate_and_refuses_p
   BOOST_TEST(*(*secure)->get_bytes("/tls.txt") == "over tls");
   auto plain = connect(server.address(), 0);
   BOOST_TEST(!plain.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_config_file_carries_the_flags_and_sigterm_stops_cleanly) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "autosyncd.toml") << "# the same names as the flags\nrate-limit = 5\n"; }
+  test::server_process server(AUTOSYNCD_BIN, dir / "server",
+                              {"--config", (dir / "autosyncd.toml").string()});
+  auto c = connect(server.address(), 0);
+  BOOST_REQUIRE(c.has_value());
+  bool limited = false;
+  for (int i = 0; i < 40 && !limited; ++i) limited = !(*c)->list("/");
+  BOOST_TEST(limited);  // the file's rate limit, not the default 20,000/s
+  c->reset();
+  BOOST_TEST(server.stop() == 0);
+  std::ifstream log(dir / "server" / "server-1.log");
+  const std::string out(std::istreambuf_iterator<char>(log), {});
+  BOOST_TEST(out.find("stopped cleanly") != std::string::npos, out);
 }
