@@ -331,6 +331,25 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
   return commit(remote, plan, *base, options.mtime_us.value_or(now_us()));
 }
 
+namespace {
+
+// One answer per request of a pipeline: its own, or why the pipeline stopped before it.
+template <class T>
+std::vector<result<T>> answered(std::vector<std::optional<result<T>>> answers,
+                                const result<bool>& pipeline) {
+  std::vector<result<T>> out;
+  for (auto& a : answers) {
+    if (a) {
+      out.push_back(std::move(*a));
+    } else {
+      out.push_back(pipeline ? error(error_kind::internal, "no answer") : pipeline.err());
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 std::vector<result<entry>> client::commit_many(const std::vector<commit_request>& requests) {
   std::vector<std::string> ops;
   for (const auto& r : requests) ops.push_back(r.operation_id.empty() ? new_operation_id() : r.operation_id);
@@ -367,15 +386,7 @@ std::vector<result<entry>> client::commit_many(const std::vector<commit_request>
     while (!in_flight.empty()) settle_oldest();
     return true;
   });
-  std::vector<result<entry>> out;
-  for (auto& a : answers) {
-    if (a) {
-      out.push_back(std::move(*a));
-    } else {
-      out.push_back(all ? error(error_kind::internal, "no answer") : all.err());
-    }
-  }
-  return out;
+  return answered(std::move(answers), all);
 }
 
 // --- downloads -----------------------------------------------------------------------------
@@ -428,15 +439,7 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
     while (!in_flight.empty()) settle_oldest();
     return true;
   });
-  std::vector<result<std::string>> out;
-  for (auto& a : answers) {
-    if (a) {
-      out.push_back(std::move(*a));
-    } else {
-      out.push_back(all ? error(error_kind::internal, "no answer") : all.err());
-    }
-  }
-  return out;
+  return answered(std::move(answers), all);
 }
 
 namespace {

@@ -13,17 +13,12 @@
 #include "printers.hpp"
 #include "server_process.hpp"
 #include "temp_dir.hpp"
+#include "tokens.hpp"
 #include "test_data.hpp"
 
 using namespace autosync;
 
 namespace {
-
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string read_file(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -34,19 +29,10 @@ struct fixture {
   test::temp_dir dir;
   test::server_process server{AUTOSYNCD_BIN, dir / "server"};
 
-  std::string token_for(const std::string& user, std::chrono::seconds ttl = std::chrono::hours(1)) {
-    server::token_request r;
-    r.user = user;
-    r.ttl = ttl;
-    auto t = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), r, now_s());
-    BOOST_REQUIRE(t);
-    return *t;
-  }
-
   std::unique_ptr<sdk::client> connect(const std::string& user, const std::string& device = "dev1") {
     sdk::connect_options o;
     o.server = server.address();
-    o.token = token_for(user);
+    o.token = test::token_for(user);
     o.device_id = device;
     auto c = sdk::client::connect(o);
     BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
@@ -195,15 +181,11 @@ BOOST_FIXTURE_TEST_CASE(bad_tokens_are_refused_and_users_are_isolated, fixture) 
     return !c && c.err().kind() == error_kind::unauthenticated;
   };
   BOOST_TEST(refused(""));
-  server::token_request expired;
-  expired.user = "alice";
-  expired.ttl = std::chrono::seconds(60);
-  auto old = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), expired,
-                                 now_s() - 3600);
-  BOOST_TEST(refused(*old));
+  BOOST_TEST(refused(test::token_for("alice", std::chrono::seconds(60), test::unix_now_s() - 3600)));
   server::token_request r;
   r.user = "alice";
-  auto forged = server::issue_token(server::token_algorithm::hs256, std::string(48, 'x'), r, now_s());
+  auto forged =
+      server::issue_token(server::token_algorithm::hs256, std::string(48, 'x'), r, test::unix_now_s());
   BOOST_TEST(refused(*forged));
   // alg none: header {"alg":"none","typ":"JWT"}, payload {"sub":"alice","exp":<future>}.
   const std::string none = "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJhbGljZSIsImV4cCI6NDEwMjQ0NDgwMH0.";
@@ -227,7 +209,7 @@ BOOST_FIXTURE_TEST_CASE(every_acknowledged_commit_survives_kill_9, fixture) {
   std::thread writer([&] {
     sdk::connect_options o;
     o.server = server.address();
-    o.token = token_for("alice");
+    o.token = test::token_for("alice");
     o.device_id = "w";
     o.retries_max = 0;
     auto c = sdk::client::connect(o);

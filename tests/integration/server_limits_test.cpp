@@ -17,31 +17,18 @@
 #include "printers.hpp"
 #include "server_process.hpp"
 #include "temp_dir.hpp"
+#include "tokens.hpp"
 #include "test_data.hpp"
 
 using namespace autosync;
 
 namespace {
 
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string token_for(const std::string& user) {
-  server::token_request r;
-  r.user = user;
-  auto t = server::issue_token(server::token_algorithm::hs256, std::string(48, 's'), r, now_s());
-  BOOST_REQUIRE(t);
-  return *t;
-}
-
 result<std::unique_ptr<sdk::client>> connect(const std::string& address, int retries = 4,
                                              std::optional<std::filesystem::path> ca = {}) {
   sdk::connect_options o;
   o.server = address;
-  o.token = token_for("alice");
+  o.token = test::token_for("alice");
   o.device_id = "d";
   o.retries_max = retries;
   o.tls_ca_file = std::move(ca);

@@ -24,7 +24,7 @@ public:
       : binary_(std::move(binary)), dir_(std::move(dir)), extra_(std::move(extra)) {
     std::filesystem::create_directories(dir_);
     if (!std::filesystem::exists(secret_file())) {
-      std::ofstream(secret_file()) << std::string(48, 's') << "\n";
+      std::ofstream(secret_file()) << std::string(48, 's') << "\n";  // tokens.hpp: test_secret()
     }
     start();
   }
