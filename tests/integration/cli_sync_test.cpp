@@ -7,6 +7,9 @@
 #include <map>
 #include <set>
 #include <sstream>
+#include <thread>
+#include <functional>
+#include <csignal>
 
 #include "server_process.hpp"
 #include "temp_dir.hpp"
@@ -178,4 +181,73 @@ BOOST_FIXTURE_TEST_CASE(a_conflict_inside_a_batch_of_small_files_concerns_that_f
   for (int i = 0; i < files; ++i) {
     if (i != 300) BOOST_TEST(synced.at(name(i)) == "v2 " + std::to_string(i));
   }
+}
+
+namespace {
+
+// `autosync sync DIR /sync --watch` running in the background until stopped with SIGINT.
+class watcher {
+public:
+  watcher(const fixture& f, const std::string& name) {
+    const auto log = f.dir / (name + "-watch.log");
+    std::vector<std::string> args{AUTOSYNC_CLI_BIN, "--server", f.server.address(), "--token",
+                                  f.token, "--device", name, "sync", (f.dir / name).string(),
+                                  "/sync", "--watch"};
+    std::fflush(nullptr);
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      std::FILE* out = std::freopen(log.c_str(), "w", stdout);
+      (void)out;
+      ::dup2(::fileno(stdout), 2);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      ::execv(argv[0], argv.data());
+      ::_exit(127);
+    }
+  }
+  ~watcher() {
+    if (pid_ > 0) {
+      ::kill(pid_, SIGKILL);
+      ::waitpid(pid_, nullptr, 0);
+    }
+  }
+  // SIGINT, as Ctrl-C: the exit code.
+  int stop() {
+    ::kill(pid_, SIGINT);
+    int status = 0;
+    ::waitpid(pid_, &status, 0);
+    pid_ = -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  }
+
+private:
+  pid_t pid_ = -1;
+};
+
+// Waits up to 15 s for `done`.
+bool eventually(const std::function<bool()>& done) {
+  for (int i = 0; i < 300; ++i) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(two_watching_folders_follow_each_other_until_interrupted, fixture) {
+  fs::create_directories(dir / "one");
+  fs::create_directories(dir / "two");
+  watcher one(*this, "one");
+  watcher two(*this, "two");
+  write_file(dir / "one" / "hello.txt", "from one");
+  BOOST_TEST(eventually([&] { return read_file(dir / "two" / "hello.txt") == "from one"; }));
+  write_file(dir / "two" / "docs" / "reply.txt", "from two");
+  BOOST_TEST(eventually([&] { return read_file(dir / "one" / "docs" / "reply.txt") == "from two"; }));
+  fs::remove(dir / "one" / "hello.txt");
+  BOOST_TEST(eventually([&] { return !fs::exists(dir / "two" / "hello.txt"); }));
+  BOOST_TEST(one.stop() == 0);
+  BOOST_TEST(two.stop() == 0);
+  BOOST_TEST((files_of(dir / "one") == files_of(dir / "two")));
 }
