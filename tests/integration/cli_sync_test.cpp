@@ -193,18 +193,7 @@ public:
     std::vector<std::string> args{AUTOSYNC_CLI_BIN, "--server", f.server.address(), "--token",
                                   f.token, "--device", name, "sync", (f.dir / name).string(),
                                   "/sync", "--watch"};
-    std::fflush(nullptr);
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::FILE* out = std::freopen(log.c_str(), "w", stdout);
-      (void)out;
-      ::dup2(::fileno(stdout), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    pid_ = test::spawn_process(std::move(args), log.string());
   }
   ~watcher() {
     if (pid_ > 0) {

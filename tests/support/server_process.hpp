@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_data.hpp"
+
 namespace autosync::test {
 
 class server_process {
@@ -43,19 +45,7 @@ public:
     std::vector<std::string> args{binary_, "--data-dir", data_dir().string(), "--listen", listen,
                                   "--jwt-secret-file", secret_file().string()};
     args.insert(args.end(), extra_.begin(), extra_.end());
-    std::fflush(nullptr);  // or the child repeats the parent's buffered output
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error("fork failed");
-    if (pid_ == 0) {
-      std::FILE* out = std::freopen(log.c_str(), "w", stdout);
-      (void)out;
-      ::dup2(::fileno(stdout), 2);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      ::execv(argv[0], argv.data());
-      ::_exit(127);
-    }
+    pid_ = spawn_process(std::move(args), log.string());
     address_ = wait_for_address(log);
   }
 
