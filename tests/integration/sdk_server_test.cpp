@@ -287,3 +287,18 @@ BOOST_FIXTURE_TEST_CASE(pipelined_commits_and_chunk_fetches_answer_each_request_
   for (int i = 0; i < 300; ++i) BOOST_TEST(*fetched[i] == "file " + std::to_string(i));
   BOOST_TEST(alice->changes(listed->seq)->changes.empty());
 }
+
+BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
+  sdk::connect_options o;
+  o.server = server.address();
+  o.token = test::token_for("alice", std::chrono::seconds(2));
+  o.device_id = "short";
+  auto c = sdk::client::connect(o);
+  BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
+  BOOST_REQUIRE((*c)->list("/").has_value());
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  auto late = (*c)->list("/");
+  BOOST_REQUIRE(!late.has_value());
+  BOOST_TEST(late.err().kind() == error_kind::unauthenticated);
+  BOOST_TEST(late.err().message().find("new token") != std::string::npos);
+}
