@@ -1,15 +1,13 @@
 #include "autosync/journal/master_key.hpp"
 
-#include <fcntl.h>
-#include <openssl/rand.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
+#include "autosync/base/secret_file.hpp"
 #include "autosync/base/sha256.hpp"
 
 namespace autosync::journal {
@@ -44,23 +42,12 @@ result<master_key> load_master_key(const fs::path& file) {
 }
 
 result<master_key> create_master_key_file(const fs::path& file) {
+  auto hex = create_secret_file(file);
+  if (!hex) {
+    return error(hex.err().kind(), "master key: " + hex.err().message());
+  }
   master_key key;
-  if (RAND_bytes(key.bytes.data(), master_key::size) != 1)
-    return error(error_kind::internal, "no randomness available for a master key");
-  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
-  if (fd < 0) {
-    return error(errno == EEXIST ? error_kind::conflict : error_kind::unavailable,
-                 "cannot create master key file " + file.string() + ": " + std::strerror(errno));
-  }
-  std::string text =
-      to_hex({reinterpret_cast<const char*>(key.bytes.data()), key.bytes.size()}) + "\n";
-  bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-            ::fsync(fd) == 0;
-  ::close(fd);
-  if (!ok) {
-    ::unlink(file.c_str());
-    return error(error_kind::unavailable, "cannot write master key file " + file.string());
-  }
+  key.bytes = sha256_digest::from_hex(*hex)->bytes;  // 64 hex digits: 32 bytes
   return key;
 }
 

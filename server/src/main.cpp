@@ -1,40 +1,16 @@
 // autosyncd: one AutoSync node. With no flags, the embedded default: data in
 // ./autosync-data, a development token secret created there, RPC on 127.0.0.1:7400.
 #include <CLI/CLI.hpp>
-#include <openssl/rand.h>
 #include <signal.h>
 
-#include <fstream>
 #include <iostream>
 
+#include "autosync/base/secret_file.hpp"
 #include "autosync/server/node.hpp"
 
 namespace {
 
 using autosync::server::node_options;
-
-// A random secret for development tokens, written once (readable by the owner only).
-autosync::status create_dev_secret(const std::filesystem::path& file) {
-  unsigned char raw[32];
-  if (RAND_bytes(raw, sizeof(raw)) != 1) {
-    return autosync::error(autosync::error_kind::internal, "no randomness for a secret");
-  }
-  static const char digits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char b : raw) {
-    hex += digits[b >> 4];
-    hex += digits[b & 15];
-  }
-  std::ofstream out(file, std::ios::trunc);
-  out << hex << "\n";
-  out.close();
-  if (!out) {
-    return autosync::error(autosync::error_kind::unavailable, "cannot write " + file.string());
-  }
-  std::filesystem::permissions(file, std::filesystem::perms::owner_read |
-                                         std::filesystem::perms::owner_write);
-  return {};
-}
 
 struct flags {
   std::string data_dir = "autosync-data";
@@ -59,7 +35,7 @@ autosync::result<autosync::server::token_policy> token_policy_of(const flags& f,
     std::error_code ec;
     std::filesystem::create_directories(f.data_dir, ec);
     if (!std::filesystem::exists(secret)) {
-      if (auto made = create_dev_secret(secret); !made) return made.err();
+      if (auto made = autosync::create_secret_file(secret); !made) return made.err();
     }
   }
   return autosync::server::policy_from_secret_file(secret);

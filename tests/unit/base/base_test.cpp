@@ -2,9 +2,15 @@
 #include <boost/test/unit_test.hpp>
 
 #include "autosync/base/error.hpp"
+#include "autosync/base/secret_file.hpp"
 #include "autosync/base/sha256.hpp"
 #include "autosync/base/utc_time.hpp"
 #include "printers.hpp"
+#include "temp_dir.hpp"
+
+#include <sys/stat.h>
+
+#include <fstream>
 
 using namespace autosync;
 
@@ -58,4 +64,24 @@ BOOST_AUTO_TEST_CASE(utc_times_format_and_parse_back) {
                           "2027-01-15T08:00:00.Z", "2027-01-15T08:00:00Zx"}) {
     BOOST_TEST(!parse_utc(bad).has_value(), bad);
   }
+}
+
+BOOST_AUTO_TEST_CASE(a_new_secret_file_is_random_private_and_never_overwritten) {
+  test::temp_dir dir;
+  auto first = create_secret_file(dir / "secret");
+  BOOST_REQUIRE_MESSAGE(first.has_value(), test::describe(first));
+  BOOST_TEST(first->size() == 64u);
+  BOOST_TEST(sha256_digest::from_hex(*first).has_value());
+  std::string stored;
+  std::getline(std::ifstream(dir / "secret"), stored);
+  BOOST_TEST(stored == *first);
+  struct stat st {};
+  BOOST_REQUIRE(::stat((dir / "secret").c_str(), &st) == 0);
+  BOOST_TEST((st.st_mode & 0777) == 0600u);
+  auto again = create_secret_file(dir / "secret");
+  BOOST_REQUIRE(!again.has_value());
+  BOOST_TEST(again.err().kind() == error_kind::conflict);
+  std::getline(std::ifstream(dir / "secret"), stored);
+  BOOST_TEST(stored == *first);  // unchanged
+  BOOST_TEST(*create_secret_file(dir / "other") != *first);
 }
