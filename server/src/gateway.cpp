@@ -18,6 +18,13 @@ std::int64_t now_us() {
 }
 
 std::uint32_t rate_limiter::admit(const std::string& user, std::int64_t now) {
+  if (buckets_.size() >= buckets_max) {
+    // A bucket refilled to the brim says nothing a new one would not: forget those.
+    for (auto it = buckets_.begin(); it != buckets_.end();) {
+      const double refill = static_cast<double>(now - it->second.refilled_us) / 1e6 * per_s_;
+      it = it->second.tokens + refill >= burst_ ? buckets_.erase(it) : std::next(it);
+    }
+  }
   auto [it, added] = buckets_.try_emplace(user);
   auto& b = it->second;
   if (added) {

@@ -28,6 +28,9 @@ public:
   std::uint32_t admit(const std::string& user, std::int64_t now_us);
 
 private:
+  // Users with a bucket at most before full ones are forgotten: memory stays bounded
+  // however many users log in.
+  static constexpr std::size_t buckets_max = 100000;
   struct bucket {
     double tokens = 0;
     std::int64_t refilled_us = 0;

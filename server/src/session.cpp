@@ -4,7 +4,7 @@
 // change feed), and fills its results when the answer crosses back into the event loop.
 #include "session.hpp"
 
-#include <kj/debug.h>
+#include <algorithm>
 
 #include "autosync/actors/path.hpp"
 #include "autosync/actors/replay.hpp"
@@ -30,9 +30,6 @@ struct command_reply {
   std::optional<entry_copy> entry;
 };
 
-template <class T>
-using reply = result<T>;
-
 // Fills the failure of a command's results; false when there is one.
 template <class Results>
 bool succeeded(const actors::command_outcome& out, Results results) {
@@ -47,25 +44,23 @@ bool succeeded(const actors::command_outcome& out, Results results) {
   return true;
 }
 
-std::vector<entry_copy> list_of(const actors::namespace_state& state, std::string_view path,
-                                bool recursive, error* failed) {
-  std::vector<entry_copy> out;
-  const actors::node* folder = nullptr;
-  if (path == "/") {
-    folder = state.get(actors::root_id);
-  } else if (auto ok = actors::validate_path(path); !ok) {
-    *failed = ok.err();
-    return out;
-  } else {
+// The folder's children (all below it when recursive), by path, without chunks; a file
+// lists as itself.
+result<std::vector<entry_copy>> list_of(const actors::namespace_state& state,
+                                        std::string_view path, bool recursive) {
+  const actors::node* folder = state.get(actors::root_id);
+  if (path != "/") {
+    if (auto ok = actors::validate_path(path); !ok) return ok.err();
     folder = state.lookup(path);
   }
-  if (folder == nullptr) {
-    *failed = error(error_kind::not_found, std::string(path) + " does not exist");
-    return out;
-  }
-  if (!folder->folder) {  // a file lists as itself
-    out.push_back(copy_entry(state, *folder));
+  if (folder == nullptr) return error(error_kind::not_found, std::string(path) + " does not exist");
+  std::vector<entry_copy> out;
+  auto add = [&](const actors::node& n) {
+    out.push_back(copy_entry(state, n));
     out.back().content.chunks.clear();
+  };
+  if (!folder->folder) {
+    add(*folder);
     return out;
   }
   std::vector<actors::node_id> todo{folder->id};
@@ -73,8 +68,7 @@ std::vector<entry_copy> list_of(const actors::namespace_state& state, std::strin
     const auto id = todo.back();
     todo.pop_back();
     for (const auto* child : state.children(id)) {
-      out.push_back(copy_entry(state, *child));
-      out.back().content.chunks.clear();
+      add(*child);
       if (recursive && child->folder) todo.push_back(child->id);
     }
   }
@@ -138,9 +132,9 @@ private:
   kj::Promise<command_reply> run(actors::command cmd, std::string entry_path);
   // Reads the user's live state on its actor's thread; `fn` must copy what it needs.
   template <class T>
-  kj::Promise<reply<T>> read_state(std::function<reply<T>(const actors::namespace_state&)> fn);
+  kj::Promise<result<T>> read_state(std::function<result<T>(const actors::namespace_state&)> fn);
   template <class T>
-  kj::Promise<reply<T>> on_pool(std::function<reply<T>()> fn);
+  kj::Promise<result<T>> on_pool(std::function<result<T>()> fn);
   void audit(const std::string& action, const std::string& target, const std::string& detail);
 
   rpc_context& ctx_;
@@ -208,20 +202,20 @@ kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string en
 }
 
 template <class T>
-kj::Promise<reply<T>> session_impl::read_state(
-    std::function<reply<T>(const actors::namespace_state&)> fn) {
-  auto answer = make_cross_thread_reply<reply<T>>();
+kj::Promise<result<T>> session_impl::read_state(
+    std::function<result<T>(const actors::namespace_state&)> fn) {
+  auto answer = make_cross_thread_reply<result<T>>();
   ctx_.users.read(who_.user, [fulfil = std::move(answer.fulfil), fn = std::move(fn)](
                                  const actors::namespace_state* state, const error* failed) {
-    if (state == nullptr) return fulfil(reply<T>(*failed));
+    if (state == nullptr) return fulfil(result<T>(*failed));
     fulfil(fn(*state));
   });
   return kj::mv(answer.promise);
 }
 
 template <class T>
-kj::Promise<reply<T>> session_impl::on_pool(std::function<reply<T>()> fn) {
-  auto answer = make_cross_thread_reply<reply<T>>();
+kj::Promise<result<T>> session_impl::on_pool(std::function<result<T>()> fn) {
+  auto answer = make_cross_thread_reply<result<T>>();
   ctx_.pool.run([fulfil = std::move(answer.fulfil), fn = std::move(fn)] { fulfil(fn()); });
   return kj::mv(answer.promise);
 }
@@ -256,7 +250,7 @@ kj::Promise<void> session_impl::missingChunks(MissingChunksContext context) {
     return on_pool<std::vector<bool>>([&journal, user = who_.user, ids = std::move(ids)] {
              return journal.has_chunks(user, ids);
            })
-        .then([context](reply<std::vector<bool>> have) mutable {
+        .then([context](result<std::vector<bool>> have) mutable {
           if (!have) return to_wire(have.err(), context.getResults().initFailure());
           std::vector<std::uint32_t> missing;
           for (std::size_t i = 0; i < have->size(); ++i) {
@@ -285,13 +279,13 @@ kj::Promise<void> session_impl::putChunk(PutChunkContext context) {
     }
     // The params stay alive (and unchanged) until this call completes: the pool copies the
     // bytes, and the journal hashes and seals them, off the event loop.
-    auto answer = make_cross_thread_reply<reply<bool>>();
+    auto answer = make_cross_thread_reply<result<bool>>();
     ctx_.pool.run([&journal = ctx_.journal, user = who_.user, id = *id, data,
                    fulfil = std::move(answer.fulfil)] {
       journal.put_chunk(user, id, std::string(data.asChars().begin(), data.size()),
                         [fulfil](result<bool> stored) { fulfil(std::move(stored)); });
     });
-    return answer.promise.then([context](reply<bool> stored) mutable {
+    return answer.promise.then([context](result<bool> stored) mutable {
       if (!stored) return to_wire(stored.err(), context.getResults().initFailure());
       context.getResults().setStored(*stored);
     });
@@ -309,7 +303,7 @@ kj::Promise<void> session_impl::getChunk(GetChunkContext context) {
     return on_pool<std::string>([&journal, user = who_.user, id = *id] {
              return journal.get_chunk(user, id);
            })
-        .then([context](reply<std::string> data) mutable {
+        .then([context](result<std::string> data) mutable {
           if (!data) return to_wire(data.err(), context.getResults().initFailure());
           context.getResults().setData(
               capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data->data()), data->size()));
@@ -425,14 +419,14 @@ kj::Promise<void> session_impl::undelete(UndeleteContext context) {
 kj::Promise<void> session_impl::stat(StatContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     std::string path = text_of(context.getParams().getPath());
-    return read_state<entry_copy>([path](const actors::namespace_state& state) -> reply<entry_copy> {
+    return read_state<entry_copy>([path](const actors::namespace_state& state) -> result<entry_copy> {
              if (path == "/") return copy_entry(state, *state.get(actors::root_id));
              if (auto ok = actors::validate_path(path); !ok) return ok.err();
              const auto* n = state.lookup(path);
              if (n == nullptr) return error(error_kind::not_found, path + " does not exist");
              return copy_entry(state, *n);
            })
-        .then([context](reply<entry_copy> e) mutable {
+        .then([context](result<entry_copy> e) mutable {
           if (!e) return to_wire(e.err(), context.getResults().initFailure());
           to_wire(*e, context.getResults().initEntry(), true);
         });
@@ -445,24 +439,23 @@ kj::Promise<void> session_impl::list(ListContext context) {
     std::string path = text_of(p.getPath());
     const bool recursive = p.getRecursive();
     using listing = std::pair<std::vector<entry_copy>, std::uint64_t>;
-    auto fill = [context](reply<listing> l) mutable {
+    auto fill = [context](result<listing> l) mutable {
       auto results = context.getResults();
       if (!l) return to_wire(l.err(), results.initFailure());
       auto out = results.initEntries(static_cast<unsigned>(l->first.size()));
       for (unsigned i = 0; i < out.size(); ++i) to_wire(l->first[i], out[i], false);
       results.setSeq(l->second);
     };
-    auto listed = [path, recursive](const actors::namespace_state& state) -> reply<listing> {
-      error failed(error_kind::internal, "");
-      auto entries = list_of(state, path, recursive, &failed);
-      if (!failed.message().empty()) return failed;
-      return listing{std::move(entries), state.last_seq()};
+    auto listed = [path, recursive](const actors::namespace_state& state) -> result<listing> {
+      auto entries = list_of(state, path, recursive);
+      if (!entries) return entries.err();
+      return listing{std::move(entries).value(), state.last_seq()};
     };
     if (p.getAtSeq() == 0 && p.getAtTimeUs() == 0) {
       return read_state<listing>(listed).then(kj::mv(fill));
     }
     return on_pool<listing>([&store = ctx_.store, user = who_.user, at_seq = p.getAtSeq(),
-                             at_time = p.getAtTimeUs(), listed]() -> reply<listing> {
+                             at_time = p.getAtTimeUs(), listed]() -> result<listing> {
              std::uint64_t seq = at_seq;
              if (seq == 0) {
                auto s = actors::seq_at_time(store, user, at_time);
@@ -481,13 +474,13 @@ kj::Promise<void> session_impl::history(HistoryContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     std::string path = text_of(context.getParams().getPath());
     using versions = std::vector<actors::version>;
-    return read_state<versions>([path](const actors::namespace_state& state) -> reply<versions> {
+    return read_state<versions>([path](const actors::namespace_state& state) -> result<versions> {
              if (auto ok = actors::validate_path(path); !ok) return ok.err();
              auto h = state.history(path);
              if (h.empty()) return error(error_kind::not_found, "no file was ever at " + path);
              return h;
            })
-        .then([context](reply<versions> h) mutable {
+        .then([context](result<versions> h) mutable {
           auto results = context.getResults();
           if (!h) return to_wire(h.err(), results.initFailure());
           auto out = results.initVersions(static_cast<unsigned>(h->size()));
@@ -504,7 +497,7 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
                                          cursor = p.getCursor(), limit] {
              return actors::changes_since(store, user, cursor, limit);
            })
-        .then([context](reply<actors::change_page> page) mutable {
+        .then([context](result<actors::change_page> page) mutable {
           auto results = context.getResults();
           if (!page) return to_wire(page.err(), results.initFailure());
           auto out = results.initChanges(static_cast<unsigned>(page->changes.size()));

@@ -7,6 +7,7 @@
 #include "subscription.hpp"
 
 #include <mutex>
+#include <optional>
 
 #include "wire.hpp"
 
@@ -132,7 +133,7 @@ kj::Promise<void> subscription_impl::catch_up(std::uint64_t from, std::uint64_t 
 
 kj::Promise<void> subscription_impl::deliver(std::uint64_t after) {
   std::vector<actors::change> batch;
-  auto woken = make_cross_thread_reply<bool>();
+  std::optional<cross_thread_reply<bool>> woken;  // only when there is nothing to send
   {
     std::lock_guard<std::mutex> lock(queue_->mutex);
     if (queue_->overflowed) {
@@ -142,10 +143,13 @@ kj::Promise<void> subscription_impl::deliver(std::uint64_t after) {
       if (queue_->changes.front().seq > after) batch.push_back(std::move(queue_->changes.front()));
       queue_->changes.pop_front();
     }
-    if (batch.empty()) queue_->wake = woken.fulfil;
+    if (batch.empty()) {
+      woken.emplace(make_cross_thread_reply<bool>());
+      queue_->wake = woken->fulfil;
+    }
   }
-  if (batch.empty()) {
-    return woken.promise.then([this, after](bool) { return deliver(after); });
+  if (woken) {
+    return woken->promise.then([this, after](bool) { return deliver(after); });
   }
   const auto last = batch.back().seq;
   return send(std::move(batch)).then([this, last] { return deliver(last); });
