@@ -126,44 +126,36 @@ file_plan plan_bytes(std::string_view data) {
   return p.finish();
 }
 
-result<std::vector<std::size_t>> client::missing_chunks(const std::vector<sha256_digest>& hashes) {
-  std::vector<std::size_t> missing;
-  for (std::size_t base = 0; base < hashes.size(); base += hashes_per_query_max) {
-    const auto count = std::min(hashes_per_query_max, hashes.size() - base);
-    auto part = impl_->call<std::vector<std::size_t>>(
-        [&](rpc::Session::Client& s) -> result<std::vector<std::size_t>> {
-          auto request = s.missingChunksRequest();
-          auto list = request.initHashes(static_cast<unsigned>(count));
-          for (unsigned i = 0; i < count; ++i) list.set(i, bytes_of(hashes[base + i]));
-          auto reply = impl_->wait(request.send());
-          check(reply);
-          std::vector<std::size_t> out;
-          for (auto i : reply.getMissing()) out.push_back(base + i);
-          return out;
-        });
-    if (!part) return part.err();
-    missing.insert(missing.end(), part->begin(), part->end());
-  }
-  return missing;
-}
 
 namespace {
+
+// Which of `hashes` (by position) the session's user lacks, asked in lists of at most
+// hashes_per_query_max. Inside a call() attempt: a lost connection throws.
+std::vector<std::size_t> missing_of(client::impl& c, rpc::Session::Client& s,
+                                    const std::vector<sha256_digest>& hashes) {
+  std::vector<std::size_t> out;
+  for (std::size_t base = 0; base < hashes.size(); base += hashes_per_query_max) {
+    const auto count = std::min(hashes_per_query_max, hashes.size() - base);
+    auto request = s.missingChunksRequest();
+    auto list = request.initHashes(static_cast<unsigned>(count));
+    for (unsigned i = 0; i < count; ++i) list.set(i, bytes_of(hashes[base + i]));
+    auto reply = c.wait(request.send());
+    check(reply);
+    for (auto i : reply.getMissing()) out.push_back(base + i);
+  }
+  return out;
+}
 
 // The chunks of `plan` named by `indexes` that the session's user still lacks.
 std::vector<std::size_t> still_missing(client::impl& c, rpc::Session::Client& s,
                                        const file_plan& plan,
                                        const std::vector<std::size_t>& indexes) {
-  std::vector<std::size_t> out;
-  for (std::size_t base = 0; base < indexes.size(); base += hashes_per_query_max) {
-    const auto count = std::min(hashes_per_query_max, indexes.size() - base);
-    auto request = s.missingChunksRequest();
-    auto list = request.initHashes(static_cast<unsigned>(count));
-    for (unsigned i = 0; i < count; ++i) list.set(i, bytes_of(plan.chunks[indexes[base + i]].hash));
-    auto reply = c.wait(request.send());
-    check(reply);
-    for (auto i : reply.getMissing()) out.push_back(indexes[base + i]);
-  }
-  return out;
+  std::vector<sha256_digest> hashes;
+  hashes.reserve(indexes.size());
+  for (auto i : indexes) hashes.push_back(plan.chunks[i].hash);
+  auto missing = missing_of(c, s, hashes);
+  for (auto& m : missing) m = indexes[m];
+  return missing;
 }
 
 using chunk_source = std::function<bool(std::size_t index, std::string& data)>;
@@ -222,14 +214,19 @@ status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std
   return {};
 }
 
-chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
+// Where each chunk of `plan` starts in the content.
+std::vector<std::uint64_t> chunk_offsets(const file_plan& plan) {
   std::vector<std::uint64_t> offsets(plan.chunks.size());
   std::uint64_t at = 0;
   for (std::size_t i = 0; i < plan.chunks.size(); ++i) {
     offsets[i] = at;
     at += plan.chunks[i].size;
   }
-  return [&in, &plan, offsets = std::move(offsets)](std::size_t i, std::string& data) {
+  return offsets;
+}
+
+chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
+  return [&in, &plan, offsets = chunk_offsets(plan)](std::size_t i, std::string& data) {
     // Not hashed again here: the server checks every chunk's hash, and a file that changed
     // since it was planned fails there, typed, with nothing stored.
     return in.read_at(offsets[i], plan.chunks[i].size, data);
@@ -237,13 +234,7 @@ chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
 }
 
 chunk_source memory_chunks(std::string_view bytes, const file_plan& plan) {
-  std::vector<std::uint64_t> offsets(plan.chunks.size());
-  std::uint64_t at = 0;
-  for (std::size_t i = 0; i < plan.chunks.size(); ++i) {
-    offsets[i] = at;
-    at += plan.chunks[i].size;
-  }
-  return [bytes, &plan, offsets = std::move(offsets)](std::size_t i, std::string& data) {
+  return [bytes, &plan, offsets = chunk_offsets(plan)](std::size_t i, std::string& data) {
     data.assign(bytes.substr(offsets[i], plan.chunks[i].size));
     return true;
   };
@@ -256,6 +247,13 @@ std::vector<std::size_t> all_indexes(const file_plan& plan) {
 }
 
 }  // namespace
+
+result<std::vector<std::size_t>> client::missing_chunks(const std::vector<sha256_digest>& hashes) {
+  return impl_->call<std::vector<std::size_t>>(
+      [&](rpc::Session::Client& s) -> result<std::vector<std::size_t>> {
+        return missing_of(*impl_, s, hashes);
+      });
+}
 
 status client::put_chunks(const std::filesystem::path& local, const file_plan& plan,
                           const std::vector<std::size_t>& indexes, const put_options& options) {
