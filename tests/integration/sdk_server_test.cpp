@@ -133,6 +133,12 @@ BOOST_FIXTURE_TEST_CASE(namespace_operations_answer_with_typed_errors, fixture) 
   BOOST_REQUIRE(at_seq);
   BOOST_REQUIRE(at_seq->size() == 1u);
   BOOST_TEST(at_seq->front().path == "/docs/a.txt");
+
+  // Deletes, restores and undeletes leave a line each in the audit log.
+  const auto audit = read_file(server.data_dir() / "audit.log");
+  for (const char* action : {"\"delete\"", "\"restore\"", "\"undelete\""}) {
+    BOOST_TEST(audit.find(action) != std::string::npos, action << " not audited: " << audit);
+  }
 }
 
 BOOST_FIXTURE_TEST_CASE(bad_paths_are_invalid_and_change_nothing, fixture) {
