@@ -21,95 +21,125 @@ schema::Event::Reader read_canonical(const kj::Array<capnp::word>& words,
 result<std::unique_ptr<user_core>> user_core::recover(event_store& store, std::string user,
                                                       user_options options) {
   std::unique_ptr<user_core> core(new user_core(store, std::move(user), options));
-  auto snap = store.latest_snapshot(core->user_);
-  if (!snap) return std::move(snap).err();
-  if (snap->has_value() && (*snap)->state_format == schema::NAMESPACE_STATE_FORMAT) {
-    auto decoded = namespace_state::decode((*snap)->state, (*snap)->seq, (*snap)->head_hash);
-    if (!decoded) return std::move(decoded).err();
-    core->state_ = std::move(decoded).value();
-    core->last_snapshot_seq_ = (*snap)->seq;
-  }
-  if (auto s = replay_events(store, core->user_, core->state_); !s) return std::move(s).err();
+  if (auto s = core->load(); !s) return s.err();
   return core;
 }
 
-std::variant<command_outcome, pending_append> user_core::begin(const command& cmd) {
+status user_core::load() {
+  namespace_state fresh;
+  std::uint64_t snapshot_seq = 0;
+  auto snap = store_.latest_snapshot(user_);
+  if (!snap) return snap.err();
+  if (snap->has_value() && (*snap)->state_format == schema::NAMESPACE_STATE_FORMAT) {
+    auto decoded = namespace_state::decode((*snap)->state, (*snap)->seq, (*snap)->head_hash);
+    if (!decoded) return decoded.err();
+    fresh = std::move(decoded).value();
+    snapshot_seq = (*snap)->seq;
+  }
+  if (auto s = replay_events(store_, user_, fresh); !s) return s;
+  state_ = std::move(fresh);
+  durable_seq_ = state_.last_seq();
+  last_snapshot_seq_ = std::max(last_snapshot_seq_, snapshot_seq);
+  return status::ok();
+}
+
+command_outcome user_core::stage(const command& cmd) {
   last_command_us_ = cmd.timestamp_us;
+  command_outcome out;
   auto decided = decide(state_, cmd, [this](const std::vector<sha256_digest>& ids) {
     auto has = store_.has_chunks(user_, ids);
     // An unreadable index counts as missing: the client re-uploads, nothing is lost.
     return has ? *has : std::vector<bool>(ids.size(), false);
   });
   if (auto* refused = std::get_if<refusal>(&decided)) {
-    command_outcome out;
     out.refused = std::move(*refused);
     return out;
   }
   auto& d = std::get<decision>(decided);
   if (d.already_applied) {
-    command_outcome out;
     out.applied = d.already_applied;
     out.was_retry = true;
     return out;
   }
   // Chain the events here exactly as the store will: the same canonical bytes, so the
-  // hashes computed now are the ones it will report, and the events can be applied from
-  // these bytes once durable.
-  pending_append pending;
-  pending.expected_next_seq = state_.last_seq() + 1;
-  std::uint64_t seq = state_.last_seq();
-  sha256_digest prev = state_.last_hash();
+  // hashes computed now are the ones it will report, and applying from these bytes is
+  // applying what replay will read.
+  const std::uint64_t first = state_.last_seq() + 1;
+  kj::ArrayPtr<const capnp::word> segment;
+  std::unique_ptr<capnp::SegmentArrayMessageReader> reader;
   for (auto& message : d.events) {
     auto event = message->getRoot<schema::Event>();
+    const std::uint64_t seq = state_.last_seq() + 1;
+    const sha256_digest prev = state_.last_hash();
     event.setFormatVersion(schema::EVENT_FORMAT_VERSION);
-    event.setSeq(++seq);
+    event.setSeq(seq);
     event.setPrevHash({prev.bytes.data(), prev.bytes.size()});
     sealed_event sealed{capnp::canonicalize(event.asReader()), {}};
     auto bytes = sealed.canonical.asBytes();
     sealed.hash = sha256({reinterpret_cast<const char*>(bytes.begin()), bytes.size()});
-    prev = sealed.hash;
-    in_flight_.push_back(std::move(sealed));
+    if (auto applied = state_.apply(seq, sealed.hash, read_canonical(sealed.canonical, segment, reader));
+        !applied) {
+      // decide() produced an event apply() rejects: a bug. Drop the batch with it.
+      out.failed = applied.err();
+      if (!load()) usable_ = false;
+      staged_.clear();
+      staged_messages_.clear();
+      return out;
+    }
+    staged_.push_back(std::move(sealed));
+    staged_messages_.push_back(std::move(message));
   }
-  pending.events = std::move(d.events);
+  out.applied = applied_operation{first, state_.last_seq()};
+  return out;
+}
+
+pending_append user_core::take_staged() {
+  pending_append pending;
+  pending.expected_next_seq = durable_seq_ + 1;
+  pending.events = std::move(staged_messages_);
+  staged_messages_.clear();
+  in_flight_ = std::move(staged_);
+  staged_.clear();
   return pending;
 }
 
-command_outcome user_core::complete(const result<journal::appended>& stored) {
-  command_outcome out;
+status user_core::complete(const result<journal::appended>& stored) {
   auto events = std::move(in_flight_);
   in_flight_.clear();
+  status outcome = status::ok();
   if (!stored) {
-    out.failed = stored.err();
-    return out;
-  }
-  if (events.empty() || stored->last_hash != events.back().hash ||
-      stored->first_seq != state_.last_seq() + 1) {
+    outcome = stored.err();
+  } else if (events.empty() || stored->last_hash != events.back().hash ||
+             stored->first_seq != durable_seq_ + 1) {
     // The store chained differently from this state: this state is not the user's history.
-    out.failed = error(error_kind::internal, "user " + user_ + ": the store's chain head differs "
-                                             "from the one computed: reload the user");
-    return out;
+    outcome = error(error_kind::internal, "user " + user_ + ": the store's chain head differs "
+                                          "from the one computed: reload the user");
+  }
+  if (!outcome) {
+    // Nothing of the batch is the user's history: back to what the store holds.
+    if (auto reloaded = load(); !reloaded) usable_ = false;
+    return outcome;
   }
   kj::ArrayPtr<const capnp::word> segment;
   std::unique_ptr<capnp::SegmentArrayMessageReader> reader;
   std::uint64_t seq = stored->first_seq;
-  for (const auto& e : events) {
-    auto event = read_canonical(e.canonical, segment, reader);
-    if (auto applied = state_.apply(seq, e.hash, event); !applied) {
-      out.failed = applied.err();
-      return out;
+  if (!subscribers_.empty()) {
+    for (const auto& e : events) {
+      auto event = read_canonical(e.canonical, segment, reader);
+      for (auto& [id, fn] : subscribers_) fn(seq, event);
+      ++seq;
     }
-    for (auto& [id, fn] : subscribers_) fn(seq, event);
-    ++seq;
   }
-  out.applied = applied_operation{stored->first_seq, stored->last_seq};
+  durable_seq_ = stored->last_seq;
   if (state_.last_seq() - last_snapshot_seq_ >= options_.snapshot_every) {
     snapshot_in_background();
   }
-  return out;
+  return status::ok();
 }
 
 void user_core::snapshot_in_background() {
-  if (state_.last_seq() == last_snapshot_seq_) return;
+  // Only durable events go into a snapshot; the next chance comes after the batch.
+  if (busy() || has_staged() || state_.last_seq() == last_snapshot_seq_) return;
   journal::snapshot snap{state_.last_seq(), state_.last_hash(), last_command_us_,
                          schema::NAMESPACE_STATE_FORMAT, state_.encode()};
   // Counted as taken now: should it fail, the next one comes N events later.
@@ -118,6 +148,10 @@ void user_core::snapshot_in_background() {
 }
 
 status user_core::snapshot() {
+  if (busy() || has_staged()) {
+    return error(error_kind::unavailable, "user " + user_ + ": a batch is being persisted: "
+                                          "snapshot once it completes");
+  }
   if (state_.last_seq() == last_snapshot_seq_) return status::ok();
   journal::snapshot snap{state_.last_seq(), state_.last_hash(), last_command_us_,
                          schema::NAMESPACE_STATE_FORMAT, state_.encode()};

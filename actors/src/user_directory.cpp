@@ -17,7 +17,8 @@ namespace {
 struct command_envelope {
   std::string user;
   command cmd;
-  outcome_view_callback done;
+  state_view view;
+  outcome_callback done;
   state_reader reader;
   struct subscription_change {
     std::uint64_t id = 0;
@@ -64,7 +65,9 @@ struct user_actor_state {
   std::unique_ptr<user_core> core;
   std::optional<error> broken;  // recovery failed: every command fails with this
   std::deque<command_ptr> waiting;
-  command_ptr current;          // the command whose append is in flight
+  // The commands of the batch being decided or persisted, with their provisional outcomes.
+  std::vector<std::pair<command_ptr, command_outcome>> batch;
+  bool appending = false;              // the batch's append is in flight
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -84,14 +87,26 @@ void fail(const command_ptr& c, const error& e) {
   if (c->subscription || !c->done) return;  // nothing waits for an answer
   command_outcome out;
   out.failed = e;
-  c->done(std::move(out), nullptr);
+  c->done(std::move(out));
 }
 
-// Starts waiting commands until one needs the store, or none is left.
+void fail_batch(user_actor_state& st, const error& e) {
+  for (auto& [c, outcome] : st.batch) fail(c, e);
+  st.batch.clear();
+}
+
+// Decides waiting commands, in order, into one batch and starts its append; answers at
+// once what needs no append. A read or a subscription change ends the batch: it must see
+// only durable state, so it waits for the batch to complete.
 void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   auto& st = self->state;
-  while (!st.current && !st.waiting.empty()) {
-    auto c = std::move(st.waiting.front());
+  if (st.appending) return;
+  const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
+  while (!st.waiting.empty() && st.batch.size() < batch_max) {
+    auto& next = st.waiting.front();
+    const bool command = !next->subscription && !next->reader;
+    if (!command && st.core && st.core->has_staged()) break;
+    auto c = std::move(next);
     st.waiting.pop_front();
     if (c->subscription) {
       // In order with the commands, so a subscriber sees everything after it.
@@ -110,20 +125,31 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       c->reader(&st.core->state(), nullptr);
       continue;
     }
-    auto begun = st.core->begin(c->cmd);
-    if (auto* outcome = std::get_if<command_outcome>(&begun)) {
-      c->done(std::move(*outcome), &st.core->state());
+    auto outcome = st.core->stage(c->cmd);
+    if (outcome.failed) {
+      // A decision its own state could not apply: the batch is gone with it.
+      fail(c, *outcome.failed);
+      fail_batch(st, *outcome.failed);
+      if (!st.core->usable()) st.broken = *outcome.failed;
       continue;
     }
-    auto& pending = std::get<pending_append>(begun);
-    st.current = std::move(c);
-    caf::actor me = caf::actor_cast<caf::actor>(self);
-    ctx->store->append(st.current->user, std::move(pending.events), pending.expected_next_seq,
-                       [me](result<journal::appended> r) {
-                         // On the store's thread: hand the answer to the actor.
-                         caf::anon_send(me, std::make_shared<append_answer>(std::move(r)));
-                       });
+    if (c->view) c->view(st.core->state());
+    if (!st.core->has_staged()) {
+      // Decided against durable state alone (a refusal, a retry): final now.
+      c->done(std::move(outcome));
+      continue;
+    }
+    st.batch.emplace_back(std::move(c), std::move(outcome));
   }
+  if (!st.core || !st.core->has_staged()) return;
+  auto pending = st.core->take_staged();
+  st.appending = true;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  ctx->store->append(st.batch.front().first->user, std::move(pending.events),
+                     pending.expected_next_seq, [me](result<journal::appended> r) {
+                       // On the store's thread: hand the answer to the actor.
+                       caf::anon_send(me, std::make_shared<append_answer>(std::move(r)));
+                     });
 }
 
 caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::string user,
@@ -140,7 +166,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
     auto& st = self->state;
     for (auto& c : st.waiting) fail(c, shutting_down);
     st.waiting.clear();
-    if (st.current) {
+    if (st.appending) {
       st.stopping = msg.reason;  // its answer is on the way: reply to it first
     } else {
       finish(self, msg.reason);
@@ -154,29 +180,34 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       },
       [=](answer_ptr a) {
         auto& st = self->state;
-        auto c = std::move(st.current);
-        st.current.reset();
-        auto outcome = st.core->complete(a->answer);
-        if (outcome.failed && outcome.failed->kind() != error_kind::unavailable) {
-          // The state no longer matches the store (another owner, a bug): stop serving
-          // from it, and ask to be passivated so the next command recovers from the store.
-          st.broken = *outcome.failed;
-          self->send(registry, idle_atom::value, user);
+        st.appending = false;
+        auto completed = st.core->complete(a->answer);
+        if (completed) {
+          for (auto& [c, outcome] : st.batch) c->done(std::move(outcome));
+          st.batch.clear();
+        } else {
+          fail_batch(st, completed.err());
+          if (!st.core->usable() || completed.err().kind() != error_kind::unavailable) {
+            // The state may not match the store (another owner, a bug, an unreadable
+            // store): stop serving from it, and ask to be passivated so the next command
+            // recovers from the store.
+            st.broken = completed.err();
+            self->send(registry, idle_atom::value, user);
+          }
         }
-        c->done(std::move(outcome), st.broken ? nullptr : &st.core->state());
         if (st.stopping) return finish(self, *st.stopping);
         pump(self, ctx);
       },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
-        if (st.current || !st.waiting.empty()) return busy_atom::value;
+        if (st.appending || !st.waiting.empty()) return busy_atom::value;
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
         finish(self, caf::error{});
         return passivate_atom::value;
       },
       caf::after(ctx->options.idle_timeout) >> [=] {
         const auto& st = self->state;
-        if (!st.current && st.waiting.empty() && !(st.core && st.core->has_subscribers())) {
+        if (!st.appending && st.waiting.empty() && !(st.core && st.core->has_subscribers())) {
           self->send(registry, idle_atom::value, user);
         }
       },
@@ -349,16 +380,15 @@ user_directory::~user_directory() {
 }
 
 void user_directory::send(const std::string& user, command cmd, outcome_callback done) {
-  send(user, std::move(cmd),
-       [done = std::move(done)](command_outcome out, const namespace_state*) {
-         done(std::move(out));
-       });
+  send(user, std::move(cmd), state_view{}, std::move(done));
 }
 
-void user_directory::send(const std::string& user, command cmd, outcome_view_callback done) {
+void user_directory::send(const std::string& user, command cmd, state_view view,
+                          outcome_callback done) {
   auto envelope = std::make_shared<command_envelope>();
   envelope->user = user;
   envelope->cmd = std::move(cmd);
+  envelope->view = std::move(view);
   envelope->done = std::move(done);
   caf::anon_send(impl_->registry, std::move(envelope));
 }

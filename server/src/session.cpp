@@ -186,17 +186,19 @@ kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string en
     return kj::mv(r);
   }
   auto answer = make_cross_thread_reply<command_reply>();
-  ctx_.users.send(who_.user, std::move(cmd),
-                  [fulfil = std::move(answer.fulfil), entry_path = std::move(entry_path)](
-                      actors::command_outcome out, const actors::namespace_state* state) {
-                    command_reply r;
-                    r.outcome = std::move(out);
-                    if (state != nullptr && !entry_path.empty()) {
-                      if (const auto* n = state->lookup(entry_path)) {
-                        r.entry = copy_entry(*state, *n);
-                      }
-                    }
-                    fulfil(std::move(r));
+  // The entry is read when the command is decided (later commands of its batch may change
+  // it again) and sent once the outcome says it is durable.
+  auto reply = std::make_shared<command_reply>();
+  actors::state_view view;
+  if (!entry_path.empty()) {
+    view = [reply, entry_path = std::move(entry_path)](const actors::namespace_state& state) {
+      if (const auto* n = state.lookup(entry_path)) reply->entry = copy_entry(state, *n);
+    };
+  }
+  ctx_.users.send(who_.user, std::move(cmd), std::move(view),
+                  [fulfil = std::move(answer.fulfil), reply](actors::command_outcome out) {
+                    reply->outcome = std::move(out);
+                    fulfil(std::move(*reply));
                   });
   return kj::mv(answer.promise);
 }

@@ -13,22 +13,36 @@ using autosync::test::content_of;
 
 namespace {
 
-// What the user's actor will do with one command, synchronously.
-command_outcome run(user_core& core, event_store& store, command_body body,
-                    const std::string& op) {
+command make_command(command_body body, const std::string& op) {
   command cmd;
   cmd.device_id = "laptop";
   cmd.operation_id = op;
   cmd.timestamp_us = 1700000000000000;
   cmd.body = std::move(body);
-  auto begun = core.begin(cmd);
-  if (auto* outcome = std::get_if<command_outcome>(&begun)) return *outcome;
-  auto& pending = std::get<pending_append>(begun);
+  return cmd;
+}
+
+// Persists what is staged as one append and completes it, synchronously.
+status persist(user_core& core, event_store& store) {
+  auto pending = core.take_staged();
   std::promise<result<journal::appended>> answer;
   auto future = answer.get_future();
   store.append(core.user(), std::move(pending.events), pending.expected_next_seq,
                [&answer](result<journal::appended> r) { answer.set_value(std::move(r)); });
   return core.complete(future.get());
+}
+
+// What the user's actor does with one command alone, synchronously.
+command_outcome run(user_core& core, event_store& store, command_body body,
+                    const std::string& op) {
+  auto out = core.stage(make_command(std::move(body), op));
+  if (!core.has_staged()) return out;
+  if (auto s = persist(core, store); !s) {
+    command_outcome failed;
+    failed.failed = s.err();
+    return failed;
+  }
+  return out;
 }
 
 struct fixture {
@@ -87,7 +101,7 @@ BOOST_FIXTURE_TEST_CASE(a_refused_command_answers_at_once_and_changes_nothing, f
   auto out = run(*core, store, commit_file{"/never-uploaded", 0, content_of({"zzz"})}, "op-1");
   BOOST_REQUIRE(out.refused.has_value());
   BOOST_TEST(out.refused->missing_chunks.size() == 1u);
-  BOOST_TEST(!core->busy());
+  BOOST_TEST(!core->has_staged());
   BOOST_TEST(j->head("carol")->last_seq == 0u);
 }
 
@@ -129,6 +143,78 @@ BOOST_FIXTURE_TEST_CASE(a_stale_owner_cannot_fork_the_history, fixture) {
   auto out = run(*stale, store, commit_file{"/two", 0, content_of({"f"})}, "op-2");
   BOOST_REQUIRE(out.failed.has_value());
   BOOST_TEST(out.failed->kind() == error_kind::conflict);
-  BOOST_TEST(stale->state().last_seq() == 0u);  // nothing applied
   BOOST_TEST(j->head("fred")->last_seq == 1u);  // nothing appended
+  // The stale state dropped its own command and reloaded the store's history.
+  BOOST_TEST(stale->usable());
+  BOOST_TEST((stale->state() == owner->state()));
+  BOOST_TEST(stale->state().lookup("/two") == nullptr);
+  BOOST_TEST(stale->state().lookup("/one") != nullptr);
+}
+
+BOOST_FIXTURE_TEST_CASE(commands_staged_together_are_decided_in_order_and_persisted_as_one_append,
+                        fixture) {
+  auto core = recover("gina");
+  std::vector<std::uint64_t> notified;
+  core->subscribe(1, [&](std::uint64_t seq, schema::Event::Reader) { notified.push_back(seq); });
+  upload("gina", "g");
+  auto a = core->stage(make_command(commit_file{"/a", 0, content_of({"g"})}, "op-a"));
+  auto b = core->stage(make_command(commit_file{"/b", 0, content_of({"g"})}, "op-b"));
+  // Decided against the state with /a staged: a create of /a again is a conflict.
+  auto again = core->stage(make_command(commit_file{"/a", 0, content_of({"g"})}, "op-a2"));
+  auto retry = core->stage(make_command(commit_file{"/b", 0, content_of({"g"})}, "op-b"));
+  BOOST_REQUIRE(a.applied.has_value());
+  BOOST_REQUIRE(b.applied.has_value());
+  BOOST_TEST(a.applied->first_seq == 1u);
+  BOOST_TEST(b.applied->first_seq == 2u);
+  BOOST_REQUIRE(again.refused.has_value());
+  BOOST_TEST(again.refused->reason.kind() == error_kind::conflict);
+  BOOST_TEST(retry.was_retry);
+  BOOST_TEST(retry.applied->first_seq == 2u);
+  BOOST_TEST(core->staged_events() == 2u);
+  BOOST_TEST(notified.empty());  // nothing is told before it is durable
+  BOOST_REQUIRE(j->head("gina"));
+  BOOST_TEST(j->head("gina")->last_seq == 0u);
+
+  BOOST_REQUIRE(persist(*core, store));
+  BOOST_TEST(j->head("gina")->last_seq == 2u);
+  BOOST_TEST((notified == std::vector<std::uint64_t>{1, 2}));
+  BOOST_TEST(j->head("gina")->last_hash == core->state().last_hash());
+  BOOST_TEST((recover("gina")->state() == core->state()));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_failed_append_drops_the_whole_batch_and_keeps_the_durable_state,
+                        fixture) {
+  auto owner = recover("hank");
+  auto stale = recover("hank");
+  upload("hank", "h");
+  BOOST_REQUIRE(run(*owner, store, commit_file{"/kept", 0, content_of({"h"})}, "op-1").applied);
+  // The stale core stages three commands on its old view; the store refuses their append.
+  BOOST_REQUIRE(stale->stage(make_command(create_folder{"/x"}, "op-2")).applied);
+  BOOST_REQUIRE(stale->stage(make_command(commit_file{"/x/y", 0, content_of({"h"})}, "op-3")).applied);
+  BOOST_REQUIRE(stale->stage(make_command(move_entry{"/x", "/z"}, "op-4")).applied);
+  BOOST_TEST(stale->state().lookup("/z/y") != nullptr);  // provisional
+  auto s = persist(*stale, store);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::conflict);
+  BOOST_TEST(!stale->has_staged());
+  BOOST_TEST(stale->state().lookup("/z") == nullptr);
+  BOOST_TEST(stale->state().lookup("/x") == nullptr);
+  BOOST_TEST((stale->state() == owner->state()));
+  // Reloaded, it serves again: the operation ids of the dropped batch were never applied.
+  auto redo = run(*stale, store, create_folder{"/x"}, "op-2");
+  BOOST_REQUIRE(redo.applied.has_value());
+  BOOST_TEST(!redo.was_retry);
+  BOOST_TEST(redo.applied->first_seq == 2u);
+}
+
+BOOST_FIXTURE_TEST_CASE(no_snapshot_holds_a_staged_command, fixture) {
+  auto core = recover("iris");
+  BOOST_REQUIRE(core->stage(make_command(create_folder{"/p"}, "op-1")).applied);
+  BOOST_TEST(!core->snapshot());
+  core->snapshot_in_background();
+  BOOST_REQUIRE(persist(*core, store));
+  BOOST_REQUIRE(core->snapshot());
+  auto seqs = j->snapshot_seqs("iris");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST((*seqs == std::vector<std::uint64_t>{1}));
 }

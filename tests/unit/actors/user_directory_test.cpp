@@ -66,6 +66,46 @@ bool eventually(const std::function<bool()>& condition) {
   return false;
 }
 
+// The journal, counting the appends that reach it.
+class counting_store final : public event_store {
+public:
+  explicit counting_store(event_store& inner) : inner_(inner) {}
+  std::size_t appends() const { return appends_.load(); }
+
+  void append(const std::string& user,
+              std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
+              std::uint64_t expected_next_seq, journal::append_callback done) override {
+    ++appends_;
+    inner_.append(user, std::move(events), expected_next_seq, std::move(done));
+  }
+  status read(const std::string& user, std::uint64_t from, std::uint64_t to,
+              const std::function<bool(journal::stored_event&&)>& visit) const override {
+    return inner_.read(user, from, to, visit);
+  }
+  result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override {
+    return inner_.latest_snapshot(user);
+  }
+  result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
+                                                       std::uint64_t at) const override {
+    return inner_.snapshot_at(user, at);
+  }
+  status write_snapshot(const std::string& user, const journal::snapshot& snap) override {
+    return inner_.write_snapshot(user, snap);
+  }
+  void write_snapshot(const std::string& user, const journal::snapshot& snap,
+                      journal::status_callback done) override {
+    inner_.write_snapshot(user, snap, std::move(done));
+  }
+  result<std::vector<bool>> has_chunks(const std::string& user,
+                                       const std::vector<sha256_digest>& ids) const override {
+    return inner_.has_chunks(user, ids);
+  }
+
+private:
+  event_store& inner_;
+  std::atomic<std::size_t> appends_{0};
+};
+
 struct fixture {
   test::temp_dir dir;
   std::unique_ptr<journal::journal> j = test::open_journal(test::journal_options(dir.path()));
@@ -216,4 +256,59 @@ BOOST_FIXTURE_TEST_CASE(shutting_down_answers_every_command, fixture) {
     BOOST_TEST(f.find("shutting down") != std::string::npos, f);
   }
   BOOST_TEST(j->head("busy")->last_seq == seen.applied());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait_for_them,
+                        fixture) {
+  upload("batched");
+  counting_store counted(store);
+  user_directory directory(*system, counted, directory_options{});
+  constexpr int commands = 300;
+  std::mutex m;
+  std::vector<std::uint64_t> first_seqs;  // in the order the outcomes arrive
+  std::vector<std::uint64_t> revisions;   // each command's own view of /same
+  std::condition_variable cv;
+  for (int i = 0; i < commands; ++i) {
+    // Every other command rewrites one file on top of the revision before it, which only
+    // works when each is decided against the state that includes the one before.
+    command cmd = i % 2 == 0 ? commit("/f" + std::to_string(i), "op-" + std::to_string(i))
+                             : commit("/same", "op-" + std::to_string(i));
+    if (i % 2 == 1) std::get<commit_file>(cmd.body).base_revision = i == 1 ? 0 : i - 1;
+    directory.send(
+        "batched", std::move(cmd),
+        [&, odd = i % 2 == 1](const namespace_state& state) {
+          if (!odd) return;
+          std::lock_guard lock(m);
+          revisions.push_back(state.lookup("/same")->revision);
+        },
+        [&](command_outcome out) {
+          std::lock_guard lock(m);
+          first_seqs.push_back(out.applied ? out.applied->first_seq : 0);
+          cv.notify_all();
+        });
+  }
+  std::uint64_t seen_by_read = 0;
+  std::size_t outcomes_before_read = 0;
+  directory.read("batched", [&](const namespace_state* state, const error*) {
+    std::lock_guard lock(m);
+    seen_by_read = state->last_seq();
+    outcomes_before_read = first_seqs.size();
+    cv.notify_all();
+  });
+  {
+    std::unique_lock lock(m);
+    BOOST_REQUIRE(cv.wait_for(lock, std::chrono::seconds(60), [&] {
+      return first_seqs.size() == commands && seen_by_read != 0;
+    }));
+  }
+  // Each command wrote one event, in the order sent, each answered in order.
+  for (std::size_t i = 0; i < first_seqs.size(); ++i) BOOST_TEST(first_seqs[i] == i + 1);
+  for (std::size_t k = 0; k < revisions.size(); ++k) BOOST_TEST(revisions[k] == 2 * k + 2);
+  BOOST_TEST(j->head("batched")->last_seq == static_cast<std::uint64_t>(commands));
+  // The read came after every command and saw them all, durable and answered.
+  BOOST_TEST(seen_by_read == static_cast<std::uint64_t>(commands));
+  BOOST_TEST(outcomes_before_read == static_cast<std::size_t>(commands));
+  // Commands that waited while an append was in flight went together: far fewer appends.
+  BOOST_TEST_MESSAGE(counted.appends() << " appends for " << commands << " commands");
+  BOOST_TEST(counted.appends() < static_cast<std::size_t>(commands) / 10);
 }

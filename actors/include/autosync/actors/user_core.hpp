@@ -1,6 +1,13 @@
 // The logic of one user's actor, without the actor: recover from the newest snapshot and
-// the tail, decide commands, persist their events through the event store, apply them once
-// durable, notify subscribers, snapshot every N events.
+// the tail, decide commands, persist their events through the event store, notify
+// subscribers once they are durable, snapshot every N events.
+//
+// Commands are decided in batches (the user's own group commit): stage() decides a command
+// against the state including every command staged before it and applies its events at
+// once; take_staged() hands all of them to the store as one append; complete() takes the
+// store's answer. Outcomes of a batch hold only once complete() succeeds: the owner replies
+// to nobody in between. Should the append fail, the staged events are dropped by reloading
+// the state from the store, so the state never keeps what the store does not have.
 //
 // Single-threaded: the owner (the user's actor) calls it from one thread at a time. The
 // store answers an append on a thread of its own; the owner brings that answer back to its
@@ -24,6 +31,9 @@ struct user_options {
   // A snapshot after this many events since the last one: recovery then replays at most
   // this many events.
   std::uint64_t snapshot_every = 1000;
+  // Commands decided together and persisted as one append at most: the user's own group
+  // commit, while the previous append is being synced.
+  std::size_t batch_commands_max = 256;
 };
 
 // What the client that sent a command learns.
@@ -34,7 +44,8 @@ struct command_outcome {
   std::optional<error> failed;               // persisting failed (nothing changed); retry later
 };
 
-// Events ready to persist: hand them to the store, then call complete() with its answer.
+// Events ready to persist as one append: hand them to the store, then call complete() with
+// its answer.
 struct pending_append {
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events;
   std::uint64_t expected_next_seq = 0;
@@ -48,16 +59,29 @@ public:
                                                     user_options options = {});
 
   const std::string& user() const noexcept { return user_; }
+  // The state with every staged command applied (durable once complete() succeeds).
   const namespace_state& state() const noexcept { return state_; }
+  // An append is in flight: nothing can be staged until complete().
   bool busy() const noexcept { return !in_flight_.empty(); }
+  // Commands staged since the last take_staged() wrote events: their outcomes, and those of
+  // every command staged after them, are provisional until the append completes.
+  bool has_staged() const noexcept { return !staged_.empty(); }
+  std::size_t staged_events() const noexcept { return staged_.size(); }
 
-  // Decides a command. The outcome is immediate (a refusal, a retry) or the events must be
-  // persisted first. REQUIRES: !busy(): one append in flight per user.
-  std::variant<command_outcome, pending_append> begin(const command& cmd);
+  // Decides a command against state() and, when it writes events, applies them to state()
+  // and stages them. REQUIRES: !busy().
+  command_outcome stage(const command& cmd);
 
-  // The store's answer to the append begun last. On success the events are applied (after
-  // checking that the store's chain head is the one computed here) and subscribers told.
-  command_outcome complete(const result<journal::appended>& stored);
+  // The staged events as one append. REQUIRES: has_staged() and !busy().
+  pending_append take_staged();
+
+  // The store's answer to the append taken last. On success subscribers are told of its
+  // events (after checking that the store's chain head is the one computed here). On
+  // failure the state is reloaded from the store, dropping the batch, and the error is
+  // returned (every command of the batch failed); if even the reload fails, usable() is
+  // false from then on.
+  status complete(const result<journal::appended>& stored);
+  bool usable() const noexcept { return usable_; }
 
   // Subscribers receive each durable event, in order, with its seq.
   void subscribe(std::uint64_t id, subscriber fn) { subscribers_[id] = std::move(fn); }
@@ -65,6 +89,7 @@ public:
   bool has_subscribers() const noexcept { return !subscribers_.empty(); }
 
   // Writes a snapshot now if events were applied since the last one, and waits for it.
+  // REQUIRES: nothing staged or in flight (a snapshot holds only durable events).
   status snapshot();
   // The same without waiting (on passivation, and every N events): the encoded state goes
   // to the store's queue. A snapshot that then fails costs only recovery time.
@@ -75,6 +100,8 @@ private:
   user_core(event_store& store, std::string user, user_options options)
       : store_(store), user_(std::move(user)), options_(options) {}
 
+  status load();  // the state from the newest snapshot and the tail
+
   struct sealed_event {  // an event as the store will hold it, and its hash
     kj::Array<capnp::word> canonical;
     sha256_digest hash;
@@ -84,8 +111,12 @@ private:
   std::string user_;
   user_options options_;
   namespace_state state_;
+  std::uint64_t durable_seq_ = 0;  // the last seq the store has acknowledged
+  std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> staged_messages_;
+  std::vector<sealed_event> staged_;
   std::vector<sealed_event> in_flight_;
   std::map<std::uint64_t, subscriber> subscribers_;
+  bool usable_ = true;
   std::uint64_t last_snapshot_seq_ = 0;
   std::int64_t last_command_us_ = 0;  // the snapshot's timestamp: the core has no clock
 };

@@ -1,5 +1,6 @@
 // The users of one node, each behind its own actor (CAF). Commands for a user are handled
-// one after another by that user's actor; different users run in parallel. An idle user's
+// in order by that user's actor, those waiting decided together and persisted as one append
+// (see user_core); different users run in parallel. An idle user's
 // actor snapshots and stops; a cap bounds the live actors (least recently used first); a
 // cap bounds concurrent recoveries, so a restart does not stampede the disk.
 //
@@ -31,11 +32,14 @@ struct directory_options {
   std::size_t recoveries_max = 4;
 };
 
-// Runs once, on an actor's thread, with the command's outcome. Must not block.
+// Runs once, on an actor's thread, with the command's outcome (after its events are
+// durable). Must not block.
 using outcome_callback = std::function<void(command_outcome)>;
-// The same, also given the user's state just after the command (null when the user could
-// not be recovered): read what the reply needs, do not keep the reference.
-using outcome_view_callback = std::function<void(command_outcome, const namespace_state*)>;
+// Runs on the actor's thread just after the command was decided, with the user's state
+// including its events (not yet durable: nothing may leave the actor before the outcome
+// says so). Not run when the user could not be recovered. Read what the reply needs, do
+// not keep the reference.
+using state_view = std::function<void(const namespace_state&)>;
 // Runs once, on the user's actor thread, with the user's state after every command sent
 // before it, or the error that keeps the user from being served. Must not block.
 using state_reader = std::function<void(const namespace_state*, const error*)>;
@@ -50,7 +54,7 @@ public:
 
   // Hands a command to the user's actor, activating it if needed. Thread safe.
   void send(const std::string& user, command cmd, outcome_callback done);
-  void send(const std::string& user, command cmd, outcome_view_callback done);
+  void send(const std::string& user, command cmd, state_view view, outcome_callback done);
 
   // Lets `read` look at the user's state, in order with the commands. Thread safe.
   void read(const std::string& user, state_reader read);
