@@ -292,6 +292,9 @@ decide_result decide_retention(const namespace_state& state, const command& cmd,
       changed = true;
     }
   }
+  // Nothing to reclaim writes nothing: the policy runs often, and an empty record would
+  // only lengthen the history.
+  if (removed.empty() && trimmed.empty()) return decision{};
   event_list events(state, cmd);
   auto applied = events.add().initRetentionApplied();
   applied.setCutoffUs(retention.cutoff_us);

@@ -43,4 +43,21 @@ std::optional<std::int64_t> parse_utc(const std::string& text) {
   return static_cast<std::int64_t>(timegm(&tm)) * 1000000 + fraction;
 }
 
+std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
+  if (text.size() < 2) return std::nullopt;
+  long long n = 0;
+  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+    if (text[i] < '0' || text[i] > '9' || n > 1000000000) return std::nullopt;
+    n = n * 10 + (text[i] - '0');
+  }
+  if (n <= 0) return std::nullopt;
+  switch (text.back()) {
+    case 's': return std::chrono::seconds(n);
+    case 'm': return std::chrono::minutes(n);
+    case 'h': return std::chrono::hours(n);
+    case 'd': return std::chrono::hours(24 * n);
+  }
+  return std::nullopt;
+}
+
 }  // namespace autosync

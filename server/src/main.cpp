@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "autosync/base/secret_file.hpp"
+#include "autosync/base/utc_time.hpp"
 #include "autosync/server/node.hpp"
 
 namespace {
@@ -19,6 +20,7 @@ struct flags {
   std::string tls_cert, tls_key, master_key_file, audit_log;
   double rate = 20000;
   std::size_t live_users_max = 10000;
+  std::string retention = "30d";
 };
 
 // The token policy the flags ask for; in development mode (no key flag), a secret in the
@@ -76,7 +78,22 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limit", f.rate, "requests per second per user")->capture_default_str();
   app.add_option("--live-users-max", f.live_users_max, "user actors in memory at most")
       ->capture_default_str();
+  app.add_option("--retention", f.retention,
+                 "how long deleted files and replaced revisions stay recoverable: 90s, 12h, "
+                 "30d; 'forever' keeps them")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+
+  std::chrono::seconds retention{0};
+  if (f.retention != "forever") {
+    auto parsed = autosync::parse_duration(f.retention);
+    if (!parsed) {
+      std::cerr << "autosyncd: --retention " << f.retention
+                << " is not a length of time: write it like 90s, 12h or 30d, or 'forever'\n";
+      return 2;
+    }
+    retention = *parsed;
+  }
 
   if (f.tls_cert.empty() != f.tls_key.empty()) {
     std::cerr << "autosyncd: TLS needs both --tls-cert and --tls-key\n";
@@ -104,6 +121,7 @@ int main(int argc, char** argv) {
   options.limits.user_requests_per_s = f.rate;
   options.limits.user_burst = 2 * f.rate;
   options.live_users_max = f.live_users_max;
+  options.retention = retention;
 
   // Every thread started from here on inherits the blocked signals; this one waits for them.
   sigset_t stop_signals;

@@ -31,6 +31,9 @@ struct rpc_context {
   rpc_limits limits;
   kj::Timer& timer;
   rate_limiter limiter;
+  std::chrono::seconds retention;  // zero: keep everything
+  // When each user's retention is next due (µs); bounded like the rate limiter's buckets.
+  std::unordered_map<std::string, std::int64_t> retention_due_us;
   std::uint64_t next_subscription_id = 1;
 };
 

@@ -113,6 +113,7 @@ private:
       failure.setRetryAfterMs(refused->second);
       return kj::READY_NOW;
     }
+    apply_retention_if_due();
     ++connection_->in_flight;
     auto deadline = ctx_.timer.afterDelay(ctx_.limits.deadline.count() * kj::MILLISECONDS)
                         .then([context, ms = ctx_.limits.deadline.count()]() mutable {
@@ -126,6 +127,10 @@ private:
         .exclusiveJoin(kj::mv(deadline))
         .attach(kj::defer([connection = connection_] { --connection->in_flight; }));
   }
+
+  // Asks the user's actor to reclaim what the retention policy lets go, when it is due for
+  // this user: in order with the user's commands, answered to nobody.
+  void apply_retention_if_due();
 
   actors::command make_command(capnp::Text::Reader operation_id, actors::command_body body);
   // Sends a command to the user's actor; the reply carries the entry at `entry_path`.
@@ -163,6 +168,32 @@ std::optional<std::pair<error, std::uint32_t>> session_impl::refusal_now() {
                           wait_ms);
   }
   return std::nullopt;
+}
+
+void session_impl::apply_retention_if_due() {
+  if (ctx_.retention.count() <= 0) return;
+  const auto now = now_us();
+  const std::int64_t retention_us = ctx_.retention.count() * 1000000;
+  auto [it, added] = ctx_.retention_due_us.try_emplace(who_.user, 0);
+  if (now < it->second) return;
+  const std::int64_t every_us =
+      std::clamp<std::int64_t>(retention_us / 24, 1000000, std::int64_t{3600} * 1000000);
+  it->second = now + every_us;
+  constexpr std::size_t users_remembered_max = 100000;
+  if (added && ctx_.retention_due_us.size() > users_remembered_max) {
+    // Forgetting a user only makes its next check come sooner.
+    for (auto i = ctx_.retention_due_us.begin(); i != ctx_.retention_due_us.end();) {
+      i = i->second <= now ? ctx_.retention_due_us.erase(i) : std::next(i);
+    }
+  }
+  actors::command cmd;
+  cmd.device_id = "server";
+  const std::int64_t cutoff = now - retention_us;
+  cmd.operation_id = "retention-" + std::to_string(cutoff);
+  cmd.timestamp_us = now;
+  cmd.body = actors::apply_retention{cutoff};
+  // A failure costs nothing: the next check tries again.
+  ctx_.users.send(who_.user, std::move(cmd), [](actors::command_outcome) {});
 }
 
 actors::command session_impl::make_command(capnp::Text::Reader operation_id,

@@ -11,6 +11,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "autosync/sdk/client.hpp"
 #include "autosync/server/auth.hpp"
@@ -158,4 +159,44 @@ BOOST_AUTO_TEST_CASE(a_config_file_carries_the_flags_and_sigterm_stops_cleanly) 
   std::ifstream log(dir / "server" / "server-1.log");
   const std::string out(std::istreambuf_iterator<char>(log), {});
   BOOST_TEST(out.find("stopped cleanly") != std::string::npos, out);
+}
+
+BOOST_AUTO_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_older_than_it) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--retention", "2s"});
+  auto c = connect(server.address(), 0);
+  BOOST_REQUIRE(c.has_value());
+  auto& client = **c;
+  BOOST_REQUIRE(client.put_bytes("gone", "/gone.txt"));
+  BOOST_REQUIRE(client.remove("/gone.txt"));
+  auto v1 = client.put_bytes("one", "/kept.txt");
+  BOOST_REQUIRE(v1);
+  sdk::put_options over;
+  over.base_revision = v1->revision;
+  BOOST_REQUIRE(client.put_bytes("two", "/kept.txt", over));
+  // Within the retention both stay recoverable.
+  BOOST_TEST(client.history("/gone.txt")->size() == 2u);
+  BOOST_TEST(client.history("/kept.txt")->size() == 2u);
+
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  // The next call finds the user's retention due; it runs first, in order with the calls.
+  BOOST_REQUIRE(client.list("/"));
+  auto gone = client.history("/gone.txt");
+  BOOST_REQUIRE(!gone);
+  BOOST_TEST(gone.err().kind() == error_kind::not_found);
+  auto undeleted = client.undelete("/gone.txt");
+  BOOST_REQUIRE(!undeleted);
+  BOOST_TEST(undeleted.err().kind() == error_kind::not_found);
+  auto kept = client.history("/kept.txt");
+  BOOST_REQUIRE(kept);
+  BOOST_REQUIRE_EQUAL(kept->size(), 1u);  // the newest revision always stays
+  BOOST_TEST(*client.get_bytes("/kept.txt") == "two");
+}
+
+BOOST_AUTO_TEST_CASE(a_retention_that_is_not_a_length_of_time_is_refused_at_start) {
+  test::temp_dir dir;
+  auto run = test::run_process(AUTOSYNCD_BIN, "--data-dir " + (dir / "d").string() +
+                                                  " --listen 127.0.0.1:0 --retention 'a month'");
+  BOOST_TEST(run.exit_code == 2);
+  BOOST_TEST(run.output.find("write it like 90s, 12h or 30d") != std::string::npos, run.output);
 }

@@ -5,31 +5,8 @@
 #include <chrono>
 #include <iostream>
 
+#include "autosync/base/utc_time.hpp"
 #include "autosync/server/auth.hpp"
-
-namespace {
-
-// "90s", "15m", "2h", "1d" -> seconds; nothing on anything else.
-std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
-  if (text.size() < 2) return std::nullopt;
-  std::size_t used = 0;
-  long long n = 0;
-  try {
-    n = std::stoll(text.substr(0, text.size() - 1), &used);
-  } catch (...) {
-    return std::nullopt;
-  }
-  if (used != text.size() - 1 || n <= 0) return std::nullopt;
-  switch (text.back()) {
-    case 's': return std::chrono::seconds(n);
-    case 'm': return std::chrono::minutes(n);
-    case 'h': return std::chrono::hours(n);
-    case 'd': return std::chrono::hours(24 * n);
-  }
-  return std::nullopt;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"AutoSync administration"};
@@ -48,7 +25,7 @@ int main(int argc, char** argv) {
   issue->add_flag("--admin", admin, "allow the admin API");
   CLI11_PARSE(app, argc, argv);
 
-  const auto ttl = parse_duration(ttl_text);
+  const auto ttl = autosync::parse_duration(ttl_text);
   if (!ttl) {
     std::cerr << "autosync-admin: --ttl wants a number and a unit (s, m, h, d), like 15m, not \""
               << ttl_text << "\"\n";

@@ -340,7 +340,9 @@ BOOST_AUTO_TEST_CASE(retention_keeps_what_is_newer_than_the_cutoff) {
   namespace_driver d;
   d.ok(commit_file{"/x", 0, content_of({"1"})});
   d.ok(delete_entry{"/x", 0});
+  const auto before = d.state.last_seq();
   d.ok(apply_retention{1700000000000000});  // before everything
+  BOOST_TEST(d.state.last_seq() == before);  // nothing to reclaim: nothing written
   BOOST_TEST(!d.state.history("/x").empty());
   d.ok(undelete_file{"/x"});
   BOOST_TEST(d.state.lookup("/x") != nullptr);

@@ -2,6 +2,7 @@
 // ("2026-11-21T19:50:08.000000Z"). No clock here: callers pass the time.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -14,5 +15,9 @@ std::string format_utc(std::int64_t time_us);
 // Parses "2026-11-21T19:50:08Z" or with fractional seconds ("...08.5Z"); UTC only: a text
 // with another zone or anything after the "Z" is refused rather than guessed.
 std::optional<std::int64_t> parse_utc(const std::string& text);
+
+// A length of time as people type it: "90s", "15m", "2h", "30d"; nothing for anything else
+// (no unit, zero or negative, other characters).
+std::optional<std::chrono::seconds> parse_duration(const std::string& text);
 
 }  // namespace autosync

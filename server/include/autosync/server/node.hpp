@@ -48,6 +48,11 @@ struct node_options {
   std::size_t live_users_max = 10000;
   std::uint64_t snapshot_every = 1000;
   std::size_t blocking_threads = 4;
+  // Deleted files, and revisions replaced by newer ones, are reclaimed once older than this
+  // (a file's newest revision always stays); until then they can be undeleted and
+  // restored. Zero keeps everything forever. Each active user is checked about every
+  // retention / 24, at least every hour, when they next make a call.
+  std::chrono::seconds retention = std::chrono::hours(24 * 30);
 };
 
 class node {
