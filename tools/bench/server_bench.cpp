@@ -1,5 +1,6 @@
 // Benchmarks against a running autosyncd, through the SDK over real RPC:
-//   commit     metadata-only commits from 64 concurrent clients (one user each)
+//   commit-sdk metadata-only commits from 64 concurrent SDK clients, a thread each (one
+//              user each; `commit`, in commit_bench.cpp, drives them from two threads)
 //   upload     a fresh 256 MiB file
 //   reupload   an unchanged 1 GiB file (bytes sent)
 //   delta      a 1 MiB change in the middle of a 256 MiB file (bytes sent, seconds)
@@ -46,7 +47,7 @@ void overwrite_middle(const std::filesystem::path& p, std::uint64_t bytes, unsig
 
 void commit_bench(const settings& s, const server_target& t) {
   constexpr int clients = 64;
-  scenario_result r{"server.commit", {}, {}, {}, {}};
+  scenario_result r{"server.commit_sdk", {}, {}, {}, {}};
   const auto run_id = std::to_string(now_s());
   for (int run = 0; run < s.runs; ++run) {
     latency_samples samples;
@@ -141,7 +142,8 @@ std::unique_ptr<sdk::client> connect_as(const server_target& t, const std::strin
 
 int run_server_bench(const settings& s, const std::string& scenario, const server_target& t) {
   std::filesystem::create_directories(t.work_dir);
-  if (scenario == "commit") commit_bench(s, t);
+  if (scenario == "commit") run_commit_bench(s, t);
+  if (scenario == "commit-sdk") commit_bench(s, t);
   if (scenario == "upload") put_bench(s, t, "server.upload", 256ull << 20, false);
   if (scenario == "reupload") put_bench(s, t, "server.reupload", 1ull << 30, false);
   if (scenario == "delta") put_bench(s, t, "server.delta", 256ull << 20, true);

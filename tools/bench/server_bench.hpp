@@ -19,8 +19,11 @@ struct server_target {
   std::filesystem::path work_dir;      // where test files are written
 };
 
-// scenario: commit, upload, reupload, delta.
+// scenario: commit, commit-sdk, upload, reupload, delta.
 int run_server_bench(const settings& s, const std::string& scenario, const server_target& t);
+
+// `commit`: 64 clients driven by two event-loop threads over raw RPC (commit_bench.cpp).
+void run_commit_bench(const settings& s, const server_target& t);
 
 // A client logged in as `user` (any name: a fresh one is a fresh, empty user), with a token
 // issued with the server's secret. Throws when the server cannot be reached.
