@@ -9,10 +9,14 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <capnp/rpc-twoparty.h>
+#include <kj/async-io.h>
+
 #include <chrono>
 #include <fstream>
 #include <thread>
 
+#include "autosync/schema/sync.capnp.h"
 #include "autosync/sdk/client.hpp"
 #include "autosync/server/auth.hpp"
 #include "printers.hpp"
@@ -199,4 +203,43 @@ BOOST_AUTO_TEST_CASE(a_retention_that_is_not_a_length_of_time_is_refused_at_star
                                                   " --listen 127.0.0.1:0 --retention 'a month'");
   BOOST_TEST(run.exit_code == 2);
   BOOST_TEST(run.output.find("write it like 90s, 12h or 30d") != std::string::npos, run.output);
+}
+
+BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_and_keeps_working) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  // Raw RPC: the SDK never has more than 128 calls in flight, the server allows 256.
+  auto io = kj::setupAsyncIo();
+  auto address = io.provider->getNetwork().parseAddress(server.address()).wait(io.waitScope);
+  auto stream = address->connect().wait(io.waitScope);
+  capnp::TwoPartyClient rpc(*stream);
+  auto login = rpc.bootstrap().castAs<schema::rpc::Gateway>().loginRequest();
+  login.setToken(test::token_for("alice"));
+  login.setDeviceId("d");
+  login.setProtocolVersion(schema::rpc::PROTOCOL_VERSION);
+  auto session = login.send().wait(io.waitScope).getSession();
+
+  constexpr int calls = 3000;
+  kj::Vector<kj::Promise<int>> answers;  // 0 answered, 1 overloaded, 2 anything else
+  for (int i = 0; i < calls; ++i) {
+    auto req = session.listRequest();
+    req.setPath("/");
+    answers.add(req.send().then([](auto reply) {
+      if (!reply.hasFailure()) return 0;
+      const auto f = reply.getFailure();
+      if (f.getKind() == schema::rpc::Failure::Kind::OVERLOADED && f.getRetryAfterMs() > 0) return 1;
+      return 2;
+    }));
+  }
+  auto results = kj::joinPromises(answers.releaseAsArray()).wait(io.waitScope);
+  int answered = 0, overloaded = 0, other = 0;
+  for (int r : results) (r == 0 ? answered : r == 1 ? overloaded : other)++;
+  BOOST_TEST_MESSAGE(answered << " answered, " << overloaded << " overloaded");
+  BOOST_TEST(other == 0);
+  BOOST_TEST(overloaded > 0);
+  BOOST_TEST(answered >= 256);
+  // Once the answers are in, the same connection serves again.
+  auto again = session.listRequest();
+  again.setPath("/");
+  BOOST_TEST(!again.send().wait(io.waitScope).hasFailure());
 }
