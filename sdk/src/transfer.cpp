@@ -6,8 +6,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <mutex>
+#include <thread>
 
 #include "autosync/sdk/chunker.hpp"
 #include "connection.hpp"
@@ -70,6 +73,8 @@ public:
     plan_.hash = whole_.finish();
     return std::move(plan_);
   }
+  // The chunks cut so far (final: the uncut tail waits in the buffer until finish()).
+  const std::vector<chunk_info>& chunks() const noexcept { return plan_.chunks; }
 
 private:
   void take() {
@@ -301,18 +306,141 @@ result<std::uint64_t> base_for(client& c, const std::string& remote, const put_o
 
 }  // namespace
 
+namespace {
+
+// Plans a file on a thread of its own and hands out its chunks as they are cut, so the
+// caller sends the first ones while the rest are still being read and hashed (cutting and
+// hashing run at about 640 MiB/s on one core; sending overlaps with it instead of waiting).
+class background_planner {
+public:
+  struct batch {
+    std::vector<chunk_info> chunks;  // the next chunks, in file order
+    bool last = false;               // the plan is complete: take_plan()
+  };
+
+  background_planner(const file_reader& in, std::uint64_t size)
+      : thread_([this, &in, size] { run(in, size); }) {}
+  ~background_planner() {
+    {
+      std::lock_guard lock(mutex_);
+      cancelled_ = true;
+    }
+    thread_.join();
+  }
+  background_planner(const background_planner&) = delete;
+  background_planner& operator=(const background_planner&) = delete;
+
+  // Waits until at least `bytes` of chunks beyond those handed out are cut, or the plan
+  // is complete, and hands them out.
+  result<batch> next(std::uint64_t bytes) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return done_ || failed_ || ready_bytes_ >= bytes; });
+    if (failed_) return *failed_;
+    batch out;
+    out.chunks = std::move(ready_);
+    ready_.clear();
+    ready_bytes_ = 0;
+    out.last = done_;
+    return out;
+  }
+  // REQUIRES: next() returned the last batch.
+  file_plan take_plan() { return std::move(plan_); }
+
+private:
+  void run(const file_reader& in, std::uint64_t size) {
+    planner p(size);
+    std::string piece(read_piece_bytes, '\0');
+    std::size_t published = 0;
+    auto publish = [&](const std::vector<chunk_info>& chunks, bool done) {
+      std::lock_guard lock(mutex_);
+      for (; published < chunks.size(); ++published) {
+        ready_.push_back(chunks[published]);
+        ready_bytes_ += chunks[published].size;
+      }
+      done_ = done;
+      changed_.notify_one();
+      return !cancelled_;
+    };
+    for (std::uint64_t at = 0;;) {
+      auto n = ::pread(in.fd, piece.data(), piece.size(), static_cast<off_t>(at));
+      if (n < 0) {
+        std::lock_guard lock(mutex_);
+        failed_ = error(error_kind::unavailable, "the file could not be read while planning: try again");
+        changed_.notify_one();
+        return;
+      }
+      if (n == 0) break;
+      at += static_cast<std::uint64_t>(n);
+      p.feed(std::string_view(piece.data(), static_cast<std::size_t>(n)));
+      if (!publish(p.chunks(), false)) return;
+    }
+    auto plan = p.finish();
+    std::lock_guard lock(mutex_);
+    for (; published < plan.chunks.size(); ++published) ready_.push_back(plan.chunks[published]);
+    plan_ = std::move(plan);
+    done_ = true;
+    changed_.notify_one();
+  }
+
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<chunk_info> ready_;
+  std::uint64_t ready_bytes_ = 0;
+  bool done_ = false, cancelled_ = false;
+  std::optional<error> failed_;
+  file_plan plan_;
+  std::thread thread_;  // last: started once everything above exists
+};
+
+// Chunks are sent in batches of this many bytes as the planner cuts them: each batch
+// asks what the server lacks, then pipelines it.
+constexpr std::uint64_t send_batch_bytes = 32u << 20;
+
+}  // namespace
+
 result<entry> client::put_file(const std::filesystem::path& local, const std::string& remote,
                                const put_options& options) {
-  auto plan = plan_file(local);
-  if (!plan) return plan.err();
-  if (options.stats) {
-    options.stats->file_bytes = plan->size;
-    options.stats->chunks_total = plan->chunks.size();
+  file_reader in(local);
+  if (in.fd < 0) return error(error_kind::not_found, "cannot open " + local.string());
+  struct stat st {};
+  if (::fstat(in.fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    return error(error_kind::invalid, local.string() + " is not a regular file");
   }
+  const auto file_size = static_cast<std::uint64_t>(st.st_size);
+  background_planner planning(in, file_size);
   auto base = base_for(*this, remote, options);
   if (!base) return base.err();
-  if (auto sent = put_chunks(local, *plan, all_indexes(*plan), options); !sent) return sent.err();
-  return commit(remote, *plan, *base, options.mtime_us.value_or(mtime_us_of(local)));
+
+  file_plan handed_out;  // the chunks planned so far, in file order
+  std::uint64_t bytes_before = 0;
+  put_options batch_options = options;
+  if (options.progress) {
+    batch_options.progress = [&](std::uint64_t done, std::uint64_t) {
+      options.progress(bytes_before + done, std::max(file_size, bytes_before + done));
+    };
+  }
+  for (bool last = false; !last;) {
+    auto next = planning.next(send_batch_bytes);
+    if (!next) return next.err();
+    last = next->last;
+    std::vector<std::size_t> indexes;
+    std::uint64_t batch_bytes = 0;
+    for (const auto& c : next->chunks) {
+      indexes.push_back(handed_out.chunks.size());
+      handed_out.chunks.push_back(c);
+      batch_bytes += c.size;
+    }
+    if (indexes.empty()) continue;
+    auto sent = send_chunks(*impl_, handed_out, indexes, file_chunks(in, handed_out), batch_options);
+    if (!sent) return sent.err();
+    bytes_before += batch_bytes;
+  }
+  const auto plan = planning.take_plan();
+  if (options.stats) {
+    options.stats->file_bytes = plan.size;
+    options.stats->chunks_total = plan.chunks.size();
+  }
+  return commit(remote, plan, *base, options.mtime_us.value_or(mtime_us_of(local)));
 }
 
 result<entry> client::put_bytes(std::string_view data, const std::string& remote,
