@@ -11,7 +11,6 @@
 
 #include "autosync/base/sha256.hpp"
 #include "autosync/schema/sync.capnp.h"
-#include "autosync/server/auth.hpp"
 #include "server_bench.hpp"
 
 namespace autosync::bench {
@@ -19,23 +18,6 @@ namespace autosync::bench {
 namespace {
 
 namespace rpc = schema::rpc;
-
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-std::string token_for(const server_target& t, const std::string& user) {
-  auto policy = server::policy_from_secret_file(t.secret_file);
-  if (!policy) throw std::runtime_error(policy.err().to_string());
-  server::token_request r;
-  r.user = user;
-  r.ttl = std::chrono::hours(1);
-  auto token = server::issue_token(server::token_algorithm::hs256, policy->key, r, now_s());
-  if (!token) throw std::runtime_error(token.err().to_string());
-  return *token;
-}
 
 // One client: its connection and session, and the commit loop it runs.
 struct rpc_client {
@@ -81,7 +63,7 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
   constexpr int clients = 64;
   const int threads = 2;
   scenario_result r{"server.commit", {}, {}, {}, {}};
-  const auto run_id = std::to_string(now_s());
+  const auto run_id = std::to_string(unix_now_s());
   for (int run_no = 0; run_no < s.runs; ++run_no) {
     shared_run run;
     std::atomic<int> ready{0};
@@ -101,7 +83,7 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
             client->rpc = kj::heap<capnp::TwoPartyClient>(*client->stream);
             auto login = client->rpc->bootstrap().castAs<rpc::Gateway>().loginRequest();
             const auto user = "bench-" + run_id + "-" + std::to_string(run_no) + "-" + std::to_string(c);
-            login.setToken(token_for(t, user));
+            login.setToken(bench_token(t, user));
             login.setDeviceId("bench");
             login.setProtocolVersion(rpc::PROTOCOL_VERSION);
             auto reply = login.send().wait(io.waitScope);

@@ -19,12 +19,6 @@ namespace autosync::bench {
 
 namespace {
 
-std::int64_t now_s() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 void write_random_file(const std::filesystem::path& p, std::uint64_t bytes, unsigned seed) {
   std::mt19937_64 rng(seed);
   std::ofstream out(p, std::ios::binary | std::ios::trunc);
@@ -48,7 +42,7 @@ void overwrite_middle(const std::filesystem::path& p, std::uint64_t bytes, unsig
 void commit_bench(const settings& s, const server_target& t) {
   constexpr int clients = 64;
   scenario_result r{"server.commit_sdk", {}, {}, {}, {}};
-  const auto run_id = std::to_string(now_s());
+  const auto run_id = std::to_string(unix_now_s());
   for (int run = 0; run < s.runs; ++run) {
     latency_samples samples;
     std::atomic<std::uint64_t> done{0};
@@ -91,7 +85,7 @@ void commit_bench(const settings& s, const server_target& t) {
 void put_bench(const settings& s, const server_target& t, const std::string& name,
                std::uint64_t bytes, bool change_between) {
   scenario_result r{name, {}, {}, {}, {}};
-  auto client = connect_as(t, "bench-" + name + "-" + std::to_string(now_s()));
+  auto client = connect_as(t, "bench-" + name + "-" + std::to_string(unix_now_s()));
   const auto file = t.work_dir / (name + ".bin");
   std::vector<double> sent_mib;
   for (int run = 0; run < s.runs; ++run) {
@@ -123,17 +117,27 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
 
 }  // namespace
 
-std::unique_ptr<sdk::client> connect_as(const server_target& t, const std::string& user) {
+std::int64_t unix_now_s() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string bench_token(const server_target& t, const std::string& user) {
   auto policy = server::policy_from_secret_file(t.secret_file);
   if (!policy) throw std::runtime_error(policy.err().to_string());
   server::token_request r;
   r.user = user;
   r.ttl = std::chrono::hours(1);
-  auto token = server::issue_token(server::token_algorithm::hs256, policy->key, r, now_s());
+  auto token = server::issue_token(server::token_algorithm::hs256, policy->key, r, unix_now_s());
   if (!token) throw std::runtime_error(token.err().to_string());
+  return *token;
+}
+
+std::unique_ptr<sdk::client> connect_as(const server_target& t, const std::string& user) {
   sdk::connect_options o;
   o.server = t.address;
-  o.token = *token;
+  o.token = bench_token(t, user);
   o.device_id = "bench";
   auto c = sdk::client::connect(o);
   if (!c) throw std::runtime_error(c.err().to_string());

@@ -1,6 +1,7 @@
 // Benchmarks against a running autosyncd (see server_bench.cpp).
 #pragma once
 
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -24,6 +25,11 @@ int run_server_bench(const settings& s, const std::string& scenario, const serve
 
 // `commit`: 64 clients driven by two event-loop threads over raw RPC (commit_bench.cpp).
 void run_commit_bench(const settings& s, const server_target& t);
+
+// A token for `user`, issued with the server's secret (valid for an hour).
+std::string bench_token(const server_target& t, const std::string& user);
+// Seconds since 1970: names runs apart, so each run starts with fresh users.
+std::int64_t unix_now_s();
 
 // A client logged in as `user` (any name: a fresh one is a fresh, empty user), with a token
 // issued with the server's secret. Throws when the server cannot be reached.
