@@ -24,8 +24,8 @@ constexpr std::size_t hashes_per_query_max = 65536;
 // Calls one pipeline keeps in flight: well under the server's 256 per connection, so
 // small chunks never meet `overloaded`.
 constexpr std::size_t calls_in_flight_max = 128;
-// Commits in flight in commit_many: each waits for a fsync, and a user's commits are
-// written one append at a time, so more would only queue on the server.
+// Commits in flight in commit_many: the user's actor decides those that wait during one
+// append together and writes them as the next one, so this is about one fsync's batch.
 constexpr std::size_t commits_in_flight_max = 64;
 
 std::int64_t now_us() {
