@@ -136,8 +136,7 @@ void node::impl::serve(std::promise<status> ready) {
     rpc_context ctx{*journal, *store, *users, *pool, options.tokens, audit.get(), options.limits,
                     io.provider->getTimer(),
                     rate_limiter(options.limits.user_requests_per_s, options.limits.user_burst),
-                    options.retention,
-                    {}};
+                    retention_schedule(options.retention)};
     kj::Own<kj::TlsContext> tls;
     kj::Own<kj::TlsKeypair> keypair;
     if (options.tls_cert_file && options.tls_key_file) {

@@ -6,12 +6,15 @@
 namespace autosync::server {
 
 std::uint32_t rate_limiter::admit(const std::string& user, std::int64_t now) {
-  if (buckets_.size() >= buckets_max) {
-    // A bucket refilled to the brim says nothing a new one would not: forget those.
+  if (buckets_.size() >= prune_at_) {
+    // A bucket refilled to the brim says nothing a new one would not: forget those. The
+    // next pass waits until the map has doubled, so a map of users all still spending is
+    // not searched again at every call.
     for (auto it = buckets_.begin(); it != buckets_.end();) {
       const double refill = static_cast<double>(now - it->second.refilled_us) / 1e6 * per_s_;
       it = it->second.tokens + refill >= burst_ ? buckets_.erase(it) : std::next(it);
     }
+    prune_at_ = std::max(buckets_max, 2 * buckets_.size());
   }
   auto [it, added] = buckets_.try_emplace(user);
   auto& b = it->second;

@@ -16,8 +16,8 @@ public:
   std::size_t users() const noexcept { return buckets_.size(); }
 
 private:
-  // Users with a bucket at most before full ones are forgotten: memory stays bounded
-  // however many users log in.
+  // Users with a bucket before full ones are forgotten: memory stays bounded by the users
+  // active in the last burst / per_s seconds, however many log in.
   static constexpr std::size_t buckets_max = 100000;
   struct bucket {
     double tokens = 0;
@@ -26,6 +26,7 @@ private:
   double per_s_;
   double burst_;
   std::unordered_map<std::string, bucket> buckets_;
+  std::size_t prune_at_ = buckets_max;
 };
 
 }  // namespace autosync::server

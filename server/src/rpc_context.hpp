@@ -18,6 +18,7 @@
 #include "autosync/server/node.hpp"
 #include "blocking_pool.hpp"
 #include "rate_limiter.hpp"
+#include "retention_schedule.hpp"
 
 namespace autosync::server {
 
@@ -31,9 +32,7 @@ struct rpc_context {
   rpc_limits limits;
   kj::Timer& timer;
   rate_limiter limiter;
-  std::chrono::seconds retention;  // zero: keep everything
-  // When each user's retention is next due (µs); bounded like the rate limiter's buckets.
-  std::unordered_map<std::string, std::int64_t> retention_due_us;
+  retention_schedule retention;
   std::uint64_t next_subscription_id = 1;
 };
 

@@ -4,8 +4,6 @@
 // change feed), and fills its results when the answer crosses back into the event loop.
 #include "session.hpp"
 
-#include <algorithm>
-
 #include "autosync/actors/path.hpp"
 #include "autosync/actors/replay.hpp"
 #include "subscription.hpp"
@@ -171,27 +169,14 @@ std::optional<std::pair<error, std::uint32_t>> session_impl::refusal_now() {
 }
 
 void session_impl::apply_retention_if_due() {
-  if (ctx_.retention.count() <= 0) return;
   const auto now = now_us();
-  const std::int64_t retention_us = ctx_.retention.count() * 1000000;
-  auto [it, added] = ctx_.retention_due_us.try_emplace(who_.user, 0);
-  if (now < it->second) return;
-  const std::int64_t every_us =
-      std::clamp<std::int64_t>(retention_us / 24, 1000000, std::int64_t{3600} * 1000000);
-  it->second = now + every_us;
-  constexpr std::size_t users_remembered_max = 100000;
-  if (added && ctx_.retention_due_us.size() > users_remembered_max) {
-    // Forgetting a user only makes its next check come sooner.
-    for (auto i = ctx_.retention_due_us.begin(); i != ctx_.retention_due_us.end();) {
-      i = i->second <= now ? ctx_.retention_due_us.erase(i) : std::next(i);
-    }
-  }
+  const auto cutoff = ctx_.retention.due(who_.user, now);
+  if (!cutoff) return;
   actors::command cmd;
   cmd.device_id = "server";
-  const std::int64_t cutoff = now - retention_us;
-  cmd.operation_id = "retention-" + std::to_string(cutoff);
+  cmd.operation_id = "retention-" + std::to_string(*cutoff);
   cmd.timestamp_us = now;
-  cmd.body = actors::apply_retention{cutoff};
+  cmd.body = actors::apply_retention{*cutoff};
   // A failure costs nothing: the next check tries again.
   ctx_.users.send(who_.user, std::move(cmd), [](actors::command_outcome) {});
 }
