@@ -23,7 +23,8 @@ namespace autosync::actors {
 
 struct directory_options {
   user_options user;
-  // An actor with no message for this long snapshots and stops.
+  // A user with no command for this long (found up to a quarter of it later, at most a
+  // second) snapshots and stops, unless it has subscribers or work in flight.
   std::chrono::milliseconds idle_timeout{60000};
   // Live user actors at most; beyond it the least recently used idle one is passivated.
   // Each live user holds its whole namespace in memory.
