@@ -43,14 +43,17 @@ std::optional<std::int64_t> parse_utc(const std::string& text) {
   return static_cast<std::int64_t>(timegm(&tm)) * 1000000 + fraction;
 }
 
-std::optional<std::chrono::seconds> parse_duration(const std::string& text) {
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  const bool millis = text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0;
+  const std::size_t digits = text.size() - (millis ? 2 : 1);
   if (text.size() < 2) return std::nullopt;
   long long n = 0;
-  for (std::size_t i = 0; i + 1 < text.size(); ++i) {
+  for (std::size_t i = 0; i < digits; ++i) {
     if (text[i] < '0' || text[i] > '9' || n > 1000000000) return std::nullopt;
     n = n * 10 + (text[i] - '0');
   }
   if (n <= 0) return std::nullopt;
+  if (millis) return std::chrono::milliseconds(n);
   switch (text.back()) {
     case 's': return std::chrono::seconds(n);
     case 'm': return std::chrono::minutes(n);

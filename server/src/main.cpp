@@ -21,6 +21,7 @@ struct flags {
   double rate = 20000;
   std::size_t live_users_max = 10000;
   std::string retention = "30d";
+  std::string request_deadline = "30s";
 };
 
 // The token policy the flags ask for; in development mode (no key flag), a secret in the
@@ -82,6 +83,10 @@ int main(int argc, char** argv) {
                  "how long deleted files and replaced revisions stay recoverable: 90s, 12h, "
                  "30d; 'forever' keeps them")
       ->capture_default_str();
+  app.add_option("--request-deadline", f.request_deadline,
+                 "a call not answered within this is answered 'unavailable, retry' (its work "
+                 "still completes; a retry with the same operation id applies nothing twice)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::chrono::seconds retention{0};
@@ -92,7 +97,13 @@ int main(int argc, char** argv) {
                 << " is not a length of time: write it like 90s, 12h or 30d, or 'forever'\n";
       return 2;
     }
-    retention = *parsed;
+    retention = std::chrono::ceil<std::chrono::seconds>(*parsed);
+  }
+  const auto deadline = autosync::parse_duration(f.request_deadline);
+  if (!deadline) {
+    std::cerr << "autosyncd: --request-deadline " << f.request_deadline
+              << " is not a length of time: write it like 500ms, 30s or 2m\n";
+    return 2;
   }
 
   if (f.tls_cert.empty() != f.tls_key.empty()) {
@@ -122,6 +133,7 @@ int main(int argc, char** argv) {
   options.limits.user_burst = 2 * f.rate;
   options.live_users_max = f.live_users_max;
   options.retention = retention;
+  options.limits.deadline = *deadline;
 
   // Every thread started from here on inherits the blocked signals; this one waits for them.
   sigset_t stop_signals;

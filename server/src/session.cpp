@@ -295,12 +295,13 @@ kj::Promise<void> session_impl::putChunk(PutChunkContext context) {
               context.getResults().initFailure());
       return kj::READY_NOW;
     }
-    // The params stay alive (and unchanged) until this call completes: the pool copies the
-    // bytes, and the journal hashes and seals them, off the event loop.
+    // Copied here: the params die with the call, and the deadline may end the call while
+    // the pool is still at work. The journal hashes and seals the copy off the event loop.
     auto answer = make_cross_thread_reply<result<bool>>();
-    ctx_.pool.run([&journal = ctx_.journal, user = who_.user, id = *id, data,
-                   fulfil = std::move(answer.fulfil)] {
-      journal.put_chunk(user, id, std::string(data.asChars().begin(), data.size()),
+    ctx_.pool.run([&journal = ctx_.journal, user = who_.user, id = *id,
+                   bytes = std::string(data.asChars().begin(), data.size()),
+                   fulfil = std::move(answer.fulfil)]() mutable {
+      journal.put_chunk(user, id, std::move(bytes),
                         [fulfil](result<bool> stored) { fulfil(std::move(stored)); });
     });
     return answer.promise.then([context](result<bool> stored) mutable {

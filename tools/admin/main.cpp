@@ -27,7 +27,7 @@ int main(int argc, char** argv) {
 
   const auto ttl = autosync::parse_duration(ttl_text);
   if (!ttl) {
-    std::cerr << "autosync-admin: --ttl wants a number and a unit (s, m, h, d), like 15m, not \""
+    std::cerr << "autosync-admin: --ttl wants a number and a unit (ms, s, m, h, d), like 15m, not \""
               << ttl_text << "\"\n";
     return 2;
   }
@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   }
   autosync::server::token_request request;
   request.user = user;
-  request.ttl = *ttl;
+  request.ttl = std::chrono::ceil<std::chrono::seconds>(*ttl);
   request.admin = admin;
   if (!issuer.empty()) request.issuer = issuer;
   if (!audience.empty()) request.audience = audience;

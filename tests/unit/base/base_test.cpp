@@ -87,11 +87,14 @@ BOOST_AUTO_TEST_CASE(a_new_secret_file_is_random_private_and_never_overwritten) 
 }
 
 BOOST_AUTO_TEST_CASE(durations_parse_with_their_unit_and_nothing_else) {
-  BOOST_TEST(parse_duration("90s")->count() == 90);
-  BOOST_TEST(parse_duration("15m")->count() == 900);
-  BOOST_TEST(parse_duration("2h")->count() == 7200);
-  BOOST_TEST(parse_duration("30d")->count() == 30 * 86400);
-  for (const char* bad : {"", "s", "15", "0d", "-1d", "1.5h", "1w", " 1d", "1d ", "99999999999d"}) {
+  BOOST_TEST(parse_duration("250ms")->count() == 250);
+  BOOST_TEST(parse_duration("90s")->count() == 90 * 1000);
+  BOOST_TEST(parse_duration("15m")->count() == 900 * 1000);
+  BOOST_TEST(parse_duration("2h")->count() == 7200 * 1000);
+  BOOST_TEST(parse_duration("30d")->count() == 30LL * 86400 * 1000);
+  BOOST_TEST(parse_duration("1000000000d")->count() == 1000000000LL * 86400 * 1000);
+  for (const char* bad : {"", "s", "ms", "15", "0d", "0ms", "-1d", "1.5h", "1w", " 1d", "1d ",
+                          "5 ms", "5mss", "99999999999d"}) {
     BOOST_TEST(!parse_duration(bad).has_value(), bad);
   }
 }

@@ -16,8 +16,8 @@ std::string format_utc(std::int64_t time_us);
 // with another zone or anything after the "Z" is refused rather than guessed.
 std::optional<std::int64_t> parse_utc(const std::string& text);
 
-// A length of time as people type it: "90s", "15m", "2h", "30d"; nothing for anything else
-// (no unit, zero or negative, other characters).
-std::optional<std::chrono::seconds> parse_duration(const std::string& text);
+// A length of time as people type it: "250ms", "90s", "15m", "2h", "30d"; nothing for
+// anything else (no unit, zero or negative, other characters).
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 
 }  // namespace autosync
