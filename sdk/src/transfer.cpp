@@ -459,6 +459,27 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
 
 namespace {
 
+// One pipelined call's answer, and, when the server refused it for now (overloaded, rate
+// limited, unavailable), that failure: the pipeline asks again for just those calls.
+template <class T>
+struct item_answer {
+  result<T> value;
+  std::optional<call_error> again;
+};
+
+template <class T, class Reply, class Value>
+item_answer<T> item_answer_of(const Reply& reply, Value&& value) {
+  if (!reply.hasFailure()) return {value(), std::nullopt};
+  auto failed = classify(reply.getFailure());
+  if (!failed.retry) return {std::move(failed.err), std::nullopt};
+  return {failed.err, std::move(failed)};
+}
+
+// Keeps the failure a pass of a pipeline retries after: the longest wait asked for.
+void keep_for_retry(std::optional<call_error>& kept, call_error failed) {
+  if (!kept || failed.retry_after_ms > kept->retry_after_ms) kept = std::move(failed);
+}
+
 // One answer per request of a pipeline: its own, or why the pipeline stopped before it.
 template <class T>
 std::vector<result<T>> answered(std::vector<std::optional<result<T>>> answers,
@@ -480,11 +501,18 @@ std::vector<result<entry>> client::commit_many(const std::vector<commit_request>
   std::vector<std::string> ops;
   for (const auto& r : requests) ops.push_back(r.operation_id.empty() ? new_operation_id() : r.operation_id);
   std::vector<std::optional<result<entry>>> answers(requests.size());
+  // Each pass sends what has no answer yet: after a lost connection, or the commits the
+  // server asked to retry (their operation ids make a repeat apply nothing twice).
   auto all = impl_->call<bool>([&](rpc::Session::Client& s) -> result<bool> {
-    std::deque<std::pair<kj::Promise<result<entry>>, std::size_t>> in_flight;
+    std::deque<std::pair<kj::Promise<item_answer<entry>>, std::size_t>> in_flight;
+    std::optional<call_error> again;
     auto settle_oldest = [&] {
       auto answer = impl_->wait(kj::mv(in_flight.front().first));
-      answers[in_flight.front().second] = std::move(answer);
+      if (answer.again) {
+        keep_for_retry(again, std::move(*answer.again));
+      } else {
+        answers[in_flight.front().second] = std::move(answer.value);
+      }
       in_flight.pop_front();
     };
     for (std::size_t i = 0; i < requests.size(); ++i) {
@@ -502,14 +530,14 @@ std::vector<result<entry>> client::commit_many(const std::vector<commit_request>
         chunks[c].setSize(r.plan.chunks[c].size);
       }
       request.setOperationId(ops[i]);
-      in_flight.emplace_back(request.send().then([](auto reply) -> result<entry> {
-        if (reply.hasFailure()) return error_from(reply.getFailure());
-        return entry_from(reply.getEntry());
+      in_flight.emplace_back(request.send().then([](auto reply) {
+        return item_answer_of<entry>(reply, [&] { return entry_from(reply.getEntry()); });
       }),
                              i);
       if (in_flight.size() >= commits_in_flight_max) settle_oldest();
     }
     while (!in_flight.empty()) settle_oldest();
+    if (again) throw server_failure{std::move(*again)};
     return true;
   });
   return answered(std::move(answers), all);
@@ -534,14 +562,18 @@ result<std::string> client::get_chunk(const sha256_digest& hash) {
 
 std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info>& wanted) {
   std::vector<std::optional<result<std::string>>> answers(wanted.size());
+  // As in commit_many, each pass asks only for what has no answer yet.
   auto all = impl_->call<bool>([&](rpc::Session::Client& s) -> result<bool> {
-    std::deque<std::pair<kj::Promise<result<std::string>>, std::size_t>> in_flight;
+    std::deque<std::pair<kj::Promise<item_answer<std::string>>, std::size_t>> in_flight;
     std::uint64_t window = 0;
+    std::optional<call_error> again;
     auto settle_oldest = [&] {
-      auto data = impl_->wait(kj::mv(in_flight.front().first));
+      auto answer = impl_->wait(kj::mv(in_flight.front().first));
       const auto i = in_flight.front().second;
       in_flight.pop_front();
       window -= wanted[i].size;
+      if (answer.again) return keep_for_retry(again, std::move(*answer.again));
+      auto& data = answer.value;
       if (data && sha256(*data) != wanted[i].hash) {
         data = error(error_kind::corruption, "chunk " + wanted[i].hash.hex() + " arrived with other content");
       }
@@ -551,10 +583,11 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
       if (answers[i]) continue;
       auto request = s.getChunkRequest();
       request.setHash(bytes_of(wanted[i].hash));
-      in_flight.emplace_back(request.send().then([](auto reply) -> result<std::string> {
-        if (reply.hasFailure()) return error_from(reply.getFailure());
-        auto d = reply.getData();
-        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      in_flight.emplace_back(request.send().then([](auto reply) {
+        return item_answer_of<std::string>(reply, [&] {
+          auto d = reply.getData();
+          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+        });
       }),
                              i);
       window += wanted[i].size;
@@ -563,6 +596,7 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
       }
     }
     while (!in_flight.empty()) settle_oldest();
+    if (again) throw server_failure{std::move(*again)};
     return true;
   });
   return answered(std::move(answers), all);
@@ -571,17 +605,22 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
 namespace {
 
 // Fetches the file's chunks in order, many in flight, handing each (checked) to `write`.
+// A retry (lost connection, or a chunk the server refused for now) resumes at the first
+// chunk not yet written: `write` only ever appends.
 status fetch_chunks(client::impl& c, const entry& file,
                     const std::function<bool(const std::string&)>& write,
                     const get_options& options) {
+  std::size_t next = 0;  // the first chunk not yet written
+  std::uint64_t done = 0;
   auto fetched = c.call<bool>([&](rpc::Session::Client& s) -> result<bool> {
-    std::deque<std::pair<kj::Promise<result<std::string>>, std::size_t>> in_flight;
+    std::deque<std::pair<kj::Promise<item_answer<std::string>>, std::size_t>> in_flight;
     std::uint64_t window = 0;
-    std::uint64_t done = 0;
     auto settle_oldest = [&]() -> status {
-      auto data = c.wait(kj::mv(in_flight.front().first));
+      auto answer = c.wait(kj::mv(in_flight.front().first));
       const auto index = in_flight.front().second;
       in_flight.pop_front();
+      if (answer.again) throw server_failure{std::move(*answer.again)};
+      auto& data = answer.value;
       if (!data) return data.err();
       if (sha256(*data) != file.chunks[index].hash || data->size() != file.chunks[index].size) {
         return error(error_kind::corruption, "chunk " + std::to_string(index) + " of " +
@@ -591,16 +630,18 @@ status fetch_chunks(client::impl& c, const entry& file,
       done += data->size();
       if (options.stats) options.stats->bytes_received += data->size();
       if (!write(*data)) return error(error_kind::unavailable, "cannot write the local file");
+      next = index + 1;
       if (options.progress) options.progress(done, file.size);
       return {};
     };
-    for (std::size_t i = 0; i < file.chunks.size(); ++i) {
+    for (std::size_t i = next; i < file.chunks.size(); ++i) {
       auto request = s.getChunkRequest();
       request.setHash(bytes_of(file.chunks[i].hash));
-      in_flight.emplace_back(request.send().then([](auto reply) -> result<std::string> {
-        if (reply.hasFailure()) return error_from(reply.getFailure());
-        auto d = reply.getData();
-        return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+      in_flight.emplace_back(request.send().then([](auto reply) {
+        return item_answer_of<std::string>(reply, [&] {
+          auto d = reply.getData();
+          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+        });
       }),
                              i);
       window += file.chunks[i].size;

@@ -312,3 +312,50 @@ BOOST_AUTO_TEST_CASE(a_request_deadline_that_is_not_a_length_of_time_is_refused_
   BOOST_TEST(run.exit_code == 2);
   BOOST_TEST(run.output.find("write it like 500ms, 30s or 2m") != std::string::npos, run.output);
 }
+
+BOOST_AUTO_TEST_CASE(pipelines_ask_again_for_just_what_the_rate_limit_refused) {
+  test::temp_dir dir;
+  // 20 calls a second, 40 at once: each pipeline below meets the limit part of the way.
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--rate-limit", "20"});
+  auto c = connect(server.address());
+  BOOST_REQUIRE(c.has_value());
+  auto& client = **c;
+  const std::string big = test::random_bytes(1536 << 10, 9);
+  auto stored = client.put_bytes(big, "/big.bin");
+  BOOST_REQUIRE(stored);
+  BOOST_REQUIRE_GE(stored->chunks.size(), 12u);
+  const auto refill = [] { std::this_thread::sleep_for(std::chrono::seconds(2)); };
+
+  // 60 commits against 40 tokens: the refused ones are sent again (same operation ids).
+  refill();
+  std::vector<sdk::client::commit_request> commits;
+  for (int i = 0; i < 60; ++i) {
+    commits.push_back({"/e" + std::to_string(i), sdk::plan_bytes(""), 0, 0, ""});
+  }
+  auto committed = client.commit_many(commits);
+  BOOST_REQUIRE_EQUAL(committed.size(), 60u);
+  for (const auto& a : committed) BOOST_TEST(a.has_value(), (a ? "" : a.err().to_string()));
+  auto listed = client.list("/");
+  BOOST_REQUIRE(listed);
+  BOOST_TEST(listed->size() == 61u);  // each commit applied once
+
+  // The file's chunks twice over in one pipeline: only the refused ones are asked again.
+  refill();
+  std::vector<sdk::chunk_info> wanted(stored->chunks);
+  wanted.insert(wanted.end(), stored->chunks.begin(), stored->chunks.end());
+  auto got = client.get_chunks(wanted);
+  BOOST_REQUIRE_EQUAL(got.size(), wanted.size());
+  std::string joined;
+  for (std::size_t i = 0; i < stored->chunks.size(); ++i) {
+    BOOST_REQUIRE_MESSAGE(got[i].has_value(), (got[i] ? "" : got[i].err().to_string()));
+    joined += *got[i];
+  }
+  BOOST_TEST((joined == big));
+  for (std::size_t i = stored->chunks.size(); i < got.size(); ++i) BOOST_TEST(got[i].has_value());
+
+  // A whole download with the bucket still empty: it resumes where the refusals stopped it,
+  // so nothing is written twice.
+  auto back = client.get_bytes("/big.bin");
+  BOOST_REQUIRE_MESSAGE(back.has_value(), (back ? "" : back.err().to_string()));
+  BOOST_TEST((*back == big));
+}

@@ -151,8 +151,9 @@ public:
   result<entry> commit(const std::string& remote, const file_plan& plan, std::uint64_t base_revision,
                        std::int64_t mtime_us, const std::string& operation_id = {});
   // Many commits of content already uploaded, pipelined (up to 64 in flight): what sync
-  // does with many small files. One answer per request, in order; a lost connection
-  // retries the unanswered ones with their operation ids.
+  // does with many small files. One answer per request, in order; a lost connection, or an
+  // answer of overloaded / rate limited / unavailable, retries just the unanswered ones
+  // with their operation ids.
   struct commit_request {
     std::string remote;
     file_plan plan;
