@@ -120,33 +120,7 @@ void namespace_state::link(const node& n) {
 void namespace_state::unlink(const node& n) { nodes_.at(n.parent).children.erase(fold_case(n.name)); }
 
 const applied_operation* namespace_state::find_operation(std::string_view operation_id) const {
-  auto it = operations_.find(std::string(operation_id));
-  return it == operations_.end() ? nullptr : &it->second;
-}
-
-void namespace_state::remember_operation(std::string_view operation_id, std::uint64_t seq) {
-  if (operation_id.empty()) return;
-  if (!operation_order_.empty() && operation_order_.back() == operation_id) {
-    operations_.at(operation_order_.back()).last_seq = seq;  // one command, several events
-    return;
-  }
-  std::string id(operation_id);
-  if (auto it = operations_.find(id); it != operations_.end()) {
-    it->second.last_seq = seq;  // a later event of an earlier command: keeps its place
-    return;
-  }
-  operation_order_.push_back(id);
-  if (operation_order_.size() <= operation_window) {
-    operations_.emplace(std::move(id), applied_operation{seq, seq});
-    return;
-  }
-  // The window is full: the oldest id's map node is reused for the new one, so a replay
-  // allocates nothing here (measured: the window was the largest cost of applying).
-  auto node = operations_.extract(operation_order_.front());
-  operation_order_.pop_front();
-  node.key() = std::move(id);
-  node.mapped() = applied_operation{seq, seq};
-  operations_.insert(std::move(node));
+  return operations_.find(operation_id);
 }
 
 result<node_id> namespace_state::parent_for(std::string_view path, std::uint64_t seq) const {
@@ -179,7 +153,8 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
   if (!s) return s;
   last_seq_ = seq;
   last_hash_ = hash;
-  remember_operation(text(event.getOperationId()), seq);
+  const auto op = event.getOperationId();
+  operations_.remember({op.cStr(), op.size()}, seq);
   return status::ok();
 }
 
@@ -395,20 +370,12 @@ bool operator==(const namespace_state& a, const namespace_state& b) {
   if (a.last_seq_ != b.last_seq_ || a.last_hash_ != b.last_hash_ ||
       a.quota_bytes_ != b.quota_bytes_ || a.used_bytes_ != b.used_bytes_ ||
       a.live_files_ != b.live_files_ || a.next_node_id_ != b.next_node_id_ ||
-      a.operation_order_ != b.operation_order_ ||
-      a.nodes_.size() != b.nodes_.size()) {
+      !(a.operations_ == b.operations_) || a.nodes_.size() != b.nodes_.size()) {
     return false;
   }
   for (const auto& [id, n] : a.nodes_) {
     auto other = b.nodes_.find(id);
     if (other == b.nodes_.end() || !same_node(n, other->second)) return false;
-  }
-  for (const auto& [op, applied] : a.operations_) {
-    auto other = b.operations_.find(op);
-    if (other == b.operations_.end() || other->second.first_seq != applied.first_seq ||
-        other->second.last_seq != applied.last_seq) {
-      return false;
-    }
   }
   return true;
 }

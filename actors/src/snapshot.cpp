@@ -42,13 +42,14 @@ std::string namespace_state::encode() const {
       history[k].setTimestampUs(v.timestamp_us);
     }
   }
-  auto operations = root.initOperations(static_cast<unsigned>(operation_order_.size()));
-  for (unsigned i = 0; i < operation_order_.size(); ++i) {
-    const auto& applied = operations_.at(operation_order_[i]);
-    operations[i].setId(operation_order_[i]);
+  auto operations = root.initOperations(static_cast<unsigned>(operations_.size()));
+  unsigned i = 0;
+  operations_.for_each([&](std::string_view id, const applied_operation& applied) {
+    operations[i].setId({id.data(), id.size()});
     operations[i].setFirstSeq(applied.first_seq);
     operations[i].setLastSeq(applied.last_seq);
-  }
+    ++i;
+  });
   auto words = capnp::messageToFlatArray(message);
   auto bytes = words.asBytes();
   return std::string(reinterpret_cast<const char*>(bytes.begin()), bytes.size());
@@ -106,10 +107,8 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
     state.nodes_.emplace(n.id, std::move(n));
   }
   for (auto op : root.getOperations()) {
-    const auto op_id = op.getId();
-    std::string id(op_id.cStr(), op_id.size());
-    state.operations_[id] = {op.getFirstSeq(), op.getLastSeq()};
-    state.operation_order_.push_back(std::move(id));
+    const auto id = op.getId();
+    state.operations_.restore({id.cStr(), id.size()}, {op.getFirstSeq(), op.getLastSeq()});
   }
   // Folders' children are derived: link every live node once all nodes are known.
   for (const auto& [id, n] : state.nodes_) {

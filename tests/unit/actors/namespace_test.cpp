@@ -1,8 +1,11 @@
 #define BOOST_TEST_MODULE actors_namespace
 #include <boost/test/unit_test.hpp>
 
+#include <deque>
+#include <map>
 #include <random>
 
+#include "autosync/actors/operation_window.hpp"
 #include "autosync/actors/path.hpp"
 #include "namespace_fixture.hpp"
 
@@ -144,7 +147,7 @@ BOOST_AUTO_TEST_CASE(a_retried_operation_returns_the_original_result_and_appends
 BOOST_AUTO_TEST_CASE(the_remembered_operation_window_is_bounded_and_survives_replay) {
   namespace_driver d;
   d.ok(create_folder{"/first"}, "op-first");
-  for (std::size_t i = 0; i < namespace_state::operation_window; ++i) {
+  for (std::size_t i = 0; i < namespace_state::operations_remembered; ++i) {
     d.ok(set_quota{i + 1}, "op-" + std::to_string(i));
   }
   BOOST_TEST(d.state.find_operation("op-first") == nullptr);  // fell out of the window
@@ -390,4 +393,54 @@ BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
     }
     BOOST_TEST(!(partial == d.state), "seed " << seed);
   }
+}
+
+// The window against a plain model (a deque in arrival order and a map), with a capacity
+// small enough that ids fall out all the time and probe runs wrap around the index.
+BOOST_AUTO_TEST_CASE(the_operation_window_agrees_with_a_plain_model) {
+  for (unsigned seed : {1u, 2u, 3u}) {
+    std::mt19937 rng(seed);
+    constexpr std::size_t capacity = 37;
+    operation_window window(capacity);
+    std::deque<std::string> order;
+    std::map<std::string, applied_operation> model;
+    for (std::uint64_t seq = 1; seq <= 20000; ++seq) {
+      // Ids from a universe a few times the capacity: repeats both inside and outside.
+      const std::string id = "op-" + std::to_string(rng() % 150);
+      window.remember(id, seq);
+      if (auto it = model.find(id); it != model.end()) {
+        it->second.last_seq = seq;
+      } else {
+        order.push_back(id);
+        model[id] = {seq, seq};
+        if (order.size() > capacity) {
+          model.erase(order.front());
+          order.pop_front();
+        }
+      }
+      if (seq % 97 != 0) continue;
+      BOOST_REQUIRE_EQUAL(window.size(), order.size());
+      for (int u = 0; u < 150; ++u) {
+        const std::string probe = "op-" + std::to_string(u);
+        const auto* found = window.find(probe);
+        const auto expected = model.find(probe);
+        BOOST_REQUIRE_EQUAL(found != nullptr, expected != model.end());
+        if (found == nullptr) continue;
+        BOOST_REQUIRE_EQUAL(found->first_seq, expected->second.first_seq);
+        BOOST_REQUIRE_EQUAL(found->last_seq, expected->second.last_seq);
+      }
+      std::vector<std::string> seen;
+      window.for_each([&](std::string_view id, const applied_operation&) { seen.emplace_back(id); });
+      BOOST_REQUIRE((seen == std::vector<std::string>(order.begin(), order.end())));
+    }
+    // Rebuilt oldest first (as a snapshot is loaded), it is the same window.
+    operation_window rebuilt(capacity);
+    window.for_each([&](std::string_view id, const applied_operation& a) { rebuilt.restore(id, a); });
+    BOOST_TEST((rebuilt == window));
+    rebuilt.remember("op-new", 999999);
+    BOOST_TEST(!(rebuilt == window));
+  }
+  operation_window empty(5);
+  empty.remember("", 1);  // commands without an id are not remembered
+  BOOST_TEST(empty.size() == 0u);
 }

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "autosync/actors/operation_window.hpp"
 #include "autosync/base/error.hpp"
 #include "autosync/base/sha256.hpp"
 #include "autosync/schema/journal.capnp.h"
@@ -67,17 +68,11 @@ struct node {
   std::map<std::string, node_id> children;
 };
 
-// What an operation id produced, so a retry returns the original result.
-struct applied_operation {
-  std::uint64_t first_seq = 0;
-  std::uint64_t last_seq = 0;
-};
-
 class namespace_state {
 public:
   // How many operation ids are remembered for exactly-once retries. A client retries within
   // seconds or minutes; 10,000 commands covers that for any realistic rate per user.
-  static constexpr std::size_t operation_window = 10000;
+  static constexpr std::size_t operations_remembered = 10000;
 
   namespace_state();
 
@@ -130,7 +125,6 @@ private:
   status apply_folder(std::uint64_t seq, schema::Event::Reader event);
   status apply_restore(std::uint64_t seq, schema::Event::Reader event);
   status apply_retention(std::uint64_t seq, schema::Event::Reader event);
-  void remember_operation(std::string_view operation_id, std::uint64_t seq);
   // Enters a live node in its parent folder's children, or takes it out.
   void link(const node& n);
   void unlink(const node& n);
@@ -145,8 +139,7 @@ private:
   std::uint64_t used_bytes_ = 0;
   std::size_t live_files_ = 0;
   node_id next_node_id_ = root_id + 1;
-  std::deque<std::string> operation_order_;
-  std::unordered_map<std::string, applied_operation> operations_;
+  operation_window operations_{operations_remembered};
 };
 
 // Reads a content struct of the schema.
