@@ -18,12 +18,22 @@ public:
 
   // Reader side. Returns false when the applier gave up.
   bool push(std::vector<journal::stored_event>&& batch) {
+    std::deque<std::vector<journal::stored_event>> spent;
     std::unique_lock lock(mutex_);
     cv_.wait(lock, [&] { return queue_.size() < batches_max || stopped_; });
     if (stopped_) return false;
     queue_.push_back(std::move(batch));
+    spent.swap(spent_);
     cv_.notify_all();
-    return true;
+    lock.unlock();
+    return true;  // `spent` is freed here, on the thread that allocated it
+  }
+  // Applier side: a batch applied goes back to the reader to be freed. Freed on this
+  // thread, each event would take the lock of the reader's malloc arena, which the reader
+  // holds as it allocates the next ones (measured: contention worth a quarter of replay).
+  void give_back(std::vector<journal::stored_event>&& batch) {
+    std::lock_guard lock(mutex_);
+    spent_.push_back(std::move(batch));
   }
   void close(status outcome) {
     std::lock_guard lock(mutex_);
@@ -55,6 +65,7 @@ private:
   std::mutex mutex_;
   std::condition_variable cv_;
   std::deque<std::vector<journal::stored_event>> queue_;
+  std::deque<std::vector<journal::stored_event>> spent_;
   bool closed_ = false, stopped_ = false;
   status outcome_;
 };
@@ -116,6 +127,7 @@ status replay_events(const event_store& store, const std::string& user, namespac
         break;
       }
     }
+    pipe.give_back(std::move(batch));
   }
   if (failure) pipe.stop();
   reader.join();

@@ -53,6 +53,11 @@ rocksdb::ColumnFamilyOptions family_options(family f) {
   rocksdb::ColumnFamilyOptions o;
   if (f == family::events) {
     o.memtable_insert_with_hint_prefix_extractor = std::make_shared<user_prefix_transform>();
+    // A user's events are read in runs (recovery, replay, the change feed): 16 KiB blocks
+    // hold about 55 events, a quarter of the block fetches and cache look-ups of 4 KiB.
+    rocksdb::BlockBasedTableOptions table;
+    table.block_size = 16 << 10;
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   }
   // Everything but the metadata is sealed: ciphertext does not compress, so do not try.
   o.compression = rocksdb::kNoCompression;

@@ -92,6 +92,20 @@ int run_replay_bench(const settings& s, const std::string& dir_option) {
     progress(s, "replay run " + std::to_string(run + 1) + ": " +
                     std::to_string(static_cast<long>(result.ops_per_s.back())) + " events/s");
   }
+  // Reading alone (iterate, decrypt, check the chain, parse), on one thread.
+  std::vector<double> read_rates;
+  for (int run = 0; run < s.runs; ++run) {
+    std::uint64_t read = 0;
+    const auto start = clock_type::now();
+    auto st = j->read_events("replay-user", 1, UINT64_MAX, [&](journal::stored_event&& e) {
+      read += e.seq() != 0;
+      return true;
+    });
+    const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    if (!st || read != live.last_seq()) throw std::runtime_error("reading the events failed");
+    read_rates.push_back(static_cast<double>(read) / seconds);
+  }
+  result.extra["read_only_events_per_s"] = median(read_rates);
   // The same events already read and decrypted: what applying alone costs.
   std::vector<journal::stored_event> events;
   auto st = j->read_events("replay-user", 1, UINT64_MAX, [&](journal::stored_event&& e) {
