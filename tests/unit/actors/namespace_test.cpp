@@ -444,3 +444,18 @@ BOOST_AUTO_TEST_CASE(the_operation_window_agrees_with_a_plain_model) {
   empty.remember("", 1);  // commands without an id are not remembered
   BOOST_TEST(empty.size() == 0u);
 }
+
+BOOST_AUTO_TEST_CASE(a_snapshot_decodes_in_place_and_from_bytes_that_are_not_word_aligned) {
+  namespace_driver d;
+  d.ok(commit_file{"/docs/a.txt", 0, content_of({"a", "b"})}, "op-a");
+  d.ok(create_folder{"/empty"}, "op-e");
+  const std::string bytes = d.state.encode();
+  auto aligned = namespace_state::decode(bytes, d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(aligned);
+  BOOST_TEST((*aligned == d.state));
+  std::string shifted = " " + bytes;  // one byte in: the decoder must copy, not misread
+  auto unaligned = namespace_state::decode(std::string_view(shifted).substr(1),
+                                           d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(unaligned);
+  BOOST_TEST((*unaligned == d.state));
+}
