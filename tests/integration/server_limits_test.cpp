@@ -220,12 +220,18 @@ BOOST_AUTO_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_olde
   BOOST_TEST(*client.get_bytes("/kept.txt") == "two");
 }
 
-BOOST_AUTO_TEST_CASE(a_retention_that_is_not_a_length_of_time_is_refused_at_start) {
+BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start) {
   test::temp_dir dir;
-  auto run = test::run_process(AUTOSYNCD_BIN, "--data-dir " + (dir / "d").string() +
-                                                  " --listen 127.0.0.1:0 --retention 'a month'");
-  BOOST_TEST(run.exit_code == 2);
-  BOOST_TEST(run.output.find("write it like 90s, 12h or 30d") != std::string::npos, run.output);
+  const std::pair<const char*, const char*> cases[] = {
+      {"--retention 'a month'", "write it like 90s, 12h or 30d"},
+      {"--request-deadline soon", "write it like 500ms, 30s or 2m"},
+  };
+  for (const auto& [flag, hint] : cases) {
+    auto run = test::run_process(AUTOSYNCD_BIN, "--data-dir " + (dir / "d").string() +
+                                                    " --listen 127.0.0.1:0 " + flag);
+    BOOST_TEST(run.exit_code == 2, flag);
+    BOOST_TEST(run.output.find(hint) != std::string::npos, run.output);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_and_keeps_working) {
@@ -303,14 +309,6 @@ BOOST_AUTO_TEST_CASE(a_call_past_the_request_deadline_is_answered_unavailable_an
   BOOST_REQUIRE(!got.hasFailure());
   const auto data = got.getData();
   BOOST_TEST((std::string(data.asChars().begin(), data.size()) == bytes));
-}
-
-BOOST_AUTO_TEST_CASE(a_request_deadline_that_is_not_a_length_of_time_is_refused_at_start) {
-  test::temp_dir dir;
-  auto run = test::run_process(AUTOSYNCD_BIN, "--data-dir " + (dir / "d").string() +
-                                                  " --listen 127.0.0.1:0 --request-deadline soon");
-  BOOST_TEST(run.exit_code == 2);
-  BOOST_TEST(run.output.find("write it like 500ms, 30s or 2m") != std::string::npos, run.output);
 }
 
 BOOST_AUTO_TEST_CASE(pipelines_ask_again_for_just_what_the_rate_limit_refused) {
