@@ -475,6 +475,19 @@ item_answer<T> item_answer_of(const Reply& reply, Value&& value) {
   return {failed.err, std::move(failed)};
 }
 
+// Asks for one chunk as part of a pipeline.
+kj::Promise<item_answer<std::string>> request_chunk(rpc::Session::Client& s,
+                                                    const sha256_digest& hash) {
+  auto request = s.getChunkRequest();
+  request.setHash(bytes_of(hash));
+  return request.send().then([](auto reply) {
+    return item_answer_of<std::string>(reply, [&] {
+      auto d = reply.getData();
+      return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
+    });
+  });
+}
+
 // Keeps the failure a pass of a pipeline retries after: the longest wait asked for.
 void keep_for_retry(std::optional<call_error>& kept, call_error failed) {
   if (!kept || failed.retry_after_ms > kept->retry_after_ms) kept = std::move(failed);
@@ -581,15 +594,7 @@ std::vector<result<std::string>> client::get_chunks(const std::vector<chunk_info
     };
     for (std::size_t i = 0; i < wanted.size(); ++i) {
       if (answers[i]) continue;
-      auto request = s.getChunkRequest();
-      request.setHash(bytes_of(wanted[i].hash));
-      in_flight.emplace_back(request.send().then([](auto reply) {
-        return item_answer_of<std::string>(reply, [&] {
-          auto d = reply.getData();
-          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-        });
-      }),
-                             i);
+      in_flight.emplace_back(request_chunk(s, wanted[i].hash), i);
       window += wanted[i].size;
       while (window > impl_->options.window_bytes || in_flight.size() >= calls_in_flight_max) {
         settle_oldest();
@@ -635,15 +640,7 @@ status fetch_chunks(client::impl& c, const entry& file,
       return {};
     };
     for (std::size_t i = next; i < file.chunks.size(); ++i) {
-      auto request = s.getChunkRequest();
-      request.setHash(bytes_of(file.chunks[i].hash));
-      in_flight.emplace_back(request.send().then([](auto reply) {
-        return item_answer_of<std::string>(reply, [&] {
-          auto d = reply.getData();
-          return std::string(reinterpret_cast<const char*>(d.begin()), d.size());
-        });
-      }),
-                             i);
+      in_flight.emplace_back(request_chunk(s, file.chunks[i].hash), i);
       window += file.chunks[i].size;
       while (window > c.options.window_bytes || in_flight.size() >= calls_in_flight_max) {
         if (auto ok = settle_oldest(); !ok) return ok.err();
