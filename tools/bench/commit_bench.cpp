@@ -60,7 +60,7 @@ kj::Promise<void> commit_loop(rpc_client& c, shared_run& run, const std::string&
 }
 
 void event_loop_commit_bench(const settings& s, const server_target& t) {
-  constexpr int clients = 64;
+  const int clients = t.clients;
   const int threads = 2;
   scenario_result r{"server.commit", {}, {}, {}, {}};
   const auto run_id = std::to_string(unix_now_s());

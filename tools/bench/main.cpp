@@ -60,6 +60,12 @@ int main(int argc, char** argv) {
     sub->add_option("--secret-file", target.secret_file, "the server's --jwt-secret-file")
         ->capture_default_str();
     sub->add_option("--dir", target.work_dir, "where to write the files uploaded (and synced)");
+    if (name == "commit") {
+      sub->add_option("--clients", target.clients,
+                      "concurrent clients, each its own connection and user (64 is the target's "
+                      "setting; others show where latency or throughput bends)")
+          ->check(CLI::Range(1, 4096));
+    }
     server_scenarios.emplace_back(name, sub);
   }
   CLI11_PARSE(app, argc, argv);

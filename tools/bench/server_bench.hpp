@@ -18,6 +18,7 @@ struct server_target {
   std::string address;                 // HOST:PORT
   std::filesystem::path secret_file;   // the server's --jwt-secret-file
   std::filesystem::path work_dir;      // where test files are written
+  int clients = 64;                    // concurrent clients of `commit`
 };
 
 // scenario: commit, commit-sdk, upload, reupload, delta.
