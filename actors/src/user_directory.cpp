@@ -4,10 +4,13 @@
 
 #include <caf/all.hpp>
 
+#include "autosync/base/blocking_pool.hpp"
+
 #include <algorithm>
 #include <chrono>
 #include <deque>
 #include <list>
+#include <thread>
 #include <unordered_map>
 
 namespace autosync::actors {
@@ -37,6 +40,13 @@ struct append_answer {
 };
 using answer_ptr = std::shared_ptr<append_answer>;
 
+// A user's state loaded from the store (snapshot and tail), or why it could not be.
+struct recovery {
+  explicit recovery(result<std::unique_ptr<user_core>> r) : core(std::move(r)) {}
+  result<std::unique_ptr<user_core>> core;
+};
+using recovery_ptr = std::shared_ptr<recovery>;
+
 }  // namespace
 
 }  // namespace autosync::actors
@@ -44,6 +54,7 @@ using answer_ptr = std::shared_ptr<append_answer>;
 // Local messages only: these never cross a node, so they need no serialization.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::command_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::answer_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::recovery_ptr)
 
 namespace autosync::actors {
 
@@ -58,6 +69,11 @@ using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 struct shared_context {
   event_store* store;
   directory_options options;
+  // Recoveries read the store (blocking): on threads of their own, never on the actors'
+  // threads, where a 100 ms load of a large user would hold up every user scheduled behind
+  // it. The registry caps how many are queued here at once.
+  blocking_pool* recoveries = nullptr;
+  std::atomic<bool> stopping{false};  // queued recoveries not yet started are skipped
   std::atomic<std::size_t> live{0};
   std::atomic<std::size_t> activations{0};
 };
@@ -65,6 +81,7 @@ struct shared_context {
 // --- the user actor ----------------------------------------------------------------------
 
 struct user_actor_state {
+  bool recovering = true;  // commands wait in `waiting` until the core arrives
   std::unique_ptr<user_core> core;
   std::optional<error> broken;  // recovery failed: every command fails with this
   std::deque<command_ptr> waiting;
@@ -103,7 +120,7 @@ void fail_batch(user_actor_state& st, const error& e) {
 // only durable state, so it waits for the batch to complete.
 void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   auto& st = self->state;
-  if (st.appending) return;
+  if (st.appending || st.recovering) return;
   const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
   while (!st.waiting.empty() && st.batch.size() < batch_max) {
     auto& next = st.waiting.front();
@@ -157,14 +174,13 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
 
 caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::string user,
                          caf::actor registry, shared_context* ctx) {
-  auto recovered = user_core::recover(*ctx->store, user, ctx->options.user);
-  if (recovered) {
-    self->state.core = std::move(recovered).value();
-  } else {
-    self->state.broken = std::move(recovered).err();
-  }
-  ctx->activations.fetch_add(1, std::memory_order_relaxed);
-  self->send(registry, recovered_atom::value, user);
+  ctx->recoveries->run([me = caf::actor_cast<caf::actor>(self), user, ctx] {
+    if (ctx->stopping.load()) {
+      return caf::anon_send(me, std::make_shared<recovery>(shutting_down));
+    }
+    caf::anon_send(me, std::make_shared<recovery>(
+                           user_core::recover(*ctx->store, user, ctx->options.user)));
+  });
   self->set_exit_handler([=](caf::exit_msg& msg) {
     auto& st = self->state;
     for (auto& c : st.waiting) fail(c, shutting_down);
@@ -176,6 +192,18 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
     }
   });
   return {
+      [=](recovery_ptr r) {
+        auto& st = self->state;
+        st.recovering = false;
+        if (r->core) {
+          st.core = std::move(r->core).value();
+        } else {
+          st.broken = std::move(r->core).err();
+        }
+        ctx->activations.fetch_add(1, std::memory_order_relaxed);
+        self->send(registry, recovered_atom::value, user);
+        pump(self, ctx);
+      },
       [=](command_ptr c) {
         if (self->state.stopping) return fail(c, shutting_down);
         self->state.waiting.push_back(std::move(c));
@@ -203,7 +231,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
-        if (st.appending || !st.waiting.empty()) return busy_atom::value;
+        if (st.recovering || st.appending || !st.waiting.empty()) return busy_atom::value;
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
         finish(self, caf::error{});
         return passivate_atom::value;
@@ -394,21 +422,37 @@ caf::behavior registry_actor(registry_actor_t* self, shared_context* ctx) {
 
 }  // namespace
 
+void configure_scheduler(caf::actor_system_config& config, std::size_t threads) {
+  config.set("scheduler.policy", caf::atom("sharing"));
+  if (threads == 0) threads = std::max<std::size_t>(1, std::thread::hardware_concurrency() / 2);
+  config.set("scheduler.max-threads", threads);
+}
+
 struct user_directory::impl {
+  impl(caf::actor_system& s, event_store& store, const directory_options& options)
+      : system(s), recoveries(std::max<std::size_t>(1, options.recoveries_max)) {
+    ctx.store = &store;
+    ctx.options = options;
+    ctx.recoveries = &recoveries;
+  }
   caf::actor_system& system;
   shared_context ctx;
+  // Destroyed (queued recoveries skipped, running ones finished) after the actors are
+  // down and before the context the recoveries read.
+  blocking_pool recoveries;
   caf::actor registry;
 };
 
 user_directory::user_directory(caf::actor_system& system, event_store& store,
                                directory_options options)
-    : impl_(new impl{system, {&store, options, {}, {}}, caf::actor{}}) {
+    : impl_(std::make_unique<impl>(system, store, options)) {
   impl_->registry = system.spawn(registry_actor, &impl_->ctx);
 }
 
 user_directory::~user_directory() {
   // The registry stops every user actor (each finishes its append in flight and
   // snapshots) and quits when the last one is down.
+  impl_->ctx.stopping = true;
   caf::scoped_actor waiter{impl_->system};
   waiter->send_exit(impl_->registry, caf::exit_reason::user_shutdown);
   waiter->wait_for(impl_->registry);

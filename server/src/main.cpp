@@ -20,6 +20,7 @@ struct flags {
   std::string tls_cert, tls_key, master_key_file, audit_log;
   double rate = 20000;
   std::size_t live_users_max = 10000;
+  std::size_t actor_threads = 0;
   std::string retention = "30d";
   std::string request_deadline = "30s";
 };
@@ -79,6 +80,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate-limit", f.rate, "requests per second per user")->capture_default_str();
   app.add_option("--live-users-max", f.live_users_max, "user actors in memory at most")
       ->capture_default_str();
+  app.add_option("--actor-threads", f.actor_threads,
+                 "threads running the user actors (0: half the cores, at least one)")
+      ->capture_default_str();
   app.add_option("--retention", f.retention,
                  "how long deleted files and replaced revisions stay recoverable: 90s, 12h, "
                  "30d; 'forever' keeps them")
@@ -132,6 +136,7 @@ int main(int argc, char** argv) {
   options.limits.user_requests_per_s = f.rate;
   options.limits.user_burst = 2 * f.rate;
   options.live_users_max = f.live_users_max;
+  options.actor_threads = f.actor_threads;
   options.retention = retention;
   options.limits.deadline = *deadline;
 

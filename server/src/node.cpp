@@ -201,11 +201,7 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   self->audit = std::move(audit).value();
   self->store = std::make_unique<actors::journal_event_store>(*self->journal);
   self->caf_config = std::make_unique<caf::actor_system_config>();
-  // A shared queue with a condition variable instead of work stealing: idle work-stealing
-  // workers poll and then sleep (up to 10 ms), which a request-reply server pays in
-  // latency. Measured with `autosync-bench commit`, interleaved: 7,049 / 7,173 commits/s
-  // work stealing, 8,226 / 7,886 sharing, p99 17-18 ms against 14-17 ms.
-  self->caf_config->set("scheduler.policy", caf::atom("sharing"));
+  actors::configure_scheduler(*self->caf_config, opts.actor_threads);
   self->system = std::make_unique<caf::actor_system>(*self->caf_config);
   actors::directory_options d;
   d.user.snapshot_every = opts.snapshot_every;

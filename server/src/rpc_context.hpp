@@ -11,12 +11,12 @@
 #include <unordered_map>
 
 #include "autosync/actors/user_directory.hpp"
+#include "autosync/base/blocking_pool.hpp"
 #include "autosync/journal/journal.hpp"
 #include "autosync/schema/sync.capnp.h"
 #include "autosync/server/audit.hpp"
 #include "autosync/server/auth.hpp"
 #include "autosync/server/node.hpp"
-#include "blocking_pool.hpp"
 #include "rate_limiter.hpp"
 #include "retention_schedule.hpp"
 

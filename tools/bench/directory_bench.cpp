@@ -61,6 +61,7 @@ double peak_rss_mib() {
 int run_actors_bench(const settings& s, const std::string& dir_option, std::size_t touched) {
   const bench_root root(dir_option);
   caf::actor_system_config config;
+  actors::configure_scheduler(config);  // as autosyncd runs them
   caf::actor_system system{config};
   constexpr std::size_t users = 10000;
   constexpr std::size_t in_flight = 256;

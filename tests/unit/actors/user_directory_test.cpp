@@ -4,6 +4,7 @@
 #include <caf/all.hpp>
 
 #include <condition_variable>
+#include <future>
 #include <thread>
 
 #include "../journal/journal_fixture.hpp"
@@ -66,11 +67,22 @@ bool eventually(const std::function<bool()>& condition) {
   return false;
 }
 
-// The journal, counting the appends that reach it.
+// The journal, counting the appends that reach it; it can hold one user's recovery (its
+// snapshot read) until released.
 class counting_store final : public event_store {
 public:
   explicit counting_store(event_store& inner) : inner_(inner) {}
   std::size_t appends() const { return appends_.load(); }
+  void hold_recovery_of(const std::string& user) {
+    std::lock_guard lock(gate_mutex_);
+    held_ = user;
+  }
+  void release() {
+    std::lock_guard lock(gate_mutex_);
+    held_.clear();
+    gate_.notify_all();
+  }
+  bool holding() const { return holding_.load(); }
 
   void append(const std::string& user,
               std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
@@ -83,6 +95,13 @@ public:
     return inner_.read(user, from, to, visit);
   }
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override {
+    std::unique_lock lock(gate_mutex_);
+    if (user == held_) {
+      holding_ = true;
+      gate_.wait(lock, [&] { return held_ != user; });
+      holding_ = false;
+    }
+    lock.unlock();
     return inner_.latest_snapshot(user);
   }
   result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
@@ -104,6 +123,10 @@ public:
 private:
   event_store& inner_;
   std::atomic<std::size_t> appends_{0};
+  mutable std::mutex gate_mutex_;
+  mutable std::condition_variable gate_;
+  std::string held_;
+  mutable std::atomic<bool> holding_{false};
 };
 
 struct fixture {
@@ -256,6 +279,33 @@ BOOST_FIXTURE_TEST_CASE(shutting_down_answers_every_command, fixture) {
     BOOST_TEST(f.find("shutting down") != std::string::npos, f);
   }
   BOOST_TEST(j->head("busy")->last_seq == seen.applied());
+}
+
+BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, fixture) {
+  // One scheduler thread, so a recovery run on it would stall every other user.
+  caf::actor_system_config one_thread;
+  one_thread.set("scheduler.max-threads", 1);
+  caf::actor_system single(one_thread);
+  upload("slow");
+  upload("quick");
+  counting_store gated(store);
+  gated.hold_recovery_of("slow");
+  user_directory directory(single, gated, directory_options{});
+  // Released before the directory stops, even when a check below fails.
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  std::promise<command_outcome> slow, quick;
+  directory.send("slow", commit("/s", "op-s"), [&](command_outcome o) { slow.set_value(o); });
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
+  auto quick_answer = quick.get_future();
+  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(quick_answer.get().applied.has_value());
+  auto slow_answer = slow.get_future();
+  BOOST_TEST((slow_answer.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout));
+  gated.release();
+  BOOST_REQUIRE(slow_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(slow_answer.get().applied.has_value());
+  BOOST_TEST(j->head("slow")->last_seq == 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait_for_them,

@@ -17,6 +17,7 @@
 
 namespace caf {
 class actor_system;
+class actor_system_config;
 }
 
 namespace autosync::actors {
@@ -44,6 +45,13 @@ using state_view = std::function<void(const namespace_state&)>;
 // Runs once, on the user's actor thread, with the user's state after every command sent
 // before it, or the error that keeps the user from being served. Must not block.
 using state_reader = std::function<void(const namespace_state*, const error*)>;
+
+// The scheduler the user actors run best on: one shared queue with a condition variable
+// (CAF's work stealing polls, then sleeps up to 10 ms, which a request-reply server pays in
+// latency) and `threads` threads; 0 means half the cores, at least one (CAF's default is at
+// least 4, and every thread added contends for the one queue). Measured in
+// docs/BENCHMARKS.md.
+void configure_scheduler(caf::actor_system_config& config, std::size_t threads = 0);
 
 class user_directory {
 public:

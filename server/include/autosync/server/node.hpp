@@ -48,6 +48,10 @@ struct node_options {
   std::size_t live_users_max = 10000;
   std::uint64_t snapshot_every = 1000;
   std::size_t blocking_threads = 4;
+  // Threads of the actor scheduler; 0: half the cores, at least one. The RPC loop, the
+  // journal's writer and the blocking pools have threads of their own, and the scheduler's
+  // one shared queue is contended by every thread added (see docs/BENCHMARKS.md).
+  std::size_t actor_threads = 0;
   // Deleted files, and revisions replaced by newer ones, are reclaimed once older than this
   // (a file's newest revision always stays); until then they can be undeleted and
   // restored. Zero keeps everything forever. Each active user is checked about every

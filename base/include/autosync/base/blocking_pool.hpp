@@ -1,5 +1,6 @@
-// Threads for work that blocks (RocksDB reads, chunk hashing and sealing), so that the RPC
-// event loop never does. Tasks run in the order queued, on any of the threads.
+// Threads for work that blocks (RocksDB reads, chunk hashing and sealing, recovering a
+// user), so that the RPC event loop and the actors' threads never do. Tasks start in the
+// order queued, on any of the threads.
 #pragma once
 
 #include <condition_variable>
@@ -10,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-namespace autosync::server {
+namespace autosync {
 
 class blocking_pool {
 public:
@@ -34,4 +35,4 @@ private:
   std::vector<std::thread> threads_;
 };
 
-}  // namespace autosync::server
+}  // namespace autosync

@@ -1,6 +1,6 @@
-#include "blocking_pool.hpp"
+#include "autosync/base/blocking_pool.hpp"
 
-namespace autosync::server {
+namespace autosync {
 
 blocking_pool::blocking_pool(std::size_t threads) {
   for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
@@ -42,4 +42,4 @@ void blocking_pool::work() {
   }
 }
 
-}  // namespace autosync::server
+}  // namespace autosync
