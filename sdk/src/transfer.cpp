@@ -54,6 +54,34 @@ struct file_reader {
   }
 };
 
+// Sizes are hints for capnp's first segment, which is otherwise 8 KiB zeroed per call:
+// about one segment for a commit, and one for a chunk with its bytes instead of 8 KiB and
+// then a second segment for them.
+capnp::MessageSize commit_size(const std::string& remote, const file_plan& plan,
+                               const std::string& operation_id) {
+  return {24 + (remote.size() + operation_id.size()) / 8 + 6 * plan.chunks.size(), 0};
+}
+capnp::MessageSize chunk_size(std::size_t bytes) { return {16 + bytes / 8, 0}; }
+
+// A commit request for `remote` as `plan` describes it.
+capnp::Request<rpc::Session::CommitParams, rpc::Session::CommitResults> commit_call(
+    rpc::Session::Client& s, const std::string& remote, const file_plan& plan,
+    std::uint64_t base_revision, std::int64_t mtime_us, const std::string& operation_id) {
+  auto request = s.commitRequest(commit_size(remote, plan, operation_id));
+  request.setPath(wire_text(remote));
+  request.setBaseRevision(base_revision);
+  request.setSize(plan.size);
+  request.setHash(bytes_of(plan.hash));
+  request.setMtimeUs(mtime_us);
+  auto chunks = request.initChunks(static_cast<unsigned>(plan.chunks.size()));
+  for (unsigned i = 0; i < chunks.size(); ++i) {
+    chunks[i].setHash(bytes_of(plan.chunks[i].hash));
+    chunks[i].setSize(plan.chunks[i].size);
+  }
+  request.setOperationId(operation_id);
+  return request;
+}
+
 // Cuts a stream into chunks, hashing each and the whole.
 class planner {
 public:
@@ -198,7 +226,7 @@ status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std
         return error(error_kind::unavailable,
                      "the file could not be read, or changed, while uploading: try again");
       }
-      auto request = s.putChunkRequest();
+      auto request = s.putChunkRequest(chunk_size(data.size()));
       request.setHash(bytes_of(plan.chunks[i].hash));
       request.setData(
           capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
@@ -272,18 +300,7 @@ result<entry> client::commit(const std::string& remote, const file_plan& plan,
                              const std::string& operation_id) {
   const auto op = operation_id.empty() ? new_operation_id() : operation_id;
   return impl_->call<entry>([&](rpc::Session::Client& s) -> result<entry> {
-    auto request = s.commitRequest();
-    request.setPath(wire_text(remote));
-    request.setBaseRevision(base_revision);
-    request.setSize(plan.size);
-    request.setHash(bytes_of(plan.hash));
-    request.setMtimeUs(mtime_us);
-    auto chunks = request.initChunks(static_cast<unsigned>(plan.chunks.size()));
-    for (unsigned i = 0; i < chunks.size(); ++i) {
-      chunks[i].setHash(bytes_of(plan.chunks[i].hash));
-      chunks[i].setSize(plan.chunks[i].size);
-    }
-    request.setOperationId(op);
+    auto request = commit_call(s, remote, plan, base_revision, mtime_us, op);
     auto reply = impl_->wait(request.send());
     check(reply);
     return entry_from(reply.getEntry());
@@ -531,18 +548,7 @@ std::vector<result<entry>> client::commit_many(const std::vector<commit_request>
     for (std::size_t i = 0; i < requests.size(); ++i) {
       if (answers[i]) continue;  // answered before a reconnect
       const auto& r = requests[i];
-      auto request = s.commitRequest();
-      request.setPath(wire_text(r.remote));
-      request.setBaseRevision(r.base_revision);
-      request.setSize(r.plan.size);
-      request.setHash(bytes_of(r.plan.hash));
-      request.setMtimeUs(r.mtime_us);
-      auto chunks = request.initChunks(static_cast<unsigned>(r.plan.chunks.size()));
-      for (unsigned c = 0; c < chunks.size(); ++c) {
-        chunks[c].setHash(bytes_of(r.plan.chunks[c].hash));
-        chunks[c].setSize(r.plan.chunks[c].size);
-      }
-      request.setOperationId(ops[i]);
+      auto request = commit_call(s, r.remote, r.plan, r.base_revision, r.mtime_us, ops[i]);
       in_flight.emplace_back(request.send().then([](auto reply) {
         return item_answer_of<entry>(reply, [&] { return entry_from(reply.getEntry()); });
       }),

@@ -343,7 +343,8 @@ kj::Promise<void> session_impl::getChunk(GetChunkContext context) {
            })
         .then([context](result<std::string> data) mutable {
           if (!data) return to_wire(data.err(), context.getResults().initFailure());
-          context.getResults().setData(
+          // One segment sized for the chunk, not 8 KiB and then a second one for it.
+          context.getResults(capnp::MessageSize{16 + data->size() / 8, 0}).setData(
               capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data->data()), data->size()));
         });
   });
