@@ -24,8 +24,9 @@ constexpr std::uint32_t changes_per_call_max = 10000;
 
 // Capnp's default first segment for an answer is 8 KiB, allocated and zeroed per call: for
 // a commit's few dozen words that was a tenth of the event loop's CPU. Answers that can be
-// long (lists, chunks, the change feed) keep the default; the rest start at 1 KiB and
-// grow by another segment in the rare case they need it.
+// long (lists, chunks, the change feed) keep the default; the rest start at 512 bytes
+// (with capnp's own header words still under 1 KiB, where malloc's thread cache serves
+// them without consolidating) and grow by another segment in the rare case they need it.
 template <class Context>
 constexpr bool answers_briefly = true;
 template <>
@@ -38,7 +39,7 @@ template <>
 constexpr bool answers_briefly<capnp::CallContext<rpc::Session::HistoryParams, rpc::Session::HistoryResults>> = false;
 template <>
 constexpr bool answers_briefly<capnp::CallContext<rpc::Session::ChangesParams, rpc::Session::ChangesResults>> = false;
-constexpr capnp::MessageSize brief_answer{128, 0};
+constexpr capnp::MessageSize brief_answer{64, 0};
 
 // The answer to a command, with the entry at the command's path afterwards.
 struct command_reply {
