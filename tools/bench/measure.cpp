@@ -76,6 +76,7 @@ bench_root::~bench_root() {
 }
 
 std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path& dir) {
+  std::filesystem::remove_all(dir);
   journal::options o;
   o.dir = dir;
   o.master_key.bytes.fill(0x5a);

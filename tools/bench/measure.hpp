@@ -76,7 +76,8 @@ class journal;
 
 namespace autosync::bench {
 
-// A journal for benchmarks (a fixed master key: the data is thrown away).
+// A journal for benchmarks in `dir`, a folder of the benchmark's own, emptied first so that
+// runs with the same --dir start alike (a fixed master key: the data is thrown away).
 std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path& dir);
 
 }  // namespace autosync::bench

@@ -90,7 +90,8 @@ using chunk_callback = std::function<void(result<bool>)>;
 // One event as stored, decrypted and verified (seq matches its key, hash matches bytes).
 class stored_event {
 public:
-  stored_event(std::uint64_t seq, sha256_digest hash, kj::Array<capnp::word> event_words);
+  struct parsed;  // the canonical words and a reader over them, one heap block (read.cpp)
+  stored_event(std::uint64_t seq, sha256_digest hash, std::unique_ptr<parsed> words);
   stored_event(stored_event&&) noexcept;
   stored_event& operator=(stored_event&&) noexcept;
   ~stored_event();
@@ -103,7 +104,6 @@ public:
   std::string_view canonical_bytes() const noexcept;
 
 private:
-  struct parsed;  // the canonical words and a reader over them, pinned on the heap
   std::uint64_t seq_;
   sha256_digest hash_;
   std::unique_ptr<parsed> parsed_;
