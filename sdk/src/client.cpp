@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "autosync/schema/buffered_stream.hpp"
 #include "connection.hpp"
 
 namespace autosync::sdk {
@@ -180,7 +181,7 @@ status client::impl::connect_once() {
       stream = wait(tls->wrapClient(kj::mv(stream), name));
     }
     auto l = kj::heap<link>();
-    l->stream = kj::mv(stream);
+    l->stream = schema::buffered(kj::mv(stream));
     capnp::ReaderOptions reader;
     reader.traversalLimitInWords = reply_words_max;
     l->network = kj::heap<capnp::TwoPartyVatNetwork>(*l->stream, capnp::rpc::twoparty::Side::CLIENT,

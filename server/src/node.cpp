@@ -4,6 +4,8 @@
 // snapshot, then the pool drains, then the journal closes.
 #include "autosync/server/node.hpp"
 
+#include "autosync/schema/buffered_stream.hpp"
+
 #include <caf/all.hpp>
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
@@ -101,7 +103,7 @@ kj::Promise<void> node::impl::serve_connection(rpc_context& ctx,
   // Refuses a larger message as soon as its header is read, before its body.
   reader.traversalLimitInWords = options.limits.message_bytes_max / sizeof(capnp::word);
   auto c = kj::heap<connection>();
-  c->stream = kj::mv(stream);
+  c->stream = schema::buffered(kj::mv(stream));
   c->network = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
                                                    reader);
   c->rpc = kj::heap(capnp::makeRpcServer(*c->network,
