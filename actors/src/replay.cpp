@@ -1,4 +1,5 @@
 #include "autosync/actors/replay.hpp"
+#include "autosync/base/thread_name.hpp"
 
 #include <condition_variable>
 #include <deque>
@@ -107,6 +108,7 @@ status replay_events(const event_store& store, const std::string& user, namespac
   const std::uint64_t from = state.last_seq() + 1;
   event_pipe pipe;
   std::thread reader([&] {
+    name_this_thread("replay-reader");
     std::vector<journal::stored_event> batch;
     bool wanted = true;
     auto s = store.read(user, from, to, [&](journal::stored_event&& e) {

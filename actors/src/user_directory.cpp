@@ -430,7 +430,7 @@ void configure_scheduler(caf::actor_system_config& config, std::size_t threads) 
 
 struct user_directory::impl {
   impl(caf::actor_system& s, event_store& store, const directory_options& options)
-      : system(s), recoveries(std::max<std::size_t>(1, options.recoveries_max)) {
+      : system(s), recoveries(std::max<std::size_t>(1, options.recoveries_max), "recovery") {
     ctx.store = &store;
     ctx.options = options;
     ctx.recoveries = &recoveries;

@@ -1,9 +1,16 @@
 #include "autosync/base/blocking_pool.hpp"
 
+#include "autosync/base/thread_name.hpp"
+
 namespace autosync {
 
-blocking_pool::blocking_pool(std::size_t threads) {
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { work(); });
+blocking_pool::blocking_pool(std::size_t threads, std::string name) {
+  for (std::size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this, name] {
+      name_this_thread(name);
+      work();
+    });
+  }
 }
 
 blocking_pool::~blocking_pool() {

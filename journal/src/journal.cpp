@@ -12,6 +12,7 @@
 
 #include <capnp/serialize.h>
 
+#include "autosync/base/thread_name.hpp"
 #include "journal_impl.hpp"
 
 namespace autosync::journal {
@@ -301,7 +302,10 @@ void journal::impl::start_writers() {
     shards.back()->index = i;
   }
   for (auto& shard : shards) {
-    shard->writer = std::thread([this, s = shard.get()] { writer_loop(*s); });
+    shard->writer = std::thread([this, s = shard.get()] {
+      name_this_thread("journal-writer");
+      writer_loop(*s);
+    });
   }
 }
 

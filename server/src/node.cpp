@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "autosync/actors/event_store.hpp"
+#include "autosync/base/thread_name.hpp"
 #include "rpc_context.hpp"
 
 namespace autosync::server {
@@ -210,11 +211,12 @@ result<std::unique_ptr<node>> node::start(node_options options) {
   d.idle_timeout = opts.idle_user_timeout;
   d.live_users_max = opts.live_users_max;
   self->users = std::make_unique<actors::user_directory>(*self->system, *self->store, d);
-  self->pool = std::make_unique<blocking_pool>(opts.blocking_threads);
+  self->pool = std::make_unique<blocking_pool>(opts.blocking_threads, "rpc-blocking");
 
   std::promise<status> ready;
   auto listening = ready.get_future();
   self->rpc_thread = std::thread([s = self.get(), r = std::move(ready)]() mutable {
+    name_this_thread("rpc-loop");
     s->serve(std::move(r));
   });
   auto started = listening.get();

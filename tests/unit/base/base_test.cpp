@@ -1,16 +1,21 @@
 #define BOOST_TEST_MODULE base
 #include <boost/test/unit_test.hpp>
 
+#include "autosync/base/blocking_pool.hpp"
 #include "autosync/base/error.hpp"
 #include "autosync/base/secret_file.hpp"
 #include "autosync/base/sha256.hpp"
+#include "autosync/base/thread_name.hpp"
 #include "autosync/base/utc_time.hpp"
 #include "printers.hpp"
 #include "temp_dir.hpp"
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <fstream>
+#include <future>
+#include <thread>
 
 using namespace autosync;
 
@@ -97,4 +102,38 @@ BOOST_AUTO_TEST_CASE(durations_parse_with_their_unit_and_nothing_else) {
                           "5 ms", "5mss", "99999999999d"}) {
     BOOST_TEST(!parse_duration(bad).has_value(), bad);
   }
+}
+
+namespace {
+
+std::string this_thread_name() {
+  char name[64] = {};
+  pthread_getname_np(pthread_self(), name, sizeof name);
+  return name;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(threads_carry_their_names_cut_to_what_linux_keeps) {
+  std::string seen;
+  std::thread([&] {
+    name_this_thread("journal-writer");
+    seen = this_thread_name();
+  }).join();
+  BOOST_TEST(seen == "journal-writer");
+  std::thread([&] {
+    name_this_thread("a-name-longer-than-fifteen-bytes");
+    seen = this_thread_name();
+  }).join();
+  BOOST_TEST(seen == "a-name-longer-t");
+}
+
+BOOST_AUTO_TEST_CASE(a_blocking_pool_names_its_threads) {
+  std::promise<std::string> name;
+  auto seen = name.get_future();
+  {
+    blocking_pool pool(2, "recovery");
+    pool.run([&] { name.set_value(this_thread_name()); });
+  }
+  BOOST_TEST(seen.get() == "recovery");
 }

@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +16,8 @@ namespace autosync {
 
 class blocking_pool {
 public:
-  explicit blocking_pool(std::size_t threads);
+  // `name` names its threads (see thread_name.hpp).
+  blocking_pool(std::size_t threads, std::string name);
   // Runs every task already queued, then joins.
   ~blocking_pool();
   blocking_pool(const blocking_pool&) = delete;
