@@ -29,6 +29,9 @@ bool unseal_words(const data_key& key, binding bound, std::string_view sealed,
   return open_sealed(key, bound, sealed, reinterpret_cast<char*>(out.begin()));
 }
 
+// About 70 blocks of events: beyond this, a read is a scan, not a look-up.
+constexpr std::uint64_t long_scan_events = 4096;
+
 constexpr std::string_view unsealed_failure =
     "cannot decrypt: wrong master key, or the stored value was altered";
 
@@ -142,6 +145,14 @@ status journal::read_events(std::string_view user, std::uint64_t from, std::uint
   if (expected == 1 && from == 1) prev_hash = sha256_digest{};  // seq 1 chains on zeros
   const std::string prefix = keys::user_prefix(user);
   rocksdb::ReadOptions ro;
+  // The iterator stops at the last wanted event instead of reading on into the next
+  // user's block.
+  const std::string upper = keys::seq_key(user, last + 1);
+  const rocksdb::Slice upper_slice(upper);
+  ro.iterate_upper_bound = &upper_slice;
+  // A long run (a recovery without a snapshot, the replay tool, an export) reads each
+  // block once: caching it would only push out the blocks that point reads keep using.
+  ro.fill_cache = last - expected < long_scan_events;
   // The head was read first; events up to it are durable, and a snapshot keeps the
   // iterator from seeing a half-applied later batch.
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(ro, impl_->cf(family::events)));
