@@ -214,15 +214,15 @@ journal::impl::~impl() {
 const std::filesystem::path& journal::dir() const noexcept { return impl_->opts.dir; }
 
 status journal::impl::store_chunks(std::vector<write_item>& batch, rocksdb::WriteBatch& wb) {
-  std::vector<std::string_view> sealed;
+  std::vector<pack_store::record> records;
   std::vector<write_item*> owners;
   for (auto& item : batch) {
     if (item.chunk_key.empty()) continue;
-    sealed.push_back(item.chunk_sealed);
+    records.push_back({item.chunk_sealed, item.chunk_crc});
     owners.push_back(&item);
   }
-  if (sealed.empty()) return status::ok();
-  auto locations = packs->append_durably(sealed);
+  if (records.empty()) return status::ok();
+  auto locations = packs->append_durably(records);
   if (!locations) return std::move(locations).err();
   for (std::size_t i = 0; i < owners.size(); ++i) {
     const auto& at = (*locations)[i];

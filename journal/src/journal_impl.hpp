@@ -48,6 +48,7 @@ struct write_item {
   std::string chunk_key;
   std::string chunk_sealed;
   std::uint32_t chunk_size = 0;
+  std::uint32_t chunk_crc = 0;  // pack_store::checksum(chunk_sealed), computed by the caller
   bool writes_salt = false;   // puts include the user's key salt; mark it durable after
   std::size_t bytes = 0;      // sum of key and value sizes: what the queue limit counts
   std::function<void(status)> done;

@@ -22,11 +22,6 @@ namespace {
 
 constexpr char magic[4] = {'A', 'S', 'P', 'K'};
 
-std::uint32_t crc_of(std::string_view bytes) {
-  return static_cast<std::uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(bytes.data()), static_cast<uInt>(bytes.size())));
-}
-
 void put_u32(char* out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
 }
@@ -150,8 +145,12 @@ status pack_store::open_for_append(std::uint32_t pack) {
   return status::ok();
 }
 
-result<std::vector<pack_location>> pack_store::append_durably(
-    const std::vector<std::string_view>& sealed) {
+std::uint32_t pack_store::checksum(std::string_view sealed) {
+  return static_cast<std::uint32_t>(
+      crc32(0, reinterpret_cast<const Bytef*>(sealed.data()), static_cast<uInt>(sealed.size())));
+}
+
+result<std::vector<pack_location>> pack_store::append_durably(const std::vector<record>& records) {
   std::lock_guard lock(append_mutex_);
   if (read_only_) return error(error_kind::invalid, "chunk store is open read-only");
   if (current_fd_ < 0 || broken_) {
@@ -161,26 +160,27 @@ result<std::vector<pack_location>> pack_store::append_durably(
     broken_ = false;
   }
   std::uint64_t total = 0;
-  for (auto s : sealed) total += header_bytes + s.size();
+  for (const auto& r : records) total += header_bytes + r.sealed.size();
   if (current_end_ > 0 && current_end_ + total > pack_bytes_max) {
     if (::fdatasync(current_fd_) != 0) return io_error("syncing pack", pack_path(dir_, current_pack_), errno);
     if (auto s = open_for_append(current_pack_ + 1); !s) return std::move(s).err();
   }
   std::vector<pack_location> locations;
-  std::vector<std::array<char, header_bytes>> headers(sealed.size());
+  std::vector<std::array<char, header_bytes>> headers(records.size());
   std::vector<iovec> iov;
-  iov.reserve(sealed.size() * 2);
+  iov.reserve(records.size() * 2);
   std::uint64_t at = current_end_;
-  for (std::size_t i = 0; i < sealed.size(); ++i) {
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const std::string_view sealed = records[i].sealed;
     auto& h = headers[i];
     std::memcpy(h.data(), magic, 4);
-    put_u32(h.data() + 4, static_cast<std::uint32_t>(sealed[i].size()));
-    put_u32(h.data() + 8, crc_of(sealed[i]));
+    put_u32(h.data() + 4, static_cast<std::uint32_t>(sealed.size()));
+    put_u32(h.data() + 8, records[i].crc);
     put_u32(h.data() + 12, 0);
     iov.push_back({h.data(), header_bytes});
-    iov.push_back({const_cast<char*>(sealed[i].data()), sealed[i].size()});
-    locations.push_back({current_pack_, at, static_cast<std::uint32_t>(sealed[i].size())});
-    at += header_bytes + sealed[i].size();
+    iov.push_back({const_cast<char*>(sealed.data()), sealed.size()});
+    locations.push_back({current_pack_, at, static_cast<std::uint32_t>(sealed.size())});
+    at += header_bytes + sealed.size();
   }
   const fs::path file = pack_path(dir_, current_pack_);
   std::size_t done = 0;
@@ -249,7 +249,7 @@ result<std::string> pack_store::read(const pack_location& at) const {
     return error(error_kind::corruption, "pack " + where + " has no record of the indexed length");
   }
   std::string sealed = record.substr(header_bytes);
-  if (crc_of(sealed) != get_u32(record.data() + 8)) {
+  if (pack_store::checksum(sealed) != get_u32(record.data() + 8)) {
     return error(error_kind::corruption, "pack " + where + " fails its CRC");
   }
   return sealed;
@@ -273,7 +273,7 @@ result<std::uint64_t> pack_store::verify_file(const fs::path& file) {
     buffer.resize(length);
     if (::pread(fd, buffer.data(), length, static_cast<off_t>(offset + header_bytes)) !=
             static_cast<ssize_t>(length) ||
-        crc_of(buffer) != get_u32(header + 8)) {
+        pack_store::checksum(buffer) != get_u32(header + 8)) {
       failure = error(error_kind::corruption, "pack " + file.string() + " record at offset " +
                                                   std::to_string(offset) + " fails its CRC");
       break;

@@ -51,9 +51,17 @@ public:
   pack_store(const pack_store&) = delete;
   pack_store& operator=(const pack_store&) = delete;
 
+  // The CRC-32 a record carries for its sealed bytes. Callers compute it on their own
+  // threads (beside the hashing and sealing), so that the single writer only writes.
+  static std::uint32_t checksum(std::string_view sealed);
+
+  struct record {
+    std::string_view sealed;
+    std::uint32_t crc = 0;  // checksum(sealed)
+  };
   // Appends records and makes them durable (fdatasync) before returning their locations.
   // Thread safe. On failure nothing returned may be indexed.
-  result<std::vector<pack_location>> append_durably(const std::vector<std::string_view>& sealed);
+  result<std::vector<pack_location>> append_durably(const std::vector<record>& records);
 
   // The sealed bytes at `at`, checked for framing and CRC. Thread safe.
   result<std::string> read(const pack_location& at) const;
