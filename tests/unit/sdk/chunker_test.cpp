@@ -37,6 +37,27 @@ std::size_t bytes_to_send(const std::string& before, const std::string& after, c
   return send;
 }
 
+// Bytes from splitmix64: the same on every platform and standard library, so cut points
+// computed from them can be pinned.
+std::string splitmix_bytes(std::size_t n, std::uint64_t state) {
+  std::string out(n, '\0');
+  for (std::size_t i = 0; i < n; i += 8) {
+    state += 0x9e3779b97f4a7c15;
+    std::uint64_t z = state;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+    z ^= z >> 31;
+    std::memcpy(out.data() + i, &z, std::min<std::size_t>(8, n - i));
+  }
+  return out;
+}
+
+std::string lengths_text(const std::vector<std::uint32_t>& lengths) {
+  std::string out;
+  for (auto l : lengths) out += std::to_string(l) + " ";
+  return out;
+}
+
 }  // namespace
 
 BOOST_AUTO_TEST_CASE(chunks_cover_the_data_within_the_size_bounds) {
@@ -100,4 +121,38 @@ BOOST_AUTO_TEST_CASE(sizes_grow_with_the_file_within_the_stores_limits) {
   BOOST_TEST(huge.avg == 1u << 20);
   BOOST_TEST(huge.max <= 16u << 20);  // the journal's chunk size limit
   BOOST_TEST((64ull << 30) / huge.avg <= 100000u);  // references per commit stay bounded
+}
+
+// Cut points are part of the format: a client cutting differently re-uploads everything
+// it ever stored, and two versions of the SDK stop sharing chunks. Pinned here, so a
+// faster chunker must cut exactly where this one does.
+BOOST_AUTO_TEST_CASE(cut_points_are_pinned) {
+  struct golden {
+    std::string data;
+    std::size_t chunks;
+    const char* lengths_hash;  // SHA-256 of the lengths as decimal text, space separated
+  };
+  const std::vector<golden> cases = {
+      {splitmix_bytes(4u << 20, 1), 61,
+       "b04755bd554bf2106292f1a60202f8b777f828855dbd5f38c2ff919a49e9223d"},
+      {splitmix_bytes(512u << 10, 3), 26,
+       "698d18998fa4aece4cecb68b8ebeed687fca364e302e113502ada254649c778f"},
+      // Never cut by content: every chunk ends at the maximum size.
+      {std::string(1u << 20, '\0'), 4,
+       "56d89bcbfb79bd0efafc8a4db689fb393f114503932bf5d0a864e7a8e42d61c4"},
+  };
+  for (const auto& c : cases) {
+    const auto sizes = chunk_sizes::for_file(c.data.size());
+    const auto lengths = chunk_lengths(c.data, sizes);
+    BOOST_TEST(lengths.size() == c.chunks);
+    BOOST_TEST(sha256(lengths_text(lengths)).hex() == c.lengths_hash);
+    // Fed in awkward pieces, the cuts are the same.
+    chunker fed(sizes);
+    std::vector<std::uint32_t> pieces;
+    for (std::size_t at = 0, step = 1; at < c.data.size(); at += step, step = step * 7 % 65521 + 1) {
+      fed.feed(std::string_view(c.data).substr(at, step), pieces);
+    }
+    fed.finish(pieces);
+    BOOST_TEST(lengths_text(pieces) == lengths_text(lengths));
+  }
 }
