@@ -62,28 +62,51 @@ chunker::chunker(chunk_sizes sizes) : sizes_(sizes) {
   mask_large_ = spread_mask(bits - 2);
 }
 
+// Two tight loops, one per mask, over locals: the byte pointer may alias anything, so a
+// loop updating the members would store them on every byte, and choosing the mask per byte
+// costs a compare. Cuts exactly where the one-loop form (hash, count, pick the mask by
+// the new length, cut on a zero mask or at max) does: tests pin the cut points.
 void chunker::feed(std::string_view data, std::vector<std::uint32_t>& lengths) {
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   const std::size_t n = data.size();
+  const std::uint32_t min = sizes_.min, avg = sizes_.avg, max = sizes_.max;
+  const std::uint64_t small = mask_small_, large = mask_large_;
+  std::uint64_t fp = fingerprint_;
+  std::uint32_t length = length_;
   std::size_t i = 0;
   while (i < n) {
     // Skip what cannot end a chunk: the first `min` bytes are not even hashed.
-    if (length_ < sizes_.min) {
-      const std::size_t skip = std::min<std::size_t>(sizes_.min - length_, n - i);
-      length_ += static_cast<std::uint32_t>(skip);
+    if (length < min) {
+      const std::size_t skip = std::min<std::size_t>(min - length, n - i);
+      length += static_cast<std::uint32_t>(skip);
       i += skip;
       continue;
     }
-    fingerprint_ = (fingerprint_ << 1) + gear[p[i]];
-    ++length_;
-    ++i;
-    const std::uint64_t mask = length_ < sizes_.avg ? mask_small_ : mask_large_;
-    if ((fingerprint_ & mask) == 0 || length_ >= sizes_.max) {
-      lengths.push_back(length_);
-      length_ = 0;
-      fingerprint_ = 0;
+    // Bytes that leave the chunk shorter than avg are tested against the small mask, the
+    // rest (up to max) against the large one.
+    const bool before_avg = length + 1 < avg;
+    const std::uint64_t mask = before_avg ? small : large;
+    const std::size_t room = before_avg ? avg - 1 - length : max - length;
+    const std::size_t end = i + std::min<std::size_t>(room, n - i);
+    bool cut = false;
+    std::size_t j = i;
+    while (j < end) {
+      fp = (fp << 1) + gear[p[j++]];
+      if ((fp & mask) == 0) {
+        cut = true;
+        break;
+      }
+    }
+    length += static_cast<std::uint32_t>(j - i);
+    i = j;
+    if (cut || length >= max) {
+      lengths.push_back(length);
+      length = 0;
+      fp = 0;
     }
   }
+  fingerprint_ = fp;
+  length_ = length;
 }
 
 void chunker::finish(std::vector<std::uint32_t>& lengths) {
