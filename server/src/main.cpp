@@ -45,9 +45,25 @@ autosync::result<autosync::server::token_policy> token_policy_of(const flags& f,
   return autosync::server::policy_from_secret_file(secret);
 }
 
+// jemalloc's control call: defined when jemalloc is linked in (server/CMakeLists.txt).
+extern "C" int mallctl(const char* name, void* old, std::size_t* old_len, void* value,
+                       std::size_t value_len) __attribute__((weak));
+
+// Which malloc serves this process, for the start-up lines: a build that lost jemalloc
+// runs, slower, and should say so.
+std::string allocator_name() {
+  if (mallctl == nullptr) return "glibc malloc (slower: build with jemalloc)";
+  const char* version = nullptr;
+  std::size_t length = sizeof version;
+  if (mallctl("version", &version, &length, nullptr, 0) != 0 || version == nullptr) return "jemalloc";
+  const std::string full(version);
+  return "jemalloc " + full.substr(0, full.find('-'));
+}
+
 void print_welcome(const flags& f, const std::string& address, bool dev, bool tls) {
   std::cout << "autosyncd: serving " << (tls ? "TLS " : "") << "RPC on " << address
             << ", data in " << f.data_dir << "\n";
+  std::cout << "autosyncd: memory allocator: " << allocator_name() << "\n";
   if (dev) {
     const auto secret = (std::filesystem::path(f.data_dir) / "dev-jwt-secret").string();
     std::cout << "DEVELOPMENT MODE: tokens are signed with the secret in " << secret

@@ -41,12 +41,21 @@ public:
 
   // Starts it (again, on the same data, on a new port) and waits until it listens.
   void start(const std::string& listen = "127.0.0.1:0") {
-    const auto log = dir_ / ("server-" + std::to_string(++starts_) + ".log");
+    log_ = dir_ / ("server-" + std::to_string(++starts_) + ".log");
+    const auto& log = log_;
     std::vector<std::string> args{binary_, "--data-dir", data_dir().string(), "--listen", listen,
                                   "--jwt-secret-file", secret_file().string()};
     args.insert(args.end(), extra_.begin(), extra_.end());
     pid_ = spawn_process(std::move(args), log.string());
     address_ = wait_for_address(log);
+  }
+
+  // What the running (or last) process printed so far.
+  std::string output() const {
+    std::ifstream in(log_);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
   }
 
   // SIGTERM and wait: the clean shutdown. Returns the exit code (-1: not a normal exit).
@@ -95,6 +104,7 @@ private:
   std::filesystem::path dir_;
   std::vector<std::string> extra_;
   std::string address_;
+  std::filesystem::path log_;
   pid_t pid_ = -1;
   int starts_ = 0;
 };
