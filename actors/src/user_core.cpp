@@ -131,9 +131,8 @@ status user_core::complete(const result<journal::appended>& stored) {
     }
   }
   durable_seq_ = stored->last_seq;
-  if (state_.last_seq() - last_snapshot_seq_ >= options_.snapshot_every) {
-    snapshot_in_background();
-  }
+  const std::uint64_t due = std::max<std::uint64_t>(options_.snapshot_every, state_.entry_count() / 2);
+  if (state_.last_seq() - last_snapshot_seq_ >= due) snapshot_in_background();
   return status::ok();
 }
 

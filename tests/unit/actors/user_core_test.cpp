@@ -122,6 +122,36 @@ BOOST_FIXTURE_TEST_CASE(snapshots_every_n_events_and_recovery_from_snapshot_plus
   BOOST_TEST((recovered->state() == core->state()));
 }
 
+// A large state is snapshotted after half as many events as it has entries, not after
+// every `snapshot_every`: encoding it costs per entry, so a fixed interval would make its
+// snapshots cost more than its commits.
+BOOST_FIXTURE_TEST_CASE(a_large_state_is_snapshotted_less_often, fixture) {
+  auto core = recover("erin", user_options{10});
+  upload("erin", "e");
+  int op = 0;
+  auto commit = [&](const std::string& path) {
+    const auto* existing = core->state().lookup(path);
+    auto out = run(*core, store, commit_file{path, existing ? existing->revision : 0, content_of({"e"})},
+                   "op-" + std::to_string(op++));
+    BOOST_REQUIRE(out.applied.has_value());
+  };
+  for (int i = 0; i < 99; ++i) commit("/f" + std::to_string(i));
+  BOOST_REQUIRE(core->snapshot());  // 100 entries with the root, at seq 99
+  BOOST_REQUIRE_EQUAL(core->state().entry_count(), 100u);
+  // Edits add no entries: the next snapshot is due 50 events on, not 10.
+  for (int i = 0; i < 48; ++i) commit("/f0");  // seqs 100-147
+  commit("/f1");  // seq 148, 49 events on; it also covers anything queued behind 147
+  auto seqs = j->snapshot_seqs("erin");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST(seqs->back() == 99u);
+  commit("/f0");  // seq 149: due
+  commit("/f0");  // the snapshot was queued behind 149's append; this one's fsync covers it
+  seqs = j->snapshot_seqs("erin");
+  BOOST_TEST(seqs->back() == 149u);
+  auto recovered = recover("erin");
+  BOOST_TEST((recovered->state() == core->state()));
+}
+
 BOOST_FIXTURE_TEST_CASE(passivation_snapshot_then_reactivation_gives_the_identical_state,
                         fixture) {
   auto core = recover("erin");

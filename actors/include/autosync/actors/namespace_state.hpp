@@ -104,6 +104,8 @@ public:
   std::uint64_t quota_bytes() const noexcept { return quota_bytes_; }  // 0: unlimited
   std::uint64_t used_bytes() const noexcept { return used_bytes_; }
   node_id next_node_id() const noexcept { return next_node_id_; }
+  // Files and folders held, tombstones included: what a snapshot encodes.
+  std::size_t entry_count() const noexcept { return nodes_.size(); }
   std::size_t live_files() const noexcept { return live_files_; }
 
   // Applies the user's event `seq` (which must be last_seq() + 1) whose hash is `hash`.

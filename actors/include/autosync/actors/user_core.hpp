@@ -28,8 +28,12 @@
 namespace autosync::actors {
 
 struct user_options {
-  // A snapshot after this many events since the last one: recovery then replays at most
-  // this many events.
+  // A snapshot after this many events since the last one, or, for a state of more than
+  // twice as many entries, after half as many events as it has entries. Encoding costs
+  // about a microsecond per entry (100,000 files: 92 ms, on the actor's thread), so a
+  // fixed interval would make a large user's snapshots cost more than its commits; this
+  // way they cost a few microseconds per event whatever the size, and a recovery replays
+  // a tail no longer than what loading the snapshot itself takes.
   std::uint64_t snapshot_every = 1000;
   // Commands decided together and persisted as one append at most: the user's own group
   // commit, while the previous append is being synced.
