@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <fstream>
 #include <mutex>
@@ -41,12 +42,12 @@ struct file_reader {
   ~file_reader() {
     if (fd >= 0) ::close(fd);
   }
-  // Exactly `size` bytes at `offset`, or false.
-  bool read_at(std::uint64_t offset, std::size_t size, std::string& out) const {
-    out.resize(size);
+  // Exactly out.size() bytes at `offset` into `out`, or false.
+  bool read_at(std::uint64_t offset, kj::ArrayPtr<kj::byte> out) const {
+    const std::size_t size = out.size();
     std::size_t done = 0;
     while (done < size) {
-      auto n = ::pread(fd, out.data() + done, size - done, static_cast<off_t>(offset + done));
+      auto n = ::pread(fd, out.begin() + done, size - done, static_cast<off_t>(offset + done));
       if (n <= 0) return false;
       done += static_cast<std::size_t>(n);
     }
@@ -191,7 +192,8 @@ std::vector<std::size_t> still_missing(client::impl& c, rpc::Session::Client& s,
   return missing;
 }
 
-using chunk_source = std::function<bool(std::size_t index, std::string& data)>;
+// Fills `out` (sized for the chunk: its place in the request) with chunk `index`'s bytes.
+using chunk_source = std::function<bool(std::size_t index, kj::ArrayPtr<kj::byte> out)>;
 
 // Sends the chunks the server still lacks, in order, with up to window_bytes in flight
 // (waiting for the oldest when the window is full). A retry after a lost connection asks
@@ -220,16 +222,14 @@ status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std
       }
       if (options.progress) options.progress(done, total);
     };
-    std::string data;
     for (auto i : indexes) {
-      if (!read(i, data)) {
+      auto request = s.putChunkRequest(chunk_size(plan.chunks[i].size));
+      request.setHash(bytes_of(plan.chunks[i].hash));
+      // Read straight into the request: no copy of the chunk on its way to the socket.
+      if (!read(i, request.initData(plan.chunks[i].size))) {
         return error(error_kind::unavailable,
                      "the file could not be read, or changed, while uploading: try again");
       }
-      auto request = s.putChunkRequest(chunk_size(data.size()));
-      request.setHash(bytes_of(plan.chunks[i].hash));
-      request.setData(
-          capnp::Data::Reader(reinterpret_cast<const capnp::byte*>(data.data()), data.size()));
       in_flight.emplace_back(request.send().then([](auto reply) -> std::optional<call_error> {
         if (reply.hasFailure()) return classify(reply.getFailure());
         return std::nullopt;
@@ -259,16 +259,16 @@ std::vector<std::uint64_t> chunk_offsets(const file_plan& plan) {
 }
 
 chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
-  return [&in, &plan, offsets = chunk_offsets(plan)](std::size_t i, std::string& data) {
+  return [&in, offsets = chunk_offsets(plan)](std::size_t i, kj::ArrayPtr<kj::byte> out) {
     // Not hashed again here: the server checks every chunk's hash, and a file that changed
     // since it was planned fails there, typed, with nothing stored.
-    return in.read_at(offsets[i], plan.chunks[i].size, data);
+    return in.read_at(offsets[i], out);
   };
 }
 
 chunk_source memory_chunks(std::string_view bytes, const file_plan& plan) {
-  return [bytes, &plan, offsets = chunk_offsets(plan)](std::size_t i, std::string& data) {
-    data.assign(bytes.substr(offsets[i], plan.chunks[i].size));
+  return [bytes, offsets = chunk_offsets(plan)](std::size_t i, kj::ArrayPtr<kj::byte> out) {
+    std::memcpy(out.begin(), bytes.data() + offsets[i], out.size());
     return true;
   };
 }
