@@ -136,6 +136,9 @@ void node::impl::serve(std::promise<status> ready) {
   bool listening = false;
   KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] {
     auto io = kj::setupAsyncIo();
+    // Before everything an answer can reach, so it goes after all of them.
+    reply_doorbell doorbell;
+    auto answers = doorbell.run().eagerlyEvaluate(nullptr);
     rpc_context ctx{*journal, *store, *users, *pool, options.tokens, audit.get(), options.limits,
                     io.provider->getTimer(),
                     rate_limiter(options.limits.user_requests_per_s, options.limits.user_burst),

@@ -18,6 +18,7 @@
 #include "autosync/server/auth.hpp"
 #include "autosync/server/node.hpp"
 #include "rate_limiter.hpp"
+#include "reply_doorbell.hpp"
 #include "retention_schedule.hpp"
 
 namespace autosync::server {
@@ -49,8 +50,33 @@ struct cross_thread_reply {
   std::function<void(T)> fulfil;
 };
 
+// On the RPC thread the answer goes through its doorbell (reply_doorbell.hpp: answers
+// that arrive together share one wake-up of the loop); on a loop without one, through
+// kj's cross-thread fulfiller (one wake-up each).
 template <class T>
 cross_thread_reply<T> make_cross_thread_reply() {
+  if (auto* doorbell = reply_doorbell::current()) {
+    // The fulfiller is touched on the loop's thread only: the answer, or the failure when
+    // the function is dropped uncalled, travels to it as a posted task.
+    struct holder {
+      holder(std::shared_ptr<reply_doorbell::queue> q, kj::Own<kj::PromiseFulfiller<T>> f)
+          : to(std::move(q)), fulfiller(kj::mv(f)) {}
+      ~holder() noexcept {
+        if (fulfiller.get() == nullptr) return;
+        // Destroyed unfulfilled, on the loop's thread: the promise fails.
+        to->post([f = kj::mv(fulfiller)]() mutable { f = nullptr; });
+      }
+      std::shared_ptr<reply_doorbell::queue> to;
+      kj::Own<kj::PromiseFulfiller<T>> fulfiller;
+    };
+    auto pair = kj::newPromiseAndFulfiller<T>();
+    auto h = std::make_shared<holder>(doorbell->tasks(), kj::mv(pair.fulfiller));
+    return {kj::mv(pair.promise), [h](T value) {
+              h->to->post([f = kj::mv(h->fulfiller), v = kj::mv(value)]() mutable {
+                f->fulfill(kj::mv(v));
+              });
+            }};
+  }
   // kj::Own's destructor may throw, so it cannot sit in a lambda directly: a holder with a
   // non-throwing destructor carries it.
   struct holder {
