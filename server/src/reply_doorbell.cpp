@@ -1,5 +1,7 @@
 #include "reply_doorbell.hpp"
 
+#include <iostream>
+
 namespace autosync::server {
 
 namespace {
@@ -63,7 +65,14 @@ void reply_doorbell::drain() {
     batch.swap(queue_->tasks_);
   }
   ++wakeups_;
-  for (auto& task : batch) task();
+  for (auto& task : batch) {
+    // A task only fulfils or drops one promise, which does not throw; should one throw
+    // anyway, it must not stop the loop from draining the answers of everyone else.
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { task(); })) {
+      std::cerr << "autosyncd: an answer failed on its way back: " << e->getDescription().cStr()
+                << "\n";
+    }
+  }
 }
 
 }  // namespace autosync::server
