@@ -4,6 +4,7 @@
 // events in the same order gives the same state anywhere. No clock, no threads, no I/O.
 #pragma once
 
+#include <boost/container/small_vector.hpp>
 #include <capnp/message.h>
 
 #include <cstdint>
@@ -36,7 +37,10 @@ struct chunk_ref {
 struct file_content {
   std::uint64_t size = 0;
   sha256_digest hash;              // of the whole content
-  std::vector<chunk_ref> chunks;   // in file order; sizes add up to `size`
+  // In file order; sizes add up to `size`. Most files are one chunk, held inline: a
+  // large namespace has two lists per file (its content and its newest revision's), and
+  // two heap blocks per file were a fifth of loading one.
+  boost::container::small_vector<chunk_ref, 1> chunks;
   std::int64_t mtime_us = 0;
   friend bool operator==(const file_content& a, const file_content& b) {
     return a.size == b.size && a.hash == b.hash && a.chunks == b.chunks && a.mtime_us == b.mtime_us;
