@@ -77,8 +77,9 @@ cross_thread_reply<T> make_cross_thread_reply() {
               });
             }};
   }
-  // kj::Own's destructor may throw, so it cannot sit in a lambda directly: a holder with a
-  // non-throwing destructor carries it.
+  // std::function needs a copyable callable and kj::Own is move-only (with a destructor
+  // declared noexcept(false)): a shared holder with a non-throwing destructor carries it,
+  // as in the branch above. (The doorbell's tasks are kj::Functions, which take it as is.)
   struct holder {
     explicit holder(kj::Own<kj::CrossThreadPromiseFulfiller<T>> f) : fulfiller(kj::mv(f)) {}
     ~holder() noexcept {}
