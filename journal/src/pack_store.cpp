@@ -211,8 +211,26 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
     broken_ = true;
     return io_error("syncing pack", file, errno);
   }
+  release_cached(current_end_, at);
   current_end_ = at;
   return locations;
+}
+
+// A pack is written once and read back only when a device downloads, so its synced pages
+// are dropped from the page cache: a bulk upload then does not push the journal's working
+// set (RocksDB's blocks, recent events) out of memory, and the next write reuses the pages
+// just freed instead of ones never touched. On a VM that hands free memory back to its
+// host, writing into untouched pages cost 2 ms per MiB on the writer thread, ten times a
+// reused page (measured: see docs/BENCHMARKS.md). The page the write ended in is kept: the
+// next append fills it, and dropping it would make that append read it back from disk.
+void pack_store::release_cached(std::uint64_t from, std::uint64_t to) const {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = from / page * page;  // the page the previous append ended in
+  const std::uint64_t end = to / page * page;
+  if (end <= start) return;
+  // Advice only: when it fails (a file system without a page cache) nothing is lost.
+  ::posix_fadvise(current_fd_, static_cast<off_t>(start), static_cast<off_t>(end - start),
+                  POSIX_FADV_DONTNEED);
 }
 
 int pack_store::reader_fd(std::uint32_t pack) const {

@@ -77,6 +77,7 @@ private:
   pack_store(std::filesystem::path dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
   status open_for_append(std::uint32_t pack);
   int reader_fd(std::uint32_t pack) const;
+  void release_cached(std::uint64_t from, std::uint64_t to) const;
 
   std::filesystem::path dir_;
   bool read_only_;

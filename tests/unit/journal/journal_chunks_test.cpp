@@ -1,6 +1,12 @@
 #define BOOST_TEST_MODULE journal_chunks
 #include <boost/test/unit_test.hpp>
 
+#include <linux/magic.h>
+#include <sys/mman.h>
+#include <sys/vfs.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <iterator>
 
@@ -231,4 +237,51 @@ BOOST_AUTO_TEST_CASE(reopening_without_writing_chunks_leaves_no_pile_of_empty_pa
     ++packs;
   }
   BOOST_TEST(packs == 1u);
+}
+
+namespace {
+
+// Pages of `file` in the page cache, and pages in all.
+std::pair<std::size_t, std::size_t> cached_pages(const std::filesystem::path& file) {
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+  BOOST_REQUIRE(fd >= 0);
+  const auto size = static_cast<std::size_t>(std::filesystem::file_size(file));
+  void* map = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  ::close(fd);
+  BOOST_REQUIRE(map != MAP_FAILED);
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  BOOST_REQUIRE(::mincore(map, size, resident.data()) == 0);
+  ::munmap(map, size);
+  std::size_t cached = 0;
+  for (auto r : resident) cached += r & 1;
+  return {cached, resident.size()};
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(chunk_bytes_leave_the_page_cache_once_synced) {
+  temp_dir dir;
+  struct statfs fs {};
+  BOOST_REQUIRE(::statfs(dir.path().c_str(), &fs) == 0);
+  if (fs.f_type == TMPFS_MAGIC) {
+    // tmpfs keeps files only in the page cache: there is nothing to drop.
+    BOOST_TEST_MESSAGE("skipped: the temporary folder is on tmpfs");
+    return;
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  // Odd sizes, so appends end inside pages.
+  for (int i = 0; i < 8; ++i) {
+    const std::string content = random_bytes((1 << 20) + 1000 * i + 7, 40 + i);
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+  }
+  const auto [cached, pages] = cached_pages(only_pack(dir.path()));
+  BOOST_TEST(pages > 2048u);
+  // At most the page the last append ended in, which the next one will fill.
+  BOOST_TEST(cached <= 1u, cached << " of " << pages << " pages are still cached");
+  // And what left the cache reads back from the disk intact.
+  const std::string first = random_bytes(1 << 20 | 7, 40);
+  auto got = j->get_chunk("alice", sha256(first));
+  BOOST_REQUIRE(got);
+  BOOST_TEST((*got == first));
 }
