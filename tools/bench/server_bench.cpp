@@ -7,6 +7,9 @@
 // Tokens are issued with the server's HS256 secret for as many users as needed.
 #include "server_bench.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <fstream>
 #include <random>
@@ -28,6 +31,14 @@ void write_random_file(const std::filesystem::path& p, std::uint64_t bytes, unsi
     out.write(reinterpret_cast<const char*>(block.data()),
               static_cast<std::streamsize>(std::min<std::uint64_t>(1u << 20, bytes - done)));
   }
+}
+
+// Flushes a file the benchmark just wrote: a user's file has long been on disk when it is
+// uploaded, and its writeback would otherwise compete with the server's synced writes.
+void settle_on_disk(const std::filesystem::path& p) {
+  const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) throw std::runtime_error("cannot sync " + p.string());
+  ::close(fd);
 }
 
 void overwrite_middle(const std::filesystem::path& p, std::uint64_t bytes, unsigned seed) {
@@ -95,6 +106,7 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
       if (auto first = client->put_file(file, remote); !first) throw std::runtime_error(first.err().to_string());
       if (change_between) overwrite_middle(file, bytes, 2000 + run);
     }
+    settle_on_disk(file);
     sdk::transfer_stats stats;
     sdk::put_options o;
     o.stats = &stats;
