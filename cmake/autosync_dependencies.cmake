@@ -2,13 +2,21 @@
 # tools/install-deps.sh installs; nothing is downloaded at configure time.
 find_package(Threads REQUIRED)
 find_package(OpenSSL 3 REQUIRED)
-find_package(ZLIB REQUIRED)
 find_package(CapnProto REQUIRED)
 find_package(RocksDB CONFIG REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
 find_package(spdlog CONFIG REQUIRED)
+
+# ISA-L (Intel's storage library) computes the pack records' CRC-32, the same checksum as
+# zlib's, at about 55 GB/s against zlib's 4 (folding with carry-less multiplies).
+find_path(ISAL_INCLUDE_DIR isa-l/crc.h REQUIRED)
+find_library(ISAL_LIBRARY isal REQUIRED)
+add_library(ISAL::isal SHARED IMPORTED)
+set_target_properties(ISAL::isal PROPERTIES
+  IMPORTED_LOCATION ${ISAL_LIBRARY}
+  INTERFACE_INCLUDE_DIRECTORIES ${ISAL_INCLUDE_DIR})
 
 # CAF 0.17 ships no CMake config: import its three libraries by hand.
 find_path(CAF_INCLUDE_DIR caf/all.hpp REQUIRED)

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <zlib.h>
+#include <isa-l/crc.h>
 
 #include <algorithm>
 #include <array>
@@ -146,8 +146,9 @@ status pack_store::open_for_append(std::uint32_t pack) {
 }
 
 std::uint32_t pack_store::checksum(std::string_view sealed) {
-  return static_cast<std::uint32_t>(
-      crc32(0, reinterpret_cast<const Bytef*>(sealed.data()), static_cast<uInt>(sealed.size())));
+  // The CRC-32 of zlib and gzip (reflected, initial value and final xor all ones inside).
+  return crc32_gzip_refl(0, reinterpret_cast<const unsigned char*>(sealed.data()),
+                         static_cast<std::uint64_t>(sealed.size()));
 }
 
 result<std::vector<pack_location>> pack_store::append_durably(const std::vector<record>& records) {

@@ -1,4 +1,5 @@
 #define BOOST_TEST_MODULE journal_chunks
+#include <boost/crc.hpp>
 #include <boost/test/unit_test.hpp>
 
 #include <linux/magic.h>
@@ -284,4 +285,35 @@ BOOST_AUTO_TEST_CASE(chunk_bytes_leave_the_page_cache_once_synced) {
   auto got = j->get_chunk("alice", sha256(first));
   BOOST_REQUIRE(got);
   BOOST_TEST((*got == first));
+}
+
+// The record's checksum is the CRC-32 of zlib and gzip: packs written by any build verify
+// with any other, and with standard tools.
+BOOST_AUTO_TEST_CASE(pack_records_carry_the_standard_crc32_of_their_sealed_bytes) {
+  temp_dir dir;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 3; ++i) {
+      const std::string content = random_bytes(70000 + 13 * i, 60 + i);
+      BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+    }
+  }
+  std::ifstream in(only_pack(dir.path()), std::ios::binary);
+  const std::string pack((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto u32 = [&](std::size_t at) {
+    std::uint32_t v = 0;
+    for (int i = 3; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(pack[at + static_cast<std::size_t>(i)]);
+    return v;
+  };
+  std::size_t records = 0;
+  for (std::size_t at = 0; at + 16 <= pack.size(); ++records) {
+    BOOST_REQUIRE(pack.compare(at, 4, "ASPK") == 0);
+    const std::uint32_t length = u32(at + 4);
+    BOOST_REQUIRE(at + 16 + length <= pack.size());
+    boost::crc_32_type crc;
+    crc.process_bytes(pack.data() + at + 16, length);
+    BOOST_TEST(u32(at + 8) == crc.checksum());
+    at += 16 + length;
+  }
+  BOOST_TEST(records == 3u);
 }
