@@ -156,6 +156,8 @@ struct ChunkLocation {
   offset @1 :UInt64;        # offset of the record header in that file
   sealedLength @2 :UInt32;  # bytes of the sealed chunk after the 16-byte record header
   size @3 :UInt32;          # plaintext bytes of the chunk
+  storedAtUs @4 :Int64;     # when it was stored, microseconds since 1970 (0: by a build
+                            # before this field; such chunks count as stored long ago)
 }
 
 struct NamespaceState {

@@ -3,6 +3,8 @@
 
 #include <future>
 
+#include <chrono>
+
 #include "journal_impl.hpp"
 
 namespace autosync::journal {
@@ -39,12 +41,6 @@ void add_salt(write_item& item, const std::string& user, std::string salt) {
   if (salt.empty()) return;
   item.puts.push_back({family::meta, keys::salt_key(user), std::move(salt)});
   item.writes_salt = true;
-}
-
-std::size_t item_bytes(const write_item& item) {
-  std::size_t bytes = 0;
-  for (const auto& p : item.puts) bytes += p.key.size() + p.value.size();
-  return bytes;
 }
 
 }  // namespace
@@ -262,6 +258,11 @@ void journal::put_chunk(std::string_view user, const sha256_digest& id, std::str
   seal(user_key->key, {keys::family_tag::chunk, key}, content, item.chunk_sealed);
   item.chunk_crc = pack_store::checksum(item.chunk_sealed);
   item.chunk_size = static_cast<std::uint32_t>(content.size());
+  // Wall-clock time: reclaiming spares chunks stored recently (an upload whose commit is
+  // still to come), and it is compared with times of the same kind.
+  item.chunk_stored_at_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count();
   item.chunk_key = std::move(key);
   add_salt(item, item.user, std::move(user_key->salt_to_write));
   item.bytes = item_bytes(item) + item.chunk_key.size() + item.chunk_sealed.size();

@@ -106,13 +106,16 @@ result<std::unique_ptr<rocksdb::BackupEngineReadOnly>> open_backups(const fs::pa
 }  // namespace
 
 status journal::create_checkpoint(const fs::path& dir) {
+  // No release of reclaimed space between the index copy and the pack links.
+  std::lock_guard lock(impl_->release_mutex);
   rocksdb::Checkpoint* raw = nullptr;
   auto s = rocksdb::Checkpoint::Create(impl_->db.get(), &raw);
   if (!s.ok()) return storage_error(s, "preparing a checkpoint");
   std::unique_ptr<rocksdb::Checkpoint> checkpoint(raw);
   s = checkpoint->CreateCheckpoint(dir.string());
   if (!s.ok()) return storage_error(s, "creating checkpoint " + dir.string());
-  // Hard links are safe for packs: nothing is ever rewritten in place.
+  // Hard links are safe for packs: appends never rewrite a byte, and reclaiming leaves
+  // alone every pack with a second link.
   return copy_packs(impl_->packs->dir(), dir / "chunks", /*link=*/true);
 }
 
@@ -131,6 +134,9 @@ result<std::uint32_t> journal::create_backup(const fs::path& backup_dir) {
   rocksdb::CreateBackupOptions create;
   create.flush_before_backup = true;  // the backup then needs no WAL replay to be complete
   rocksdb::BackupID id = 0;
+  // No release of reclaimed space between the index backup and the pack copies: the copies
+  // hold every byte the backed-up index names.
+  std::lock_guard lock(impl_->release_mutex);
   s = engine->CreateNewBackup(create, impl_->db.get(), &id);
   if (!s.ok()) return backup_error(s, "creating a backup in " + backup_dir.string());
   if (auto copied = copy_packs(impl_->packs->dir(), backup_dir / "chunks", /*link=*/false); !copied) {

@@ -192,7 +192,10 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
     return storage_error(s, "reading the format of journal " + path);
   }
 
-  if (!self->opts.read_only) self->start_writers();
+  if (!self->opts.read_only) {
+    self->release_pending();
+    self->start_writers();
+  }
   return std::unique_ptr<journal>(new journal(std::move(self)));
 }
 
@@ -226,16 +229,8 @@ status journal::impl::store_chunks(std::vector<write_item>& batch, rocksdb::Writ
   if (!locations) return std::move(locations).err();
   for (std::size_t i = 0; i < owners.size(); ++i) {
     const auto& at = (*locations)[i];
-    capnp::MallocMessageBuilder message(16);
-    auto root = message.initRoot<schema::ChunkLocation>();
-    root.setPack(at.pack);
-    root.setOffset(at.offset);
-    root.setSealedLength(at.sealed_length);
-    root.setSize(owners[i]->chunk_size);
-    auto words = capnp::messageToFlatArray(message);
-    auto bytes = words.asBytes();
-    auto s = wb.Put(cf(family::chunks), owners[i]->chunk_key,
-                    rocksdb::Slice(reinterpret_cast<const char*>(bytes.begin()), bytes.size()));
+    const auto value = encode_chunk_entry({at, owners[i]->chunk_size, owners[i]->chunk_stored_at_us});
+    auto s = wb.Put(cf(family::chunks), owners[i]->chunk_key, value);
     if (!s.ok()) return storage_error(s, "indexing a chunk");
   }
   return status::ok();
@@ -377,7 +372,7 @@ void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& bat
   rocksdb::WriteBatch wb;
   rocksdb::Status s;
   for (const auto* p : puts) {
-    s = wb.Put(cf(p->cf), p->key, p->value);
+    s = p->erase ? wb.Delete(cf(p->cf), p->key) : wb.Put(cf(p->cf), p->key, p->value);
     if (!s.ok()) break;
   }
   // Chunk bytes are durable in their pack before the batch that indexes them is written.

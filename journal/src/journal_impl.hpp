@@ -10,6 +10,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -40,6 +41,7 @@ struct write_item {
     family cf;
     std::string key;
     std::string value;
+    bool erase = false;  // a delete of `key` (value unused)
   };
   std::string user;
   std::vector<put> puts;
@@ -49,10 +51,27 @@ struct write_item {
   std::string chunk_sealed;
   std::uint32_t chunk_size = 0;
   std::uint32_t chunk_crc = 0;  // pack_store::checksum(chunk_sealed), computed by the caller
+  std::int64_t chunk_stored_at_us = 0;
   bool writes_salt = false;   // puts include the user's key salt; mark it durable after
   std::size_t bytes = 0;      // sum of key and value sizes: what the queue limit counts
   std::function<void(status)> done;
 };
+
+// What an item's puts weigh against the queue limit.
+inline std::size_t item_bytes(const write_item& item) {
+  std::size_t bytes = 0;
+  for (const auto& p : item.puts) bytes += p.key.size() + p.value.size();
+  return bytes;
+}
+
+// A chunk's index entry, decoded.
+struct chunk_entry {
+  pack_location at;
+  std::uint32_t size = 0;
+  std::int64_t stored_at_us = 0;
+};
+std::optional<chunk_entry> decode_chunk_entry(std::string_view value);
+std::string encode_chunk_entry(const chunk_entry& e);
 
 struct user_key_state {
   std::string salt;
@@ -132,6 +151,14 @@ struct journal::impl {
   status store_chunks(std::vector<write_item>& batch, rocksdb::WriteBatch& wb);
 
   result<user_head> durable_head(std::string_view user) const;
+
+  // --- reclaiming chunk space (reclaim.cpp) ---
+  // Held while pack bytes are released, and while a backup or checkpoint copies packs: a
+  // copy never sees a chunk's bytes go between its index and its pack copies.
+  std::mutex release_mutex;
+  // Releases the pack ranges recorded as pending (by a reclaim whose release did not
+  // finish, or waited for a checkpoint's link to a pack to go), then forgets them.
+  void release_pending();
   status check_writable() const;
 };
 

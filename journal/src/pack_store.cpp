@@ -21,6 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char magic[4] = {'A', 'S', 'P', 'K'};
+constexpr std::uint32_t kind_reclaimed = 1;
 
 void put_u32(char* out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
@@ -234,6 +235,73 @@ void pack_store::release_cached(std::uint64_t from, std::uint64_t to) const {
                   POSIX_FADV_DONTNEED);
 }
 
+result<std::vector<pack_location>> pack_store::release(std::vector<pack_location> records) {
+  if (read_only_) return error(error_kind::invalid, "chunk store is open read-only");
+  std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
+    return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
+  });
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  std::vector<pack_location> kept;
+  for (std::size_t i = 0; i < records.size();) {
+    const std::uint32_t pack = records[i].pack;
+    std::size_t end_of_pack = i;
+    while (end_of_pack < records.size() && records[end_of_pack].pack == pack) ++end_of_pack;
+    const fs::path file = pack_path(dir_, pack);
+    const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd < 0) return io_error("opening pack", file, errno);
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_nlink > 1) {
+      // A checkpoint links this pack: it must keep every byte it had.
+      kept.insert(kept.end(), records.begin() + static_cast<std::ptrdiff_t>(i),
+                  records.begin() + static_cast<std::ptrdiff_t>(end_of_pack));
+      ::close(fd);
+      i = end_of_pack;
+      continue;
+    }
+    // Runs of adjacent records, each [from, to).
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
+    for (; i < end_of_pack; ++i) {
+      const std::uint64_t from = records[i].offset;
+      const std::uint64_t to = from + header_bytes + records[i].sealed_length;
+      if (!runs.empty() && runs.back().second == from) {
+        runs.back().second = to;
+      } else {
+        runs.emplace_back(from, to);
+      }
+    }
+    // First every run's header, durably: a walk must find a kind-1 record before any of its
+    // pages reads as zeros.
+    for (const auto& [from, to] : runs) {
+      char h[header_bytes];
+      std::memcpy(h, magic, 4);
+      put_u32(h + 4, static_cast<std::uint32_t>(to - from - header_bytes));
+      put_u32(h + 8, 0);
+      put_u32(h + 12, kind_reclaimed);
+      if (::pwrite(fd, h, header_bytes, static_cast<off_t>(from)) != header_bytes) {
+        const int err = errno;
+        ::close(fd);
+        return io_error("marking reclaimed space in pack", file, err);
+      }
+    }
+    if (::fdatasync(fd) != 0) {
+      const int err = errno;
+      ::close(fd);
+      return io_error("syncing pack", file, err);
+    }
+    for (const auto& [from, to] : runs) {
+      const std::uint64_t first = (from + header_bytes + page - 1) / page * page;
+      const std::uint64_t last = to / page * page;
+      if (last <= first) continue;
+      // A file system without hole punching keeps the bytes: the space stays taken, and
+      // nothing else changes.
+      (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+                        static_cast<off_t>(first), static_cast<off_t>(last - first));
+    }
+    ::close(fd);
+  }
+  return kept;
+}
+
 int pack_store::reader_fd(std::uint32_t pack) const {
   std::lock_guard lock(readers_mutex_);
   if (auto it = readers_.find(pack); it != readers_.end()) return it->second;
@@ -289,6 +357,10 @@ result<std::uint64_t> pack_store::verify_file(const fs::path& file) {
     if (std::memcmp(header, magic, 4) != 0) break;  // the unindexed tail of a crash
     const std::uint32_t length = get_u32(header + 4);
     if (offset + header_bytes + length > size) break;
+    if (get_u32(header + 12) == kind_reclaimed) {
+      offset += header_bytes + length;
+      continue;
+    }
     buffer.resize(length);
     if (::pread(fd, buffer.data(), length, static_cast<off_t>(offset + header_bytes)) !=
             static_cast<ssize_t>(length) ||

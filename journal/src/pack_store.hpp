@@ -6,10 +6,13 @@
 //
 // File: <journal>/chunks/<8 hex digits>.pack, each a sequence of records:
 //   magic "ASPK" (4 bytes) | sealed length (u32 LE) | CRC-32 of the sealed bytes (u32 LE)
-//   | reserved (4 bytes, zero) | sealed bytes
-// No byte is ever written twice: a crash or a failed write may leave unindexed bytes at
+//   | kind (u32 LE: 0 a chunk, 1 reclaimed space) | sealed bytes
+// Appends never write a byte twice: a crash or a failed write may leave unindexed bytes at
 // the end of a pack, and appends then continue in the next pack, so packs can be copied
-// incrementally and walked record by record.
+// incrementally and walked record by record. The one rewrite is reclaiming: records no index
+// names any more become one record of kind 1 (its header rewritten in place) whose whole
+// pages are punched out of the file, so the space goes back to the file system and a walk
+// still steps over them.
 #pragma once
 
 #include <cstdint>
@@ -63,6 +66,12 @@ public:
   // Thread safe. On failure nothing returned may be indexed.
   result<std::vector<pack_location>> append_durably(const std::vector<record>& records);
 
+  // Releases the space of records no index names any more (see the file comment).
+  // Adjacent records are released as one. Ranges in a pack that another link also names
+  // (a checkpoint's) are left as they are and returned: they are released later. Thread
+  // safe; reads of other records and appends go on meanwhile.
+  result<std::vector<pack_location>> release(std::vector<pack_location> records);
+
   // The sealed bytes at `at`, checked for framing and CRC. Thread safe.
   result<std::string> read(const pack_location& at) const;
 
@@ -70,7 +79,8 @@ public:
 
   // Every pack file, in order.
   static std::vector<std::filesystem::path> list(const std::filesystem::path& dir);
-  // Walks every record of one pack file, checking framing and CRCs; returns the count.
+  // Walks every record of one pack file, checking framing and CRCs; returns the count of
+  // chunk records (reclaimed space is stepped over).
   static result<std::uint64_t> verify_file(const std::filesystem::path& file);
 
 private:

@@ -290,23 +290,24 @@ result<std::string> journal::get_chunk(std::string_view user, const sha256_diges
   }
   if (!s.ok()) return storage_error(s, "reading chunk " + id.hex());
   const std::string where_chunk = "user " + std::string(user) + " chunk " + id.hex() + ": ";
-  if (value.size() % sizeof(capnp::word) != 0) {
-    return error(error_kind::corruption, where_chunk + "malformed location record");
-  }
-  auto words = kj::heapArray<capnp::word>(value.size() / sizeof(capnp::word));
-  std::memcpy(words.begin(), value.data(), value.size());
-  capnp::FlatArrayMessageReader reader(words);
-  auto location = reader.getRoot<schema::ChunkLocation>();
-  auto sealed = impl_->packs->read({location.getPack(), location.getOffset(),
-                                    location.getSealedLength()});
+  const auto entry = decode_chunk_entry(value);
+  if (!entry) return error(error_kind::corruption, where_chunk + "malformed location record");
+  auto sealed = impl_->packs->read(entry->at);
   if (!sealed) {
+    // Reclaimed between the look-up and the read (its bytes are released only after its
+    // index entry is durably gone): not found, not damaged.
+    std::string now;
+    if (impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &now).IsNotFound()) {
+      return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " +
+                                              id.hex() + " (reclaimed)");
+    }
     auto e = std::move(sealed).err();
     return error(e.kind(), where_chunk + e.message());
   }
   auto user_key = impl_->user_key(user, /*create=*/false);
   if (!user_key) return std::move(user_key).err();
   if (sealed->size() < sealed_overhead ||
-      sealed->size() - sealed_overhead != location.getSize()) {
+      sealed->size() - sealed_overhead != entry->size) {
     return error(error_kind::corruption, where_chunk + "stored value has the wrong size");
   }
   std::string content(sealed->size() - sealed_overhead, '\0');

@@ -4,10 +4,12 @@
 
 #include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/vfs.h>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <fstream>
 #include <iterator>
 
@@ -316,4 +318,134 @@ BOOST_AUTO_TEST_CASE(pack_records_carry_the_standard_crc32_of_their_sealed_bytes
     at += 16 + length;
   }
   BOOST_TEST(records == 3u);
+}
+
+// --- reclaiming the space of chunks no revision refers to ---------------------------------
+
+namespace {
+
+std::int64_t an_hour_from_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
+      .count();
+}
+
+// Bytes the file system has allocated to `file`.
+std::uint64_t allocated_bytes(const std::filesystem::path& file) {
+  struct stat st {};
+  BOOST_REQUIRE(::stat(file.c_str(), &st) == 0);
+  return static_cast<std::uint64_t>(st.st_blocks) * 512;
+}
+
+// Stores `count` chunks of `bytes` for alice; returns them in the order stored.
+std::vector<std::string> store_chunks(journal::journal& j, int count, std::size_t bytes, unsigned seed) {
+  std::vector<std::string> out;
+  for (int i = 0; i < count; ++i) {
+    out.push_back(random_bytes(bytes + static_cast<std::size_t>(i), seed + static_cast<unsigned>(i)));
+    BOOST_REQUIRE(j.put_chunk_and_wait("alice", sha256(out.back()), out.back()));
+  }
+  return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(reclaimed_chunks_are_forgotten_and_their_space_goes_back) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const auto chunks = store_chunks(*j, 8, 1 << 20, 100);
+  const auto pack = only_pack(dir.path());
+  const auto before = allocated_bytes(pack);
+  std::vector<sha256_digest> gone;
+  for (int i = 1; i < 7; ++i) gone.push_back(sha256(chunks[static_cast<std::size_t>(i)]));
+  auto r = j->reclaim_chunks_and_wait("alice", gone, an_hour_from_now_us());
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->chunks == 6u);
+  BOOST_TEST(r->bytes == 6u * (1 << 20) + 1 + 2 + 3 + 4 + 5 + 6);
+  // Six adjacent MiB released as one run: all but a page at each end is given back.
+  BOOST_TEST(before - allocated_bytes(pack) >= 6u * (1 << 20) - 2 * 4096,
+             before << " -> " << allocated_bytes(pack) << " bytes allocated");
+  for (const auto& id : gone) {
+    auto got = j->get_chunk("alice", id);
+    BOOST_REQUIRE(!got);
+    BOOST_TEST(got.err().kind() == error_kind::not_found);
+  }
+  for (std::size_t i : {0u, 7u}) {
+    auto got = j->get_chunk("alice", sha256(chunks[i]));
+    BOOST_REQUIRE_MESSAGE(got, describe(got));
+    BOOST_TEST((*got == chunks[i]));
+  }
+  std::vector<sha256_digest> listed;
+  BOOST_REQUIRE(j->list_chunks("alice", [&](const journal::stored_chunk& c) {
+    listed.push_back(c.id);
+    BOOST_TEST(c.stored_at_us > 0);
+    return true;
+  }));
+  BOOST_TEST(listed.size() == 2u);
+  // The pack still walks record by record: a backup of it verifies.
+  auto id = j->create_backup(dir / "backups");
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  auto verified = journal::verify_backup(dir / "backups", *id);
+  BOOST_TEST(static_cast<bool>(verified), describe(verified));
+}
+
+BOOST_AUTO_TEST_CASE(chunks_stored_after_the_cutoff_are_kept) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const auto chunks = store_chunks(*j, 3, 5000, 200);
+  std::vector<sha256_digest> ids;
+  for (const auto& c : chunks) ids.push_back(sha256(c));
+  ids.push_back(sha256("a chunk alice never had"));
+  // An upload whose commit is still to come is younger than any cutoff the server uses.
+  auto r = j->reclaim_chunks_and_wait("alice", ids, /*stored_before_us=*/1);
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->chunks == 0u);
+  for (const auto& c : chunks) BOOST_TEST(static_cast<bool>(j->get_chunk("alice", sha256(c))));
+}
+
+BOOST_AUTO_TEST_CASE(many_small_adjacent_chunks_give_back_their_pages) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const auto chunks = store_chunks(*j, 300, 4000, 300);
+  const auto pack = only_pack(dir.path());
+  const auto before = allocated_bytes(pack);
+  std::vector<sha256_digest> ids;
+  for (std::size_t i = 0; i < 299; ++i) ids.push_back(sha256(chunks[i]));
+  auto r = j->reclaim_chunks_and_wait("alice", ids, an_hour_from_now_us());
+  BOOST_REQUIRE_MESSAGE(r, describe(r));
+  BOOST_TEST(r->chunks == 299u);
+  BOOST_TEST(before - allocated_bytes(pack) >= 299u * 4000 - 3 * 4096);
+  auto last = j->get_chunk("alice", sha256(chunks[299]));
+  BOOST_REQUIRE_MESSAGE(last, describe(last));
+  BOOST_TEST((*last == chunks[299]));
+}
+
+BOOST_AUTO_TEST_CASE(a_checkpoint_keeps_its_bytes_and_the_space_goes_once_it_is_removed) {
+  temp_dir dir;
+  std::vector<std::string> chunks;
+  {
+    auto j = open_journal(journal_options(dir.path() / "live"));
+    chunks = store_chunks(*j, 4, 1 << 20, 400);
+    BOOST_REQUIRE(j->create_checkpoint(dir / "checkpoint"));
+    auto r = j->reclaim_chunks_and_wait("alice", {sha256(chunks[1]), sha256(chunks[2])},
+                                        an_hour_from_now_us());
+    BOOST_REQUIRE_MESSAGE(r, describe(r));
+    BOOST_TEST(r->chunks == 2u);
+    BOOST_TEST(!j->get_chunk("alice", sha256(chunks[1])));
+  }
+  const auto pack = only_pack(dir.path() / "live");
+  const auto linked = allocated_bytes(pack);
+  BOOST_TEST(linked >= 4u << 20);  // the checkpoint's link kept every byte
+  {
+    auto cp = open_journal(journal_options(dir.path() / "checkpoint"));
+    auto got = cp->get_chunk("alice", sha256(chunks[2]));
+    BOOST_REQUIRE_MESSAGE(got, describe(got));
+    BOOST_TEST((*got == chunks[2]));
+  }
+  std::filesystem::remove_all(dir.path() / "checkpoint");
+  // The release waited; the next open does it.
+  auto j = open_journal(journal_options(dir.path() / "live"));
+  BOOST_TEST(linked - allocated_bytes(pack) >= (2u << 20) - 2 * 4096);
+  auto kept = j->get_chunk("alice", sha256(chunks[3]));
+  BOOST_REQUIRE_MESSAGE(kept, describe(kept));
+  BOOST_TEST((*kept == chunks[3]));
 }

@@ -87,6 +87,17 @@ using append_callback = std::function<void(result<appended>)>;
 using status_callback = std::function<void(status)>;
 using chunk_callback = std::function<void(result<bool>)>;
 
+struct stored_chunk {
+  sha256_digest id;
+  std::uint32_t size = 0;          // plaintext bytes
+  std::int64_t stored_at_us = 0;   // wall clock; 0 when stored by a build before it was kept
+};
+struct reclaimed {
+  std::uint64_t chunks = 0;
+  std::uint64_t bytes = 0;  // plaintext bytes of the chunks forgotten
+};
+using reclaim_callback = std::function<void(result<reclaimed>)>;
+
 // One event as stored, decrypted and verified (seq matches its key, hash matches bytes).
 class stored_event {
 public:
@@ -186,6 +197,19 @@ public:
                                        const std::vector<sha256_digest>& ids) const;
   // The chunk's content, decrypted and checked against its hash.
   result<std::string> get_chunk(std::string_view user, const sha256_digest& id) const;
+
+  // Every chunk the user has, in id order; stops early when `visit` returns false.
+  status list_chunks(std::string_view user,
+                     const std::function<bool(const stored_chunk&)>& visit) const;
+  // Forgets those of the user's chunks named in `ids` that were stored before
+  // `stored_before_us` (the others, and ids the user has not, are left alone), and gives
+  // their space back: the index entries go in one durable batch, then the pack bytes are
+  // released. What no index names is never read again, so a chunk is gone for good.
+  // `done` runs on the writer thread.
+  void reclaim_chunks(std::string_view user, std::vector<sha256_digest> ids,
+                      std::int64_t stored_before_us, reclaim_callback done);
+  result<reclaimed> reclaim_chunks_and_wait(std::string_view user, std::vector<sha256_digest> ids,
+                                            std::int64_t stored_before_us);
 
   // --- checkpoints and backups ------------------------------------------------------------
   // A consistent, openable copy of the whole journal in `dir` (which must not exist), made
