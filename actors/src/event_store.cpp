@@ -41,4 +41,15 @@ result<std::vector<bool>> journal_event_store::has_chunks(
   return journal_.has_chunks(user, ids);
 }
 
+status journal_event_store::list_chunks(
+    const std::string& user, const std::function<bool(const journal::stored_chunk&)>& visit) const {
+  return journal_.list_chunks(user, visit);
+}
+
+void journal_event_store::reclaim_chunks(const std::string& user, std::vector<sha256_digest> ids,
+                                         std::int64_t stored_before_us,
+                                         journal::reclaim_callback done) {
+  journal_.reclaim_chunks(user, std::move(ids), stored_before_us, std::move(done));
+}
+
 }  // namespace autosync::actors

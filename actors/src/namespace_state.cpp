@@ -285,6 +285,19 @@ status namespace_state::apply_restore(std::uint64_t seq, schema::Event::Reader e
   return status::ok();
 }
 
+std::vector<sha256_digest> namespace_state::referenced_chunks() const {
+  std::vector<sha256_digest> out;
+  for (const auto& [id, n] : nodes_) {
+    for (const auto& c : n.content.chunks) out.push_back(c.hash);
+    for (const auto& v : n.history) {
+      for (const auto& c : v.content.chunks) out.push_back(c.hash);
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  return out;
+}
+
 std::vector<const node*> namespace_state::all_nodes() const {
   std::vector<const node*> out;
   out.reserve(nodes_.size());

@@ -2,6 +2,8 @@
 
 #include <capnp/serialize.h>
 
+#include <algorithm>
+
 #include "autosync/actors/replay.hpp"
 
 namespace autosync::actors {
@@ -134,6 +136,22 @@ status user_core::complete(const result<journal::appended>& stored) {
   const std::uint64_t due = std::max<std::uint64_t>(options_.snapshot_every, state_.entry_count() / 2);
   if (state_.last_seq() - last_snapshot_seq_ >= due) snapshot_in_background();
   return status::ok();
+}
+
+void user_core::reclaim_chunks(std::int64_t stored_before_us, journal::reclaim_callback done) {
+  const auto referenced = state_.referenced_chunks();
+  auto is_referenced = [&referenced](const sha256_digest& id) {
+    return std::binary_search(referenced.begin(), referenced.end(), id,
+                              [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
+  };
+  std::vector<sha256_digest> unreferenced;
+  auto listed = store_.list_chunks(user_, [&](const journal::stored_chunk& c) {
+    if (c.stored_at_us < stored_before_us && !is_referenced(c.id)) unreferenced.push_back(c.id);
+    return true;
+  });
+  if (!listed) return done(listed.err());
+  if (unreferenced.empty()) return done(journal::reclaimed{});
+  store_.reclaim_chunks(user_, std::move(unreferenced), stored_before_us, std::move(done));
 }
 
 void user_core::snapshot_in_background() {

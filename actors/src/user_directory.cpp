@@ -18,13 +18,18 @@ namespace autosync::actors {
 namespace {
 
 // A command; or (with `subscription` set) a change of the user's subscribers; or (with
-// `reader` set) a look at the state.
+// `reader` set) a look at the state; or (with `reclaim` set) reclaiming chunk space.
 struct command_envelope {
   std::string user;
   command cmd;
   state_view view;
   outcome_callback done;
   state_reader reader;
+  struct reclaim_request {
+    std::int64_t stored_before_us = 0;
+    journal::reclaim_callback done;
+  };
+  std::optional<reclaim_request> reclaim;
   struct subscription_change {
     std::uint64_t id = 0;
     subscriber fn;  // empty: unsubscribe
@@ -39,6 +44,13 @@ struct append_answer {
   result<journal::appended> answer;
 };
 using answer_ptr = std::shared_ptr<append_answer>;
+
+// The store's answer to a reclaim, carried back to the user's actor.
+struct reclaim_answer {
+  explicit reclaim_answer(result<journal::reclaimed> r) : answer(std::move(r)) {}
+  result<journal::reclaimed> answer;
+};
+using reclaim_answer_ptr = std::shared_ptr<reclaim_answer>;
 
 // A user's state loaded from the store (snapshot and tail), or why it could not be.
 struct recovery {
@@ -55,6 +67,7 @@ using recovery_ptr = std::shared_ptr<recovery>;
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::command_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::answer_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::recovery_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::reclaim_answer_ptr)
 
 namespace autosync::actors {
 
@@ -88,6 +101,9 @@ struct user_actor_state {
   // The commands of the batch being decided or persisted, with their provisional outcomes.
   std::vector<std::pair<command_ptr, command_outcome>> batch;
   bool appending = false;              // the batch's append is in flight
+  // A reclaim is in flight: nothing is decided until it completes (a commit could refer to
+  // a chunk being forgotten). Its requester's callback:
+  journal::reclaim_callback reclaiming;
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -104,6 +120,7 @@ void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
 
 void fail(const command_ptr& c, const error& e) {
   if (c->reader) return c->reader(nullptr, &e);
+  if (c->reclaim) return c->reclaim->done(e);
   if (c->subscription || !c->done) return;  // nothing waits for an answer
   command_outcome out;
   out.failed = e;
@@ -120,11 +137,11 @@ void fail_batch(user_actor_state& st, const error& e) {
 // only durable state, so it waits for the batch to complete.
 void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   auto& st = self->state;
-  if (st.appending || st.recovering) return;
+  if (st.appending || st.recovering || st.reclaiming) return;
   const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
   while (!st.waiting.empty() && st.batch.size() < batch_max) {
     auto& next = st.waiting.front();
-    const bool command = !next->subscription && !next->reader;
+    const bool command = !next->subscription && !next->reader && !next->reclaim;
     if (!command && st.core && st.core->has_staged()) break;
     auto c = std::move(next);
     st.waiting.pop_front();
@@ -144,6 +161,15 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
     if (c->reader) {
       c->reader(&st.core->state(), nullptr);
       continue;
+    }
+    if (c->reclaim) {
+      // Nothing is staged (it waited for the batch): the state is what the store has.
+      st.reclaiming = std::move(c->reclaim->done);
+      caf::actor me = caf::actor_cast<caf::actor>(self);
+      st.core->reclaim_chunks(c->reclaim->stored_before_us, [me](result<journal::reclaimed> r) {
+        caf::anon_send(me, std::make_shared<reclaim_answer>(std::move(r)));
+      });
+      return;
     }
     auto outcome = st.core->stage(c->cmd);
     if (outcome.failed) {
@@ -185,7 +211,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
     auto& st = self->state;
     for (auto& c : st.waiting) fail(c, shutting_down);
     st.waiting.clear();
-    if (st.appending) {
+    if (st.appending || st.reclaiming) {
       st.stopping = msg.reason;  // its answer is on the way: reply to it first
     } else {
       finish(self, msg.reason);
@@ -229,9 +255,19 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
         if (st.stopping) return finish(self, *st.stopping);
         pump(self, ctx);
       },
+      [=](reclaim_answer_ptr a) {
+        auto& st = self->state;
+        auto done = std::move(st.reclaiming);
+        st.reclaiming = nullptr;
+        done(std::move(a->answer));
+        if (st.stopping) return finish(self, *st.stopping);
+        pump(self, ctx);
+      },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
-        if (st.recovering || st.appending || !st.waiting.empty()) return busy_atom::value;
+        if (st.recovering || st.appending || st.reclaiming || !st.waiting.empty()) {
+          return busy_atom::value;
+        }
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
         finish(self, caf::error{});
         return passivate_atom::value;
@@ -490,6 +526,14 @@ void user_directory::unsubscribe(const std::string& user, std::uint64_t id) {
   auto envelope = std::make_shared<command_envelope>();
   envelope->user = user;
   envelope->subscription = command_envelope::subscription_change{id, {}};
+  caf::anon_send(impl_->registry, std::move(envelope));
+}
+
+void user_directory::reclaim_chunks(const std::string& user, std::int64_t stored_before_us,
+                                    journal::reclaim_callback done) {
+  auto envelope = std::make_shared<command_envelope>();
+  envelope->user = user;
+  envelope->reclaim = command_envelope::reclaim_request{stored_before_us, std::move(done)};
   caf::anon_send(impl_->registry, std::move(envelope));
 }
 

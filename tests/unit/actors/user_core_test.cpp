@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE actors_user_core
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
 #include <future>
 
 #include "../journal/journal_fixture.hpp"
@@ -247,4 +248,54 @@ BOOST_FIXTURE_TEST_CASE(no_snapshot_holds_a_staged_command, fixture) {
   auto seqs = j->snapshot_seqs("iris");
   BOOST_REQUIRE(seqs);
   BOOST_TEST((*seqs == std::vector<std::uint64_t>{1}));
+}
+
+namespace {
+
+result<journal::reclaimed> reclaim(user_core& core, std::int64_t stored_before_us) {
+  std::promise<result<journal::reclaimed>> answer;
+  auto future = answer.get_future();
+  core.reclaim_chunks(stored_before_us,
+                      [&answer](result<journal::reclaimed> r) { answer.set_value(std::move(r)); });
+  return future.get();
+}
+
+std::int64_t an_hour_from_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// What any revision still held refers to stays: the current content, older revisions, a
+// deleted file's (it can be undeleted); the rest goes, once older than the cutoff.
+BOOST_FIXTURE_TEST_CASE(reclaiming_keeps_every_chunk_a_held_revision_refers_to, fixture) {
+  for (const char* c : {"current", "older", "deleted", "orphan one", "orphan two"}) upload("alice", c);
+  auto core = recover("alice");
+  BOOST_REQUIRE(run(*core, store, commit_file{"/a.txt", 0, content_of({"older"})}, "op-1").applied);
+  BOOST_REQUIRE(run(*core, store, commit_file{"/a.txt", 1, content_of({"current"})}, "op-2").applied);
+  BOOST_REQUIRE(run(*core, store, commit_file{"/b.txt", 0, content_of({"deleted"})}, "op-3").applied);
+  BOOST_REQUIRE(run(*core, store, delete_entry{"/b.txt", 3}, "op-4").applied);
+
+  // A cutoff before every put keeps everything: the orphans may be uploads whose commit is
+  // still to come.
+  auto none = reclaim(*core, 1);
+  BOOST_REQUIRE_MESSAGE(none, test::describe(none));
+  BOOST_TEST(none->chunks == 0u);
+
+  auto r = reclaim(*core, an_hour_from_now_us());
+  BOOST_REQUIRE_MESSAGE(r, test::describe(r));
+  BOOST_TEST(r->chunks == 2u);
+  auto has = j->has_chunks("alice", {sha256("current"), sha256("older"), sha256("deleted"),
+                                     sha256("orphan one"), sha256("orphan two")});
+  BOOST_REQUIRE(has);
+  BOOST_TEST((*has == std::vector<bool>{true, true, true, false, false}));
+  // Once retention drops the old revision and the tombstone, their chunks go too.
+  BOOST_REQUIRE(run(*core, store, apply_retention{an_hour_from_now_us()}, "op-5").applied);
+  auto after = reclaim(*core, an_hour_from_now_us());
+  BOOST_REQUIRE_MESSAGE(after, test::describe(after));
+  BOOST_TEST(after->chunks == 2u);
+  has = j->has_chunks("alice", {sha256("current"), sha256("older"), sha256("deleted")});
+  BOOST_TEST((*has == std::vector<bool>{true, false, false}));
 }

@@ -119,9 +119,43 @@ public:
                                        const std::vector<sha256_digest>& ids) const override {
     return inner_.has_chunks(user, ids);
   }
+  status list_chunks(const std::string& user,
+                     const std::function<bool(const journal::stored_chunk&)>& visit) const override {
+    return inner_.list_chunks(user, visit);
+  }
+  // Holds a reclaim's answer until release_reclaim().
+  void hold_reclaims() { hold_reclaims_ = true; }
+  void release_reclaim() {
+    journal::reclaim_callback done;
+    result<journal::reclaimed> answer = journal::reclaimed{};
+    {
+      std::lock_guard lock(gate_mutex_);
+      done = std::move(held_reclaim_);
+      answer = std::move(held_answer_);
+      hold_reclaims_ = false;
+    }
+    if (done) done(std::move(answer));
+  }
+  bool reclaim_held() const {
+    std::lock_guard lock(gate_mutex_);
+    return static_cast<bool>(held_reclaim_);
+  }
+  void reclaim_chunks(const std::string& user, std::vector<sha256_digest> ids,
+                      std::int64_t stored_before_us, journal::reclaim_callback done) override {
+    inner_.reclaim_chunks(user, std::move(ids), stored_before_us,
+                          [this, done](result<journal::reclaimed> r) {
+                            std::lock_guard lock(gate_mutex_);
+                            if (!hold_reclaims_) return done(std::move(r));
+                            held_reclaim_ = done;
+                            held_answer_ = std::move(r);
+                          });
+  }
 
 private:
   event_store& inner_;
+  std::atomic<bool> hold_reclaims_{false};
+  journal::reclaim_callback held_reclaim_;
+  result<journal::reclaimed> held_answer_ = journal::reclaimed{};
   std::atomic<std::size_t> appends_{0};
   mutable std::mutex gate_mutex_;
   mutable std::condition_variable gate_;
@@ -361,4 +395,51 @@ BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait
   // Commands that waited while an append was in flight went together: far fewer appends.
   BOOST_TEST_MESSAGE(counted.appends() << " appends for " << commands << " commands");
   BOOST_TEST(counted.appends() < static_cast<std::size_t>(commands) / 10);
+}
+
+namespace {
+
+std::int64_t an_hour_from_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+// Reclaiming keeps every chunk a revision refers to, and a commit sent after it is decided
+// only once the store has forgotten the rest: decided earlier, it could refer to one of
+// them and find it gone after it was accepted.
+BOOST_FIXTURE_TEST_CASE(a_reclaim_forgets_unreferenced_chunks_and_commands_wait_for_it, fixture) {
+  upload("alice");  // "same content": the files below refer to it
+  BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256("left behind"), "left behind"));
+  counting_store counted(store);
+  user_directory directory(*system, counted, directory_options{});
+  std::promise<command_outcome> first;
+  directory.send("alice", commit("/kept", "op-1"), [&](command_outcome o) { first.set_value(o); });
+  BOOST_REQUIRE(first.get_future().get().applied);
+
+  counted.hold_reclaims();
+  std::promise<result<journal::reclaimed>> reclaimed;
+  directory.reclaim_chunks("alice", an_hour_from_now_us(),
+                           [&](result<journal::reclaimed> r) { reclaimed.set_value(std::move(r)); });
+  BOOST_REQUIRE(eventually([&] { return counted.reclaim_held(); }));
+  // The store has forgotten the chunk; the actor has not heard yet.
+  BOOST_TEST(!(*j->has_chunks("alice", {sha256("left behind")}))[0]);
+  BOOST_TEST((*j->has_chunks("alice", {sha256("same content")}))[0]);
+  const auto appends_before = counted.appends();
+  std::promise<command_outcome> second;
+  directory.send("alice", commit("/later", "op-2"), [&](command_outcome o) { second.set_value(o); });
+  auto second_answer = second.get_future();
+  BOOST_TEST((second_answer.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout));
+  BOOST_TEST(counted.appends() == appends_before);
+
+  counted.release_reclaim();
+  auto r = reclaimed.get_future().get();
+  BOOST_REQUIRE_MESSAGE(r, test::describe(r));
+  BOOST_TEST(r->chunks == 1u);
+  BOOST_TEST(r->bytes == 11u);
+  BOOST_REQUIRE(second_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(second_answer.get().applied.has_value());
+  BOOST_TEST(j->head("alice")->last_seq == 2u);
 }

@@ -39,6 +39,13 @@ public:
 
   virtual result<std::vector<bool>> has_chunks(const std::string& user,
                                                const std::vector<sha256_digest>& ids) const = 0;
+  // Every chunk the user has (id, size, when stored), in id order.
+  virtual status list_chunks(const std::string& user,
+                             const std::function<bool(const journal::stored_chunk&)>& visit) const = 0;
+  // Forgets those of `ids` stored before `stored_before_us` and gives their space back;
+  // `done` runs on a store thread once that is durable (or failed).
+  virtual void reclaim_chunks(const std::string& user, std::vector<sha256_digest> ids,
+                              std::int64_t stored_before_us, journal::reclaim_callback done) = 0;
 };
 
 // The single-node store: the journal itself.
@@ -59,6 +66,10 @@ public:
                       journal::status_callback done) override;
   result<std::vector<bool>> has_chunks(const std::string& user,
                                        const std::vector<sha256_digest>& ids) const override;
+  status list_chunks(const std::string& user,
+                     const std::function<bool(const journal::stored_chunk&)>& visit) const override;
+  void reclaim_chunks(const std::string& user, std::vector<sha256_digest> ids,
+                      std::int64_t stored_before_us, journal::reclaim_callback done) override;
 
 private:
   journal::journal& journal_;

@@ -102,6 +102,9 @@ public:
   // The revisions of the file at `path` (live, or else the most recently deleted one), oldest
   // first, each with the path the file had then: history follows renames. Empty if none.
   std::vector<version> history(std::string_view path) const;
+  // Every chunk some revision of some entry (live or deleted) refers to, sorted, once each:
+  // what reclaiming the user's chunk space must keep.
+  std::vector<sha256_digest> referenced_chunks() const;
 
   std::uint64_t last_seq() const noexcept { return last_seq_; }
   const sha256_digest& last_hash() const noexcept { return last_hash_; }

@@ -74,6 +74,13 @@ public:
   void subscribe(const std::string& user, std::uint64_t id, subscriber fn);
   void unsubscribe(const std::string& user, std::uint64_t id);
 
+  // Reclaims the space of the user's chunks no revision refers to, stored before
+  // `stored_before_us` (see user_core::reclaim_chunks), in order with the commands: those
+  // sent after it wait until the store has forgotten the chunks. `done` runs once, on a
+  // thread of the store's or the actor's. Thread safe.
+  void reclaim_chunks(const std::string& user, std::int64_t stored_before_us,
+                      journal::reclaim_callback done);
+
   std::size_t live_users() const noexcept;
   std::size_t activations() const noexcept;  // recoveries so far
 
