@@ -309,6 +309,26 @@ result<entry> client::commit(const std::string& remote, const file_plan& plan,
 
 namespace {
 
+// Commits; should the server answer that chunks are missing, sends them again and commits
+// once more. A chunk can go between its upload and the commit: the server reclaims chunks
+// no revision refers to once they are older than its retention period, and that includes a
+// chunk it had (so it was not sent again) that no file used any more.
+result<entry> commit_resending(client& c, client::impl& ci, const std::string& remote,
+                               const file_plan& plan, std::uint64_t base_revision,
+                               std::int64_t mtime_us, const chunk_source& read,
+                               const put_options& options) {
+  const auto op = client::new_operation_id();
+  auto first = c.commit(remote, plan, base_revision, mtime_us, op);
+  if (first || first.err().kind() != error_kind::not_found) return first;
+  std::vector<sha256_digest> hashes;
+  for (const auto& chunk : plan.chunks) hashes.push_back(chunk.hash);
+  auto missing = c.missing_chunks(hashes);
+  if (!missing || missing->empty()) return first;
+  if (auto sent = send_chunks(ci, plan, *missing, read, options); !sent) return sent.err();
+  // The refused commit applied nothing, so its operation id is still unused.
+  return c.commit(remote, plan, base_revision, mtime_us, op);
+}
+
 // The revision a put replaces: as asked, or whatever is there now.
 result<std::uint64_t> base_for(client& c, const std::string& remote, const put_options& options) {
   if (options.base_revision) return *options.base_revision;
@@ -457,7 +477,9 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
     options.stats->file_bytes = plan.size;
     options.stats->chunks_total = plan.chunks.size();
   }
-  return commit(remote, plan, *base, options.mtime_us.value_or(mtime_us_of(local)));
+  return commit_resending(*this, *impl_, remote, plan, *base,
+                          options.mtime_us.value_or(mtime_us_of(local)), file_chunks(in, plan),
+                          options);
 }
 
 result<entry> client::put_bytes(std::string_view data, const std::string& remote,
@@ -471,7 +493,8 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
   if (!base) return base.err();
   auto sent = send_chunks(*impl_, plan, all_indexes(plan), memory_chunks(data, plan), options);
   if (!sent) return sent.err();
-  return commit(remote, plan, *base, options.mtime_us.value_or(now_us()));
+  return commit_resending(*this, *impl_, remote, plan, *base, options.mtime_us.value_or(now_us()),
+                          memory_chunks(data, plan), options);
 }
 
 namespace {

@@ -199,6 +199,15 @@ void session_impl::apply_retention_if_due() {
   cmd.body = actors::apply_retention{*cutoff};
   // A failure costs nothing: the next check tries again.
   ctx_.users.send(who_.user, std::move(cmd), [](actors::command_outcome) {});
+  // Then the space of chunks no revision refers to any more: those of what retention just
+  // dropped, and uploads no commit used within the retention period.
+  ctx_.users.reclaim_chunks(
+      who_.user, *cutoff,
+      [audit = ctx_.audit, user = who_.user, peer = connection_->peer](result<journal::reclaimed> r) {
+        if (audit == nullptr || !r || r->chunks == 0) return;
+        audit->write({now_us(), "reclaim", user, peer, "",
+                      std::to_string(r->chunks) + " chunks, " + std::to_string(r->bytes) + " bytes"});
+      });
 }
 
 actors::command session_impl::make_command(capnp::Text::Reader operation_id,

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
 #include <thread>
 
 #include "autosync/schema/sync.capnp.h"
@@ -226,6 +227,39 @@ BOOST_AUTO_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_olde
   BOOST_REQUIRE(kept);
   BOOST_REQUIRE_EQUAL(kept->size(), 1u);  // the newest revision always stays
   BOOST_TEST(*client.get_bytes("/kept.txt") == "two");
+  // The chunks only the dropped revisions referred to are gone from the store (each of these
+  // files is one chunk, named by its content's hash), and the audit log says so.
+  auto missing = client.missing_chunks({sha256("gone"), sha256("one"), sha256("two")});
+  BOOST_REQUIRE(missing);
+  BOOST_TEST((*missing == std::vector<std::size_t>{0, 1}));
+  std::ifstream audit(server.data_dir() / "audit.log");
+  const std::string log((std::istreambuf_iterator<char>(audit)), std::istreambuf_iterator<char>());
+  BOOST_TEST(log.find("\"reclaim\"") != std::string::npos, log);
+  BOOST_TEST(log.find("2 chunks, 7 bytes") != std::string::npos, log);
+}
+
+// A chunk the server said it had can be reclaimed before the commit that refers to it
+// (no file used it for longer than the retention period). The put still succeeds: the SDK
+// sends what the commit was refused for, and commits again.
+BOOST_AUTO_TEST_CASE(a_put_succeeds_when_a_chunk_it_counted_on_is_reclaimed_before_its_commit) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--retention", "2s"});
+  auto c = connect(server.address(), 0);
+  BOOST_REQUIRE(c.has_value());
+  auto& client = **c;
+  BOOST_REQUIRE(client.put_bytes("content used again", "/first.txt"));
+  BOOST_REQUIRE(client.remove("/first.txt"));
+  std::this_thread::sleep_for(std::chrono::milliseconds(3200));
+  // No stat first (the base revision is given): the first call asks which chunks are
+  // missing, is answered from the index at once, and finds retention due, which drops the
+  // deleted file and then reclaims its chunk, ahead of the commit in the user's queue.
+  sdk::put_options fresh;
+  fresh.base_revision = 0;
+  auto put = client.put_bytes("content used again", "/second.txt", fresh);
+  BOOST_REQUIRE_MESSAGE(put, test::describe(put));
+  auto back = client.get_bytes("/second.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "content used again");
 }
 
 BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start) {
