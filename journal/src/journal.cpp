@@ -193,7 +193,7 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   }
 
   if (!self->opts.read_only) {
-    self->release_pending();
+    self->release_pending(/*wait=*/true);
     self->start_writers();
   }
   return std::unique_ptr<journal>(new journal(std::move(self)));

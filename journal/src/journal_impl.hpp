@@ -156,9 +156,11 @@ struct journal::impl {
   // Held while pack bytes are released, and while a backup or checkpoint copies packs: a
   // copy never sees a chunk's bytes go between its index and its pack copies.
   std::mutex release_mutex;
-  // Releases the pack ranges recorded as pending (by a reclaim whose release did not
-  // finish, or waited for a checkpoint's link to a pack to go), then forgets them.
-  void release_pending();
+  // Releases the pack ranges recorded as pending (by reclaims: those just made durable,
+  // those a crash or a backup interrupted, those waiting for a checkpoint's link to a pack
+  // to go), then forgets them. Without `wait`, returns at once if another release or a
+  // copy holds the lock.
+  void release_pending(bool wait);
   status check_writable() const;
 };
 

@@ -94,7 +94,7 @@ void journal::reclaim_chunks(std::string_view user, std::vector<sha256_digest> i
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   write_item item;
   item.user = std::string(user);
-  std::vector<pack_location> ranges;
+  std::size_t found = 0;
   reclaimed counted;
   for (const auto& id : ids) {
     std::string key = keys::chunk_key(user, id);
@@ -110,29 +110,20 @@ void journal::reclaim_chunks(std::string_view user, std::vector<sha256_digest> i
     if (entry->stored_at_us >= stored_before_us) continue;  // too recent: a commit may follow
     item.puts.push_back({family::chunks, std::move(key), {}, /*erase=*/true});
     item.puts.push_back({family::meta, pending_key(entry->at), pending_value(entry->at)});
-    ranges.push_back(entry->at);
+    ++found;
     counted.chunks++;
     counted.bytes += entry->size;
   }
-  if (ranges.empty()) return done(counted);
+  if (found == 0) return done(counted);
   item.bytes = item_bytes(item);
   // Runs on the writer thread once the batch is durable (or failed). A chunk put after the
   // look-up above under the same id gets a new location, which this never touches; its
   // index entry may go with the old one, and the client then uploads it again.
-  item.done = [impl = impl_.get(), ranges = std::move(ranges), counted, done](status st) {
+  item.done = [impl = impl_.get(), counted, done](status st) {
     if (!st) return done(std::move(st).err());
-    std::lock_guard lock(impl->release_mutex);
-    auto kept = impl->packs->release(ranges);
-    if (!kept) return done(std::move(kept).err());  // pending: released at the next open
-    rocksdb::WriteBatch forget;
-    for (const auto& at : ranges) {
-      const bool waits = std::any_of(kept->begin(), kept->end(), [&](const pack_location& k) {
-        return k.pack == at.pack && k.offset == at.offset;
-      });
-      if (!waits) (void)forget.Delete(impl->cf(family::meta), pending_key(at));
-    }
-    // Not synced: a pending record that outlives a crash only releases its range again.
-    (void)impl->db->Write(rocksdb::WriteOptions(), &forget);
+    // Released through the pending records, so each range is released by exactly one pass.
+    // Never waits: while a backup copies packs, they wait for the next reclaim or start.
+    impl->release_pending(/*wait=*/false);
     done(counted);
   };
   std::optional<error> failure;
@@ -154,7 +145,13 @@ result<reclaimed> journal::reclaim_chunks_and_wait(std::string_view user,
   return future.get();
 }
 
-void journal::impl::release_pending() {
+void journal::impl::release_pending(bool wait) {
+  std::unique_lock lock(release_mutex, std::defer_lock);
+  if (wait) {
+    lock.lock();
+  } else if (!lock.try_lock()) {
+    return;
+  }
   std::vector<pack_location> ranges;
   std::vector<std::string> keys_found;
   {
@@ -171,11 +168,11 @@ void journal::impl::release_pending() {
     }
   }
   if (ranges.empty()) return;
-  std::lock_guard lock(release_mutex);
   auto kept = packs->release(ranges);
   if (!kept) {
     std::fprintf(stderr, "journal storage: releasing reclaimed chunk space failed (%s); "
-                         "it is tried again at the next start\n", kept.err().to_string().c_str());
+                         "it is tried again with the next reclaim or start\n",
+                 kept.err().to_string().c_str());
     return;
   }
   rocksdb::WriteBatch forget;
