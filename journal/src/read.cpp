@@ -286,7 +286,11 @@ result<std::string> journal::get_chunk(std::string_view user, const sha256_diges
   std::string value;
   auto s = impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &value);
   if (s.IsNotFound()) {
-    return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " + id.hex());
+    // Reclaiming forgets only chunks no revision held any more refers to: a revision older
+    // than the retention period, or an upload never committed.
+    return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " + id.hex() +
+                                            " (never stored, or reclaimed after the retention "
+                                            "period)");
   }
   if (!s.ok()) return storage_error(s, "reading chunk " + id.hex());
   const std::string where_chunk = "user " + std::string(user) + " chunk " + id.hex() + ": ";
@@ -299,7 +303,7 @@ result<std::string> journal::get_chunk(std::string_view user, const sha256_diges
     std::string now;
     if (impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &now).IsNotFound()) {
       return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " +
-                                              id.hex() + " (reclaimed)");
+                                              id.hex() + " (reclaimed after the retention period)");
     }
     auto e = std::move(sealed).err();
     return error(e.kind(), where_chunk + e.message());
