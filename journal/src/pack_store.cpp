@@ -213,18 +213,30 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
     broken_ = true;
     return io_error("syncing pack", file, errno);
   }
-  release_cached(current_end_, at);
+  // Runs of bulk records leave the page cache (see release_cached).
+  for (std::size_t i = 0; i < locations.size();) {
+    if (locations[i].sealed_length < bulk_record_bytes) {
+      ++i;
+      continue;
+    }
+    const std::uint64_t from = locations[i].offset;
+    while (i < locations.size() && locations[i].sealed_length >= bulk_record_bytes) ++i;
+    release_cached(from, i < locations.size() ? locations[i].offset : at);
+  }
   current_end_ = at;
   return locations;
 }
 
-// A pack is written once and read back only when a device downloads, so its synced pages
-// are dropped from the page cache: a bulk upload then does not push the journal's working
-// set (RocksDB's blocks, recent events) out of memory, and the next write reuses the pages
-// just freed instead of ones never touched. On a VM that hands free memory back to its
-// host, writing into untouched pages cost 2 ms per MiB on the writer thread, ten times a
-// reused page (measured: see docs/BENCHMARKS.md). The page the write ended in is kept: the
-// next append fills it, and dropping it would make that append read it back from disk.
+// A pack is written once and read back only when a device downloads, so the synced pages
+// of bulk records (chunks of large files) are dropped from the page cache: a large upload
+// then does not push the journal's working set (RocksDB's blocks, recent events, small
+// files) out of memory, and the next write reuses the pages just freed instead of ones
+// never touched. On a VM that hands free memory back to its host, writing into untouched
+// pages cost 2 ms per MiB on the writer thread, ten times a reused page (measured: see
+// docs/BENCHMARKS.md). Small records stay cached: they are little memory, and they are
+// the files other devices fetch right after one synced them. The page a run ends in is
+// kept: the next record or append fills it, and dropping it would make that append read it
+// back from disk.
 void pack_store::release_cached(std::uint64_t from, std::uint64_t to) const {
   static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   const std::uint64_t start = from / page * page;  // the page the previous append ended in

@@ -41,6 +41,9 @@ public:
   // A pack is closed when it passes this size: small enough to copy or verify in one go,
   // large enough that a big store has few files.
   static constexpr std::uint64_t pack_bytes_max = 1ull << 30;
+  // Records at least this long are bulk (chunks of large files: their average is 64 KiB and
+  // more; a small file's are 16 KiB on average): their pages leave the cache once synced.
+  static constexpr std::uint32_t bulk_record_bytes = 32u << 10;
 
   // Durably records that pack numbers up to and including this one are taken; called
   // before a pack file is created.

@@ -289,6 +289,19 @@ BOOST_AUTO_TEST_CASE(chunk_bytes_leave_the_page_cache_once_synced) {
   BOOST_TEST((*got == first));
 }
 
+// Small files' chunks stay cached: little memory, and other devices fetch them next.
+BOOST_AUTO_TEST_CASE(small_chunks_stay_in_the_page_cache) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  for (int i = 0; i < 40; ++i) {
+    const std::string content = random_bytes(5000 + static_cast<std::size_t>(i), 70 + i);
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+  }
+  const auto [cached, pages] = cached_pages(only_pack(dir.path()));
+  BOOST_TEST(pages >= 49u);
+  BOOST_TEST(cached == pages, cached << " of " << pages << " pages are cached");
+}
+
 // The record's checksum is the CRC-32 of zlib and gzip: packs written by any build verify
 // with any other, and with standard tools.
 BOOST_AUTO_TEST_CASE(pack_records_carry_the_standard_crc32_of_their_sealed_bytes) {
