@@ -102,8 +102,9 @@ struct user_actor_state {
   std::vector<std::pair<command_ptr, command_outcome>> batch;
   bool appending = false;              // the batch's append is in flight
   // A reclaim is in flight: nothing is decided until it completes (a commit could refer to
-  // a chunk being forgotten). Its requester's callback:
-  journal::reclaim_callback reclaiming;
+  // a chunk being forgotten).
+  bool reclaiming = false;
+  journal::reclaim_callback reclaimed;  // its requester's callback (may be empty)
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -120,7 +121,10 @@ void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
 
 void fail(const command_ptr& c, const error& e) {
   if (c->reader) return c->reader(nullptr, &e);
-  if (c->reclaim) return c->reclaim->done(e);
+  if (c->reclaim) {
+    if (c->reclaim->done) c->reclaim->done(e);
+    return;
+  }
   if (c->subscription || !c->done) return;  // nothing waits for an answer
   command_outcome out;
   out.failed = e;
@@ -164,7 +168,8 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
     }
     if (c->reclaim) {
       // Nothing is staged (it waited for the batch): the state is what the store has.
-      st.reclaiming = std::move(c->reclaim->done);
+      st.reclaiming = true;
+      st.reclaimed = std::move(c->reclaim->done);
       caf::actor me = caf::actor_cast<caf::actor>(self);
       st.core->reclaim_chunks(c->reclaim->stored_before_us, [me](result<journal::reclaimed> r) {
         caf::anon_send(me, std::make_shared<reclaim_answer>(std::move(r)));
@@ -257,9 +262,10 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       },
       [=](reclaim_answer_ptr a) {
         auto& st = self->state;
-        auto done = std::move(st.reclaiming);
-        st.reclaiming = nullptr;
-        done(std::move(a->answer));
+        st.reclaiming = false;
+        auto done = std::move(st.reclaimed);
+        st.reclaimed = nullptr;
+        if (done) done(std::move(a->answer));
         if (st.stopping) return finish(self, *st.stopping);
         pump(self, ctx);
       },

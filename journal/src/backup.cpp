@@ -1,6 +1,9 @@
 // Checkpoints and backups. RocksDB's engines copy a consistent state of every column
 // family; the chunk packs beside it are append-only, so copying them after the database
-// always yields every byte the copied index names.
+// always yields every byte the copied index names. Reclaiming only punches ranges the index
+// no longer names, and lists them beside the pack first: the lists are copied whole, after
+// the packs, so a copy's list is at least as new as its pack, and a walk steps over what
+// the copy may hold either way (as it was, or zeros). No release happens during a copy.
 //
 // Backup folder layout:  <backup>/db/      RocksDB BackupEngine (checksummed, incremental)
 //                        <backup>/chunks/  copies of the packs, extended by each backup
@@ -68,7 +71,24 @@ status copy_prefix(const fs::path& from, const fs::path& to, std::uint64_t lengt
   return result;
 }
 
-// Copies (or hard-links, when `link` and the file system allow) every pack of `from` into `to`.
+// Replaces `to` with a copy of `from` (when `from` exists), atomically and durably.
+status copy_whole(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  if (!fs::exists(from, ec)) return status::ok();
+  const fs::path temporary = to.string() + ".copying";
+  fs::copy_file(from, temporary, fs::copy_options::overwrite_existing, ec);
+  if (ec) return error(error_kind::unavailable, "cannot copy " + from.string() + ": " + ec.message());
+  const int fd = ::open(temporary.c_str(), O_RDONLY | O_CLOEXEC);
+  const bool synced = fd >= 0 && ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!synced) return file_error("syncing", temporary, errno);
+  fs::rename(temporary, to, ec);
+  if (ec) return error(error_kind::unavailable, "cannot replace " + to.string() + ": " + ec.message());
+  return status::ok();
+}
+
+// Copies (or hard-links, when `link` and the file system allow) every pack of `from` into
+// `to`, and copies their lists of reclaimed ranges.
 status copy_packs(const fs::path& from, const fs::path& to, bool link) {
   std::error_code ec;
   fs::create_directories(to, ec);
@@ -82,6 +102,11 @@ status copy_packs(const fs::path& from, const fs::path& to, bool link) {
     const auto length = fs::file_size(pack, ec);
     if (ec) return error(error_kind::unavailable, "cannot read " + pack.string() + ": " + ec.message());
     if (auto s = copy_prefix(pack, target, length); !s) return s;
+  }
+  for (const auto& pack : pack_store::list(from)) {
+    if (auto s = copy_whole(reclaimed_path(pack), reclaimed_path(to / pack.filename())); !s) {
+      return s;
+    }
   }
   int dir = ::open(to.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir >= 0) {

@@ -193,7 +193,7 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   }
 
   if (!self->opts.read_only) {
-    self->release_pending(/*wait=*/true);
+    self->release_pending();
     self->start_writers();
   }
   return std::unique_ptr<journal>(new journal(std::move(self)));
@@ -302,6 +302,10 @@ void journal::impl::start_writers() {
       writer_loop(*s);
     });
   }
+  releaser = std::thread([this] {
+    name_this_thread("chunk-release");
+    releaser_loop();
+  });
 }
 
 void journal::impl::stop_writers() {
@@ -315,6 +319,13 @@ void journal::impl::stop_writers() {
   for (auto& shard : shards) {
     if (shard->writer.joinable()) shard->writer.join();
   }
+  // After the writers: their last acknowledgments may still ask for a release.
+  {
+    std::lock_guard lock(release_request_mutex);
+    releaser_stopping = true;
+  }
+  release_requested.notify_all();
+  if (releaser.joinable()) releaser.join();
 }
 
 status journal::impl::enqueue(write_shard& shard, write_item item) {

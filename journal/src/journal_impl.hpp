@@ -157,10 +157,17 @@ struct journal::impl {
   // copy never sees a chunk's bytes go between its index and its pack copies.
   std::mutex release_mutex;
   // Releases the pack ranges recorded as pending (by reclaims: those just made durable,
-  // those a crash or a backup interrupted, those waiting for a checkpoint's link to a pack
-  // to go), then forgets them. Without `wait`, returns at once if another release or a
-  // copy holds the lock.
-  void release_pending(bool wait);
+  // those a crash interrupted, those waiting for a checkpoint's link to a pack to go), then
+  // forgets them. Each range is released by one pass only: passes hold release_mutex.
+  void release_pending();
+  // Releases happen on a thread of their own (`chunk-release`), so neither the writer nor a
+  // user's actor waits for their fsyncs, and a backup's copy only delays them.
+  std::thread releaser;
+  std::mutex release_request_mutex;
+  std::condition_variable release_requested;
+  bool release_wanted = false, releaser_stopping = false;
+  void request_release();
+  void releaser_loop();
   status check_writable() const;
 };
 

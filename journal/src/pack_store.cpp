@@ -21,7 +21,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr char magic[4] = {'A', 'S', 'P', 'K'};
-constexpr std::uint32_t kind_reclaimed = 1;
 
 void put_u32(char* out, std::uint32_t v) {
   for (int i = 0; i < 4; ++i) out[i] = static_cast<char>(v >> (8 * i));
@@ -71,6 +70,31 @@ fs::path pack_path(const fs::path& dir, std::uint32_t pack) {
   char name[32];
   std::snprintf(name, sizeof name, "%08x.pack", pack);
   return dir / name;
+}
+
+fs::path reclaimed_path(const fs::path& pack_file) {
+  fs::path p = pack_file;
+  return p.replace_extension(".reclaimed");
+}
+
+std::vector<std::pair<std::uint64_t, std::uint64_t>> pack_store::reclaimed_ranges(
+    const fs::path& pack_file) {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> out;
+  const int fd = ::open(reclaimed_path(pack_file).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char entry[16];
+  // A torn last entry (a crash mid-append) is ignored: its range was not punched yet.
+  while (::read(fd, entry, sizeof entry) == static_cast<ssize_t>(sizeof entry)) {
+    std::uint64_t from = 0, to = 0;
+    for (int i = 7; i >= 0; --i) {
+      from = from << 8 | static_cast<unsigned char>(entry[i]);
+      to = to << 8 | static_cast<unsigned char>(entry[8 + i]);
+    }
+    if (from < to) out.emplace_back(from, to);
+  }
+  ::close(fd);
+  std::sort(out.begin(), out.end());
+  return out;
 }
 
 std::vector<fs::path> pack_store::list(const fs::path& dir) {
@@ -247,67 +271,85 @@ void pack_store::release_cached(std::uint64_t from, std::uint64_t to) const {
                   POSIX_FADV_DONTNEED);
 }
 
-result<std::vector<pack_location>> pack_store::release(std::vector<pack_location> records) {
-  if (read_only_) return error(error_kind::invalid, "chunk store is open read-only");
+std::vector<pack_location> pack_store::release(std::vector<pack_location> records) {
+  std::vector<pack_location> kept;
+  if (read_only_) return records;
   std::sort(records.begin(), records.end(), [](const auto& a, const auto& b) {
     return a.pack != b.pack ? a.pack < b.pack : a.offset < b.offset;
   });
   static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  std::vector<pack_location> kept;
   for (std::size_t i = 0; i < records.size();) {
     const std::uint32_t pack = records[i].pack;
     std::size_t end_of_pack = i;
     while (end_of_pack < records.size() && records[end_of_pack].pack == pack) ++end_of_pack;
+    const auto first = records.begin() + static_cast<std::ptrdiff_t>(i);
+    const auto last = records.begin() + static_cast<std::ptrdiff_t>(end_of_pack);
+    i = end_of_pack;
     const fs::path file = pack_path(dir_, pack);
+    auto keep = [&](const char* what, int err) {
+      if (what != nullptr) {
+        std::fprintf(stderr, "journal storage: %s; reclaimed space in it is released later\n",
+                     io_error(what, file, err).to_string().c_str());
+      }
+      kept.insert(kept.end(), first, last);
+    };
     const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0) return io_error("opening pack", file, errno);
+    if (fd < 0) {
+      if (errno != ENOENT) keep("opening pack", errno);
+      continue;  // gone: nothing to give back
+    }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || st.st_nlink > 1) {
-      // A checkpoint links this pack: it must keep every byte it had.
-      kept.insert(kept.end(), records.begin() + static_cast<std::ptrdiff_t>(i),
-                  records.begin() + static_cast<std::ptrdiff_t>(end_of_pack));
+      keep(nullptr, 0);  // a checkpoint links this pack: it keeps every byte it had
       ::close(fd);
-      i = end_of_pack;
       continue;
     }
-    // Runs of adjacent records, each [from, to).
+    // Runs of adjacent records, each [from, to), listed before anything is punched.
+    std::string entries;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
-    for (; i < end_of_pack; ++i) {
-      const std::uint64_t from = records[i].offset;
-      const std::uint64_t to = from + header_bytes + records[i].sealed_length;
+    for (auto r = first; r != last; ++r) {
+      const std::uint64_t from = r->offset;
+      const std::uint64_t to = from + header_bytes + r->sealed_length;
       if (!runs.empty() && runs.back().second == from) {
         runs.back().second = to;
       } else {
         runs.emplace_back(from, to);
       }
     }
-    // First every run's header, durably: a walk must find a kind-1 record before any of its
-    // pages reads as zeros.
     for (const auto& [from, to] : runs) {
-      char h[header_bytes];
-      std::memcpy(h, magic, 4);
-      put_u32(h + 4, static_cast<std::uint32_t>(to - from - header_bytes));
-      put_u32(h + 8, 0);
-      put_u32(h + 12, kind_reclaimed);
-      if (::pwrite(fd, h, header_bytes, static_cast<off_t>(from)) != header_bytes) {
-        const int err = errno;
-        ::close(fd);
-        return io_error("marking reclaimed space in pack", file, err);
+      char entry[16];
+      for (int b = 0; b < 8; ++b) {
+        entry[b] = static_cast<char>(from >> (8 * b));
+        entry[8 + b] = static_cast<char>(to >> (8 * b));
       }
+      entries.append(entry, sizeof entry);
     }
-    if (::fdatasync(fd) != 0) {
-      const int err = errno;
+    const fs::path list = reclaimed_path(file);
+    const bool listed_before = fs::exists(list);
+    const int lfd = ::open(list.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    if (lfd < 0) {
+      keep("opening the reclaimed list of pack", errno);
       ::close(fd);
-      return io_error("syncing pack", file, err);
+      continue;
+    }
+    const bool listed = ::write(lfd, entries.data(), entries.size()) ==
+                            static_cast<ssize_t>(entries.size()) &&
+                        ::fdatasync(lfd) == 0 && (listed_before || sync_dir(dir_));
+    const int err = errno;
+    ::close(lfd);
+    if (!listed) {
+      keep("writing the reclaimed list of pack", err);
+      ::close(fd);
+      continue;
     }
     for (const auto& [from, to] : runs) {
-      const std::uint64_t first = (from + header_bytes + page - 1) / page * page;
-      const std::uint64_t last = to / page * page;
-      if (last <= first) continue;
+      const std::uint64_t begin = (from + page - 1) / page * page;
+      const std::uint64_t end = to / page * page;
+      if (end <= begin) continue;
       // A file system without hole punching keeps the bytes: the space stays taken, and
       // nothing else changes.
       (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-                        static_cast<off_t>(first), static_cast<off_t>(last - first));
+                        static_cast<off_t>(begin), static_cast<off_t>(end - begin));
     }
     ::close(fd);
   }
@@ -323,6 +365,19 @@ int pack_store::reader_fd(std::uint32_t pack) const {
 }
 
 result<std::string> pack_store::read(const pack_location& at) const {
+  auto checked = read_checked(at);
+  if (checked) return checked;
+  // A record whose space was reclaimed after its index entry was read (by this process,
+  // or by the node beside a read-only view): gone, not damaged.
+  for (const auto& [from, to] : reclaimed_ranges(pack_path(dir_, at.pack))) {
+    if (from <= at.offset && at.offset < to) {
+      return error(error_kind::not_found, "reclaimed after the retention period");
+    }
+  }
+  return checked;
+}
+
+result<std::string> pack_store::read_checked(const pack_location& at) const {
   const fs::path file = pack_path(dir_, at.pack);
   int fd = reader_fd(at.pack);
   if (fd < 0) {
@@ -363,16 +418,22 @@ result<std::uint64_t> pack_store::verify_file(const fs::path& file) {
   std::uint64_t offset = 0, records = 0;
   std::string buffer;
   std::optional<error> failure;
+  const auto reclaimed = reclaimed_ranges(file);
+  std::size_t next_reclaimed = 0;
   while (offset + header_bytes <= size) {
+    // Reclaimed space: step over it, whatever it reads as (as it was, or zeros).
+    while (next_reclaimed < reclaimed.size() && reclaimed[next_reclaimed].second <= offset) {
+      ++next_reclaimed;
+    }
+    if (next_reclaimed < reclaimed.size() && reclaimed[next_reclaimed].first <= offset) {
+      offset = reclaimed[next_reclaimed].second;
+      continue;
+    }
     char header[header_bytes];
     if (::pread(fd, header, header_bytes, static_cast<off_t>(offset)) != header_bytes) break;
     if (std::memcmp(header, magic, 4) != 0) break;  // the unindexed tail of a crash
     const std::uint32_t length = get_u32(header + 4);
     if (offset + header_bytes + length > size) break;
-    if (get_u32(header + 12) == kind_reclaimed) {
-      offset += header_bytes + length;
-      continue;
-    }
     buffer.resize(length);
     if (::pread(fd, buffer.data(), length, static_cast<off_t>(offset + header_bytes)) !=
             static_cast<ssize_t>(length) ||

@@ -6,13 +6,17 @@
 //
 // File: <journal>/chunks/<8 hex digits>.pack, each a sequence of records:
 //   magic "ASPK" (4 bytes) | sealed length (u32 LE) | CRC-32 of the sealed bytes (u32 LE)
-//   | kind (u32 LE: 0 a chunk, 1 reclaimed space) | sealed bytes
-// Appends never write a byte twice: a crash or a failed write may leave unindexed bytes at
+//   | reserved (4 bytes, zero) | sealed bytes
+// No byte is ever written twice: a crash or a failed write may leave unindexed bytes at
 // the end of a pack, and appends then continue in the next pack, so packs can be copied
-// incrementally and walked record by record. The one rewrite is reclaiming: records no index
-// names any more become one record of kind 1 (its header rewritten in place) whose whole
-// pages are punched out of the file, so the space goes back to the file system and a walk
-// still steps over them.
+// incrementally and walked record by record.
+//
+// Reclaimed space: <8 hex digits>.reclaimed beside a pack lists, append-only, the byte
+// ranges of its records no index names any more (from, to: u64 LE each), each synced
+// before the whole pages inside it are punched out of the pack (the space goes back to the
+// file system; offsets stay). A walk steps over the listed ranges, and a read that lands in
+// one is not_found, not corruption. A copy of a pack is valid with any copy of its list at
+// least as new: a listed range reads either as it was or as zeros, and is never checked.
 #pragma once
 
 #include <cstdint>
@@ -70,26 +74,33 @@ public:
   result<std::vector<pack_location>> append_durably(const std::vector<record>& records);
 
   // Releases the space of records no index names any more (see the file comment).
-  // Adjacent records are released as one. Ranges in a pack that another link also names
-  // (a checkpoint's) are left as they are and returned: they are released later. Thread
-  // safe; reads of other records and appends go on meanwhile.
-  result<std::vector<pack_location>> release(std::vector<pack_location> records);
+  // Adjacent records are released as one range. Returns those it left for later: records
+  // in a pack another link also names (a checkpoint's, which must keep every byte), or in a
+  // pack it could not change (reported on stderr). Records in a pack that is gone count as
+  // released. Thread safe; reads of other records and appends go on meanwhile.
+  std::vector<pack_location> release(std::vector<pack_location> records);
 
-  // The sealed bytes at `at`, checked for framing and CRC. Thread safe.
+  // The reclaimed ranges listed beside `pack_file`, sorted by start.
+  static std::vector<std::pair<std::uint64_t, std::uint64_t>> reclaimed_ranges(
+      const std::filesystem::path& pack_file);
+
+  // The sealed bytes at `at`, checked for framing and CRC; not_found when its space was
+  // reclaimed. Thread safe.
   result<std::string> read(const pack_location& at) const;
 
   const std::filesystem::path& dir() const noexcept { return dir_; }
 
   // Every pack file, in order.
   static std::vector<std::filesystem::path> list(const std::filesystem::path& dir);
-  // Walks every record of one pack file, checking framing and CRCs; returns the count of
-  // chunk records (reclaimed space is stepped over).
+  // Walks every record of one pack file, checking framing and CRCs, stepping over the
+  // reclaimed ranges listed beside it; returns the count of records checked.
   static result<std::uint64_t> verify_file(const std::filesystem::path& file);
 
 private:
   pack_store(std::filesystem::path dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
   status open_for_append(std::uint32_t pack);
   int reader_fd(std::uint32_t pack) const;
+  result<std::string> read_checked(const pack_location& at) const;
   void release_cached(std::uint64_t from, std::uint64_t to) const;
 
   std::filesystem::path dir_;
@@ -105,5 +116,7 @@ private:
 };
 
 std::filesystem::path pack_path(const std::filesystem::path& dir, std::uint32_t pack);
+// The list of reclaimed ranges beside a pack file.
+std::filesystem::path reclaimed_path(const std::filesystem::path& pack_file);
 
 }  // namespace autosync::journal

@@ -298,14 +298,13 @@ result<std::string> journal::get_chunk(std::string_view user, const sha256_diges
   if (!entry) return error(error_kind::corruption, where_chunk + "malformed location record");
   auto sealed = impl_->packs->read(entry->at);
   if (!sealed) {
-    // Reclaimed between the look-up and the read (its bytes are released only after its
-    // index entry is durably gone): not found, not damaged.
-    std::string now;
-    if (impl_->db->Get(rocksdb::ReadOptions(), impl_->cf(family::chunks), key, &now).IsNotFound()) {
-      return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " +
-                                              id.hex() + " (reclaimed after the retention period)");
-    }
     auto e = std::move(sealed).err();
+    if (e.kind() == error_kind::not_found) {
+      // Its space was reclaimed after the look-up (this view of the index can be older
+      // than the node's, beside a live node): gone, not damaged.
+      return error(error_kind::not_found, "user " + std::string(user) + " has no chunk " +
+                                              id.hex() + " (" + e.message() + ")");
+    }
     return error(e.kind(), where_chunk + e.message());
   }
   auto user_key = impl_->user_key(user, /*create=*/false);

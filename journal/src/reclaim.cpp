@@ -2,13 +2,15 @@
 //
 // The order makes a crash at any point safe: (1) the index entries go, in one durable
 // batch with a "pending release" record for each chunk's pack range; (2) the pack ranges
-// are released (pack_store::release); (3) the pending records go. A crash after (1) leaves
-// pending records, and the next open releases them again; nothing ever reads a range whose
-// index entry is gone, so releasing it twice changes nothing.
+// are released (pack_store::release: listed beside the pack, then punched); (3) the
+// pending records go. A crash after (1) leaves pending records, and the next open releases
+// them again; nothing reads a range whose index entry is gone, so releasing it twice
+// changes nothing.
 #include <capnp/message.h>
 #include <capnp/serialize.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <future>
 
@@ -116,14 +118,13 @@ void journal::reclaim_chunks(std::string_view user, std::vector<sha256_digest> i
   }
   if (found == 0) return done(counted);
   item.bytes = item_bytes(item);
-  // Runs on the writer thread once the batch is durable (or failed). A chunk put after the
-  // look-up above under the same id gets a new location, which this never touches; its
-  // index entry may go with the old one, and the client then uploads it again.
+  // Runs on the writer thread once the batch is durable (or failed). A put of one of these
+  // chunks meanwhile finds its entry still there and answers "already stored"; the commit
+  // that counts on it is then refused with it missing, and the client sends it again.
   item.done = [impl = impl_.get(), counted, done](status st) {
     if (!st) return done(std::move(st).err());
-    // Released through the pending records, so each range is released by exactly one pass.
-    // Never waits: while a backup copies packs, they wait for the next reclaim or start.
-    impl->release_pending(/*wait=*/false);
+    // Forgotten for good now; the space follows on the release thread.
+    impl->request_release();
     done(counted);
   };
   std::optional<error> failure;
@@ -145,13 +146,26 @@ result<reclaimed> journal::reclaim_chunks_and_wait(std::string_view user,
   return future.get();
 }
 
-void journal::impl::release_pending(bool wait) {
-  std::unique_lock lock(release_mutex, std::defer_lock);
-  if (wait) {
-    lock.lock();
-  } else if (!lock.try_lock()) {
-    return;
+void journal::impl::request_release() {
+  std::lock_guard lock(release_request_mutex);
+  release_wanted = true;
+  release_requested.notify_one();
+}
+
+void journal::impl::releaser_loop() {
+  for (;;) {
+    {
+      std::unique_lock lock(release_request_mutex);
+      release_requested.wait(lock, [this] { return release_wanted || releaser_stopping; });
+      if (releaser_stopping) return;  // what is pending waits for the next open
+      release_wanted = false;
+    }
+    release_pending();
   }
+}
+
+void journal::impl::release_pending() {
+  std::lock_guard lock(release_mutex);
   std::vector<pack_location> ranges;
   std::vector<std::string> keys_found;
   {
@@ -168,20 +182,16 @@ void journal::impl::release_pending(bool wait) {
     }
   }
   if (ranges.empty()) return;
-  auto kept = packs->release(ranges);
-  if (!kept) {
-    std::fprintf(stderr, "journal storage: releasing reclaimed chunk space failed (%s); "
-                         "it is tried again with the next reclaim or start\n",
-                 kept.err().to_string().c_str());
-    return;
-  }
+  const auto kept = packs->release(ranges);
   rocksdb::WriteBatch forget;
   for (std::size_t i = 0; i < ranges.size(); ++i) {
-    const bool waits = std::any_of(kept->begin(), kept->end(), [&](const pack_location& k) {
+    const bool waits = std::any_of(kept.begin(), kept.end(), [&](const pack_location& k) {
       return k.pack == ranges[i].pack && k.offset == ranges[i].offset;
     });
     if (!waits) (void)forget.Delete(cf(family::meta), keys_found[i]);
   }
+  // Not synced: a pending record that outlives a crash is released again, and a listed
+  // range released twice changes nothing.
   (void)db->Write(rocksdb::WriteOptions(), &forget);
 }
 

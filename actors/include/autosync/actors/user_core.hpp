@@ -90,7 +90,8 @@ public:
   // Reclaims the space of the user's chunks that no revision in the state refers to and
   // that were stored before `stored_before_us` (a younger one may belong to a commit still
   // to come): lists the store's chunks here, then has the store forget the unreferenced
-  // ones; `done` runs on the store's thread once that is durable. Until then the owner must
+  // ones; `done` runs on the store's thread once that is durable (at once, on this thread,
+  // when there is nothing to forget or the listing fails). Until then the owner must
   // stage nothing: a commit decided meanwhile could refer to a chunk being forgotten.
   // REQUIRES: !busy() and !has_staged().
   void reclaim_chunks(std::int64_t stored_before_us, journal::reclaim_callback done);

@@ -76,8 +76,9 @@ public:
 
   // Reclaims the space of the user's chunks no revision refers to, stored before
   // `stored_before_us` (see user_core::reclaim_chunks), in order with the commands: those
-  // sent after it wait until the store has forgotten the chunks. `done` runs once, on a
-  // thread of the store's or the actor's. Thread safe.
+  // sent after it wait until the store has forgotten the chunks. `done` (may be empty)
+  // runs once, on the user's actor thread, or the registry's when the user cannot be
+  // served. Thread safe.
   void reclaim_chunks(const std::string& user, std::int64_t stored_before_us,
                       journal::reclaim_callback done);
 

@@ -203,9 +203,10 @@ public:
                      const std::function<bool(const stored_chunk&)>& visit) const;
   // Forgets those of the user's chunks named in `ids` that were stored before
   // `stored_before_us` (the others, and ids the user has not, are left alone), and gives
-  // their space back: the index entries go in one durable batch, then the pack bytes are
-  // released. What no index names is never read again, so a chunk is gone for good.
-  // `done` runs on the writer thread.
+  // their space back: the index entries go in one durable batch, then `done` runs (on the
+  // writer thread; at once, on this one, when there is nothing to forget), and the pack
+  // space goes back shortly after, on the journal's release thread (`chunk-release`). What
+  // no index names is never read again, so a chunk is gone for good.
   void reclaim_chunks(std::string_view user, std::vector<sha256_digest> ids,
                       std::int64_t stored_before_us, reclaim_callback done);
   result<reclaimed> reclaim_chunks_and_wait(std::string_view user, std::vector<sha256_digest> ids,
