@@ -197,12 +197,24 @@ BOOST_AUTO_TEST_CASE(the_server_allocates_with_jemalloc_and_says_so) {
   BOOST_TEST(out.find("memory allocator: jemalloc 5") != std::string::npos, out);
 }
 
-BOOST_AUTO_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_older_than_it) {
+namespace {
+
+// A server keeping deleted and replaced revisions for 2 s, and a client of it.
+struct short_retention {
   test::temp_dir dir;
-  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--retention", "2s"});
-  auto c = connect(server.address(), 0);
-  BOOST_REQUIRE(c.has_value());
-  auto& client = **c;
+  test::server_process server{AUTOSYNCD_BIN, dir / "server", {"--retention", "2s"}};
+  std::unique_ptr<sdk::client> client = [this] {
+    auto c = connect(server.address(), 0);
+    BOOST_REQUIRE_MESSAGE(c, test::describe(c));
+    return std::move(c).value();
+  }();
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_older_than_it,
+                        short_retention) {
+  auto& client = *this->client;
   BOOST_REQUIRE(client.put_bytes("gone", "/gone.txt"));
   BOOST_REQUIRE(client.remove("/gone.txt"));
   auto v1 = client.put_bytes("one", "/kept.txt");
@@ -241,12 +253,9 @@ BOOST_AUTO_TEST_CASE(retention_reclaims_deletes_and_replaced_revisions_once_olde
 // A chunk the server said it had can be reclaimed before the commit that refers to it
 // (no file used it for longer than the retention period). The put still succeeds: the SDK
 // sends what the commit was refused for, and commits again.
-BOOST_AUTO_TEST_CASE(a_put_succeeds_when_a_chunk_it_counted_on_is_reclaimed_before_its_commit) {
-  test::temp_dir dir;
-  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--retention", "2s"});
-  auto c = connect(server.address(), 0);
-  BOOST_REQUIRE(c.has_value());
-  auto& client = **c;
+BOOST_FIXTURE_TEST_CASE(a_put_succeeds_when_a_chunk_it_counted_on_is_reclaimed_before_its_commit,
+                        short_retention) {
+  auto& client = *this->client;
   BOOST_REQUIRE(client.put_bytes("content used again", "/first.txt"));
   BOOST_REQUIRE(client.remove("/first.txt"));
   std::this_thread::sleep_for(std::chrono::milliseconds(3200));

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -24,6 +25,13 @@ inline std::string random_bytes(std::size_t n, unsigned seed) {
     std::memcpy(s.data() + i, &v, std::min<std::size_t>(8, n - i));
   }
   return s;
+}
+
+// A cutoff after every put a test made: reclaiming with it spares no chunk for its age.
+inline std::int64_t an_hour_from_now_us() {
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
+      .count();
 }
 
 struct process_result {

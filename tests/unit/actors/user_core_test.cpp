@@ -7,6 +7,7 @@
 #include "../journal/journal_fixture.hpp"
 #include "autosync/actors/user_core.hpp"
 #include "namespace_fixture.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using namespace autosync::actors;
@@ -260,12 +261,6 @@ result<journal::reclaimed> reclaim(user_core& core, std::int64_t stored_before_u
   return future.get();
 }
 
-std::int64_t an_hour_from_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
-      .count();
-}
-
 }  // namespace
 
 // What any revision still held refers to stays: the current content, older revisions, a
@@ -284,7 +279,7 @@ BOOST_FIXTURE_TEST_CASE(reclaiming_keeps_every_chunk_a_held_revision_refers_to, 
   BOOST_REQUIRE_MESSAGE(none, test::describe(none));
   BOOST_TEST(none->chunks == 0u);
 
-  auto r = reclaim(*core, an_hour_from_now_us());
+  auto r = reclaim(*core, test::an_hour_from_now_us());
   BOOST_REQUIRE_MESSAGE(r, test::describe(r));
   BOOST_TEST(r->chunks == 2u);
   auto has = j->has_chunks("alice", {sha256("current"), sha256("older"), sha256("deleted"),
@@ -292,8 +287,8 @@ BOOST_FIXTURE_TEST_CASE(reclaiming_keeps_every_chunk_a_held_revision_refers_to, 
   BOOST_REQUIRE(has);
   BOOST_TEST((*has == std::vector<bool>{true, true, true, false, false}));
   // Once retention drops the old revision and the tombstone, their chunks go too.
-  BOOST_REQUIRE(run(*core, store, apply_retention{an_hour_from_now_us()}, "op-5").applied);
-  auto after = reclaim(*core, an_hour_from_now_us());
+  BOOST_REQUIRE(run(*core, store, apply_retention{test::an_hour_from_now_us()}, "op-5").applied);
+  auto after = reclaim(*core, test::an_hour_from_now_us());
   BOOST_REQUIRE_MESSAGE(after, test::describe(after));
   BOOST_TEST(after->chunks == 2u);
   has = j->has_chunks("alice", {sha256("current"), sha256("older"), sha256("deleted")});

@@ -10,6 +10,7 @@
 #include "../journal/journal_fixture.hpp"
 #include "autosync/actors/user_directory.hpp"
 #include "namespace_fixture.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using namespace autosync::actors;
@@ -397,15 +398,6 @@ BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait
   BOOST_TEST(counted.appends() < static_cast<std::size_t>(commands) / 10);
 }
 
-namespace {
-
-std::int64_t an_hour_from_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
-      .count();
-}
-
-}  // namespace
 
 // Reclaiming keeps every chunk a revision refers to, and a commit sent after it is decided
 // only once the store has forgotten the rest: decided earlier, it could refer to one of
@@ -421,7 +413,7 @@ BOOST_FIXTURE_TEST_CASE(a_reclaim_forgets_unreferenced_chunks_and_commands_wait_
 
   counted.hold_reclaims();
   std::promise<result<journal::reclaimed>> reclaimed;
-  directory.reclaim_chunks("alice", an_hour_from_now_us(),
+  directory.reclaim_chunks("alice", test::an_hour_from_now_us(),
                            [&](result<journal::reclaimed> r) { reclaimed.set_value(std::move(r)); });
   BOOST_REQUIRE(eventually([&] { return counted.reclaim_held(); }));
   // The store has forgotten the chunk; the actor has not heard yet.

@@ -338,12 +338,6 @@ BOOST_AUTO_TEST_CASE(pack_records_carry_the_standard_crc32_of_their_sealed_bytes
 
 namespace {
 
-std::int64_t an_hour_from_now_us() {
-  return std::chrono::duration_cast<std::chrono::microseconds>(
-             (std::chrono::system_clock::now() + std::chrono::hours(1)).time_since_epoch())
-      .count();
-}
-
 // Bytes the file system has allocated to `file`.
 std::uint64_t allocated_bytes(const std::filesystem::path& file) {
   struct stat st {};
