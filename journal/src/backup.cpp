@@ -93,6 +93,13 @@ status copy_packs(const fs::path& from, const fs::path& to, bool link) {
   std::error_code ec;
   fs::create_directories(to, ec);
   if (ec) return error(error_kind::unavailable, "cannot create " + to.string() + ": " + ec.message());
+  // The lists first: a copy that stops half way then never holds a pack newer than its
+  // list (zeros a walk would take for the end of the pack, and stop at).
+  for (const auto& pack : pack_store::list(from)) {
+    if (auto s = copy_whole(reclaimed_path(pack), reclaimed_path(to / pack.filename())); !s) {
+      return s;
+    }
+  }
   for (const auto& pack : pack_store::list(from)) {
     const fs::path target = to / pack.filename();
     if (link) {
@@ -103,17 +110,49 @@ status copy_packs(const fs::path& from, const fs::path& to, bool link) {
     if (ec) return error(error_kind::unavailable, "cannot read " + pack.string() + ": " + ec.message());
     if (auto s = copy_prefix(pack, target, length); !s) return s;
   }
-  for (const auto& pack : pack_store::list(from)) {
-    if (auto s = copy_whole(reclaimed_path(pack), reclaimed_path(to / pack.filename())); !s) {
-      return s;
-    }
-  }
   int dir = ::open(to.c_str(), O_RDONLY | O_DIRECTORY);
   if (dir >= 0) {
     ::fsync(dir);
     ::close(dir);
   }
   return status::ok();
+}
+
+// A backup is complete once its packs are copied: <backup>/complete/<id> marks it. One whose
+// copy failed (or whose process died) is not listed, verified or restored: a later backup
+// copies pack bytes as they are then, and reclaimed ones read as zeros by then.
+fs::path completion_marker(const fs::path& backup_dir, std::uint32_t id) {
+  return backup_dir / "complete" / std::to_string(id);
+}
+
+status write_marker(const fs::path& file) {
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int err = errno;
+    if (fd >= 0) ::close(fd);
+    return file_error("writing", file, err);
+  }
+  ::close(fd);
+  const int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return status::ok();
+}
+
+bool is_complete(const fs::path& backup_dir, std::uint32_t id) {
+  std::error_code ec;
+  // Backup folders from builds before markers: every backup counts as complete (packs
+  // were never punched then, and each backup extended what an interrupted one missed).
+  if (!fs::exists(backup_dir / "complete", ec)) return true;
+  return fs::exists(completion_marker(backup_dir, id), ec);
+}
+
+error incomplete(const fs::path& backup_dir, std::uint32_t id) {
+  return error(error_kind::not_found,
+               "backup " + std::to_string(id) + " in " + backup_dir.string() +
+                   " is incomplete (copying its chunks did not finish): use another backup");
 }
 
 result<std::unique_ptr<rocksdb::BackupEngineReadOnly>> open_backups(const fs::path& backup_dir) {
@@ -162,11 +201,23 @@ result<std::uint32_t> journal::create_backup(const fs::path& backup_dir) {
   // No release of reclaimed space between the index backup and the pack copies: the copies
   // hold every byte the backed-up index names.
   std::lock_guard lock(impl_->release_mutex);
+  if (!fs::exists(backup_dir / "complete", ec)) {
+    // The first backup here that marks completion: those before it count as complete.
+    std::vector<rocksdb::BackupInfo> before;
+    engine->GetBackupInfo(&before);
+    fs::create_directories(backup_dir / "complete", ec);
+    if (ec) return error(error_kind::unavailable, "cannot create " + (backup_dir / "complete").string());
+    for (const auto& info : before) {
+      if (auto w = write_marker(completion_marker(backup_dir, info.backup_id)); !w) return w.err();
+    }
+  }
   s = engine->CreateNewBackup(create, impl_->db.get(), &id);
   if (!s.ok()) return backup_error(s, "creating a backup in " + backup_dir.string());
   if (auto copied = copy_packs(impl_->packs->dir(), backup_dir / "chunks", /*link=*/false); !copied) {
+    (void)engine->DeleteBackup(id);  // its index names bytes its copies may lack
     return std::move(copied).err();
   }
+  if (auto marked = write_marker(completion_marker(backup_dir, id)); !marked) return marked.err();
   return id;
 }
 
@@ -176,11 +227,14 @@ result<std::vector<std::uint32_t>> list_backups(const fs::path& backup_dir) {
   std::vector<rocksdb::BackupInfo> infos;
   (*engine)->GetBackupInfo(&infos);
   std::vector<std::uint32_t> ids;
-  for (const auto& info : infos) ids.push_back(info.backup_id);
+  for (const auto& info : infos) {
+    if (is_complete(backup_dir, info.backup_id)) ids.push_back(info.backup_id);
+  }
   return ids;
 }
 
 status verify_backup(const fs::path& backup_dir, std::uint32_t backup_id) {
+  if (!is_complete(backup_dir, backup_id)) return incomplete(backup_dir, backup_id);
   auto engine = open_backups(backup_dir);
   if (!engine) return std::move(engine).err();
   auto s = (*engine)->VerifyBackup(backup_id, /*verify_with_checksum=*/true);
@@ -204,6 +258,7 @@ status restore_backup(const fs::path& backup_dir, std::uint32_t backup_id,
                  "restore target " + target_dir.string() +
                      " already holds a journal: stop the node and restore into an empty folder");
   }
+  if (!is_complete(backup_dir, backup_id)) return incomplete(backup_dir, backup_id);
   auto engine = open_backups(backup_dir);
   if (!engine) return std::move(engine).err();
   auto s = (*engine)->RestoreDBFromBackup(backup_id, target_dir.string(), target_dir.string());

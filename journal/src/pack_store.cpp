@@ -325,18 +325,43 @@ std::vector<pack_location> pack_store::release(std::vector<pack_location> record
       entries.append(entry, sizeof entry);
     }
     const fs::path list = reclaimed_path(file);
-    const bool listed_before = fs::exists(list);
-    const int lfd = ::open(list.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+    const int lfd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
     if (lfd < 0) {
       keep("opening the reclaimed list of pack", errno);
       ::close(fd);
       continue;
     }
-    const bool listed = ::write(lfd, entries.data(), entries.size()) ==
-                            static_cast<ssize_t>(entries.size()) &&
-                        ::fdatasync(lfd) == 0 && (listed_before || sync_dir(dir_));
-    const int err = errno;
+    // After a torn last entry (a crash mid-append), the next entry goes where it began.
+    struct stat lst {};
+    int err = 0;
+    bool listed = ::fstat(lfd, &lst) == 0 || (err = errno, false);
+    const auto whole = static_cast<off_t>(static_cast<std::uint64_t>(lst.st_size) / 16 * 16);
+    if (listed && whole != lst.st_size && ::ftruncate(lfd, whole) != 0) {
+      err = errno;
+      listed = false;
+    }
+    if (listed) {
+      const auto n = ::pwrite(lfd, entries.data(), entries.size(), whole);
+      if (n != static_cast<ssize_t>(entries.size())) {
+        err = n < 0 ? errno : ENOSPC;
+        listed = false;
+      }
+    }
+    if (listed && ::fdatasync(lfd) != 0) {
+      err = errno;
+      listed = false;
+    }
     ::close(lfd);
+    // The list's name is durable once its folder is synced: once per list and process (a
+    // list found already there may have been created by a run that crashed before that).
+    if (listed && !lists_synced_.count(pack)) {
+      if (auto synced = sync_dir(dir_); !synced) {
+        err = EIO;
+        listed = false;
+      } else {
+        lists_synced_.insert(pack);
+      }
+    }
     if (!listed) {
       keep("writing the reclaimed list of pack", err);
       ::close(fd);
@@ -351,6 +376,9 @@ std::vector<pack_location> pack_store::release(std::vector<pack_location> record
       (void)::fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
                         static_cast<off_t>(begin), static_cast<off_t>(end - begin));
     }
+    // The punches durable before their pending records may go: lost in a crash, a range
+    // would stay listed and full, with nothing left to release it again.
+    if (::fdatasync(fd) != 0) keep("syncing pack", errno);
     ::close(fd);
   }
   return kept;

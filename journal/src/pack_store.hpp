@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -111,6 +112,9 @@ private:
   int current_fd_ = -1;
   std::uint64_t current_end_ = 0;
   bool broken_ = false;  // the last append failed: continue in a new pack
+  // Packs whose reclaimed list this process has created or found and whose folder it has
+  // synced since. Only release() uses it, and releases never run at once.
+  std::set<std::uint32_t> lists_synced_;
   mutable std::mutex readers_mutex_;
   mutable std::unordered_map<std::uint32_t, int> readers_;
 };

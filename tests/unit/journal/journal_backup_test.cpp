@@ -186,3 +186,33 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_opens_as_a_journal_with_the_same_contents) {
   auto copy = open_journal(journal_options(dir / "checkpoint"));
   BOOST_TEST(dump(*copy) == dump(*j));
 }
+
+// A backup counts once its chunk copies are done: one whose copying did not finish (the
+// process died, the disk filled) names chunks its copies may lack, so it is neither listed,
+// verified nor restored.
+BOOST_AUTO_TEST_CASE(a_backup_whose_chunk_copies_did_not_finish_is_not_used) {
+  temp_dir dir;
+  const auto backups = dir / "backups";
+  auto j = open_journal(journal_options(dir / "data"));
+  fill(*j);
+  auto first = j->create_backup(backups);
+  BOOST_REQUIRE_MESSAGE(first, describe(first));
+  auto second = j->create_backup(backups);
+  BOOST_REQUIRE_MESSAGE(second, describe(second));
+  auto both = journal::list_backups(backups);
+  BOOST_REQUIRE(both);
+  BOOST_TEST((*both == std::vector<std::uint32_t>{*first, *second}));
+
+  // As if the process had died after the index was backed up, before the copies ended.
+  std::filesystem::remove(backups / "complete" / std::to_string(*second));
+  auto listed = journal::list_backups(backups);
+  BOOST_REQUIRE(listed);
+  BOOST_TEST((*listed == std::vector<std::uint32_t>{*first}));
+  auto verified = journal::verify_backup(backups, *second);
+  BOOST_REQUIRE(!verified);
+  BOOST_TEST(verified.err().message().find("incomplete") != std::string::npos, verified.to_string());
+  auto restored = journal::restore_backup(backups, *second, dir / "restored");
+  BOOST_REQUIRE(!restored);
+  BOOST_TEST(restored.err().kind() == error_kind::not_found);
+  BOOST_REQUIRE(journal::restore_backup(backups, *first, dir / "restored"));
+}

@@ -535,3 +535,34 @@ BOOST_AUTO_TEST_CASE(a_read_only_view_finds_a_chunk_reclaimed_after_it_opened_go
   auto other = view->get_chunk("alice", sha256(chunks[2]));
   BOOST_REQUIRE_MESSAGE(other, describe(other));
 }
+
+// A crash in the middle of appending to a pack's list of reclaimed ranges leaves a torn
+// entry at its end; the next entry goes where the torn one began, so the list stays whole.
+BOOST_AUTO_TEST_CASE(a_torn_entry_in_a_reclaimed_list_is_overwritten_by_the_next) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  const auto chunks = store_chunks(*j, 4, 1 << 20, 800);
+  const auto pack = only_pack(dir.path());
+  BOOST_REQUIRE(j->reclaim_chunks_and_wait("alice", {sha256(chunks[0])}, test::an_hour_from_now_us()));
+  for (int i = 0; i < 1000 && pack_listed(pack) == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const auto list = std::filesystem::path(pack).replace_extension(".reclaimed");
+  BOOST_REQUIRE_EQUAL(std::filesystem::file_size(list), 16u);
+  {
+    std::ofstream torn(list, std::ios::binary | std::ios::app);
+    torn.write("\x01\x02\x03\x04\x05\x06\x07", 7);
+  }
+  const auto before = allocated_bytes(pack);
+  BOOST_REQUIRE(j->reclaim_chunks_and_wait("alice", {sha256(chunks[2])}, test::an_hour_from_now_us()));
+  allocated_within(pack, before - (1u << 20) + 2 * 4096);
+  BOOST_TEST(std::filesystem::file_size(list) == 32u);
+  auto id = j->create_backup(dir / "backups");
+  BOOST_REQUIRE_MESSAGE(id, describe(id));
+  auto verified = journal::verify_backup(dir / "backups", *id);
+  BOOST_TEST(static_cast<bool>(verified), describe(verified));
+  for (std::size_t i : {1u, 3u}) {
+    auto got = j->get_chunk("alice", sha256(chunks[i]));
+    BOOST_REQUIRE_MESSAGE(got, describe(got));
+  }
+}
