@@ -138,20 +138,23 @@ status user_core::complete(const result<journal::appended>& stored) {
   return status::ok();
 }
 
-void user_core::reclaim_chunks(std::int64_t stored_before_us, journal::reclaim_callback done) {
-  const auto referenced = state_.referenced_chunks();
-  auto is_referenced = [&referenced](const sha256_digest& id) {
-    return std::binary_search(referenced.begin(), referenced.end(), id,
-                              [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
+std::function<void()> user_core::reclaim_chunks(std::int64_t stored_before_us,
+                                                journal::reclaim_callback done) {
+  return [&store = store_, user = user_, referenced = state_.referenced_chunks(),
+          stored_before_us, done = std::move(done)]() mutable {
+    auto is_referenced = [&referenced](const sha256_digest& id) {
+      return std::binary_search(referenced.begin(), referenced.end(), id,
+                                [](const auto& a, const auto& b) { return a.bytes < b.bytes; });
+    };
+    std::vector<sha256_digest> unreferenced;
+    auto listed = store.list_chunks(user, [&](const journal::stored_chunk& c) {
+      if (c.stored_at_us < stored_before_us && !is_referenced(c.id)) unreferenced.push_back(c.id);
+      return true;
+    });
+    if (!listed) return done(listed.err());
+    if (unreferenced.empty()) return done(journal::reclaimed{});
+    store.reclaim_chunks(user, std::move(unreferenced), stored_before_us, std::move(done));
   };
-  std::vector<sha256_digest> unreferenced;
-  auto listed = store_.list_chunks(user_, [&](const journal::stored_chunk& c) {
-    if (c.stored_at_us < stored_before_us && !is_referenced(c.id)) unreferenced.push_back(c.id);
-    return true;
-  });
-  if (!listed) return done(listed.err());
-  if (unreferenced.empty()) return done(journal::reclaimed{});
-  store_.reclaim_chunks(user_, std::move(unreferenced), stored_before_us, std::move(done));
 }
 
 void user_core::snapshot_in_background() {

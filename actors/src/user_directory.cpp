@@ -171,9 +171,12 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       st.reclaiming = true;
       st.reclaimed = std::move(c->reclaim->done);
       caf::actor me = caf::actor_cast<caf::actor>(self);
-      st.core->reclaim_chunks(c->reclaim->stored_before_us, [me](result<journal::reclaimed> r) {
-        caf::anon_send(me, std::make_shared<reclaim_answer>(std::move(r)));
-      });
+      // The listing reads the user's whole chunk index: off the actors' threads, like a
+      // recovery, so a large user holds up no one else.
+      ctx->recoveries->run(st.core->reclaim_chunks(
+          c->reclaim->stored_before_us, [me](result<journal::reclaimed> r) {
+            caf::anon_send(me, std::make_shared<reclaim_answer>(std::move(r)));
+          }));
       return;
     }
     auto outcome = st.core->stage(c->cmd);

@@ -256,8 +256,9 @@ namespace {
 result<journal::reclaimed> reclaim(user_core& core, std::int64_t stored_before_us) {
   std::promise<result<journal::reclaimed>> answer;
   auto future = answer.get_future();
-  core.reclaim_chunks(stored_before_us,
-                      [&answer](result<journal::reclaimed> r) { answer.set_value(std::move(r)); });
+  auto task = core.reclaim_chunks(
+      stored_before_us, [&answer](result<journal::reclaimed> r) { answer.set_value(std::move(r)); });
+  task();
   return future.get();
 }
 

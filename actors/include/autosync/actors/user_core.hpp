@@ -89,12 +89,14 @@ public:
 
   // Reclaims the space of the user's chunks that no revision in the state refers to and
   // that were stored before `stored_before_us` (a younger one may belong to a commit still
-  // to come): lists the store's chunks here, then has the store forget the unreferenced
-  // ones; `done` runs on the store's thread once that is durable (at once, on this thread,
-  // when there is nothing to forget or the listing fails). Until then the owner must
-  // stage nothing: a commit decided meanwhile could refer to a chunk being forgotten.
-  // REQUIRES: !busy() and !has_staged().
-  void reclaim_chunks(std::int64_t stored_before_us, journal::reclaim_callback done);
+  // to come). Collects the chunks the state refers to here, and returns the rest of the
+  // work: listing the store's chunks (a scan as long as the user's store: run it on a
+  // thread that may block) and having the store forget the unreferenced ones. `done` runs
+  // once that is durable, on the store's thread (on the task's, when there is nothing to
+  // forget or the listing fails). Until then the owner must stage nothing: a commit decided
+  // meanwhile could refer to a chunk being forgotten. REQUIRES: !busy() and !has_staged().
+  std::function<void()> reclaim_chunks(std::int64_t stored_before_us,
+                                       journal::reclaim_callback done);
 
   // Subscribers receive each durable event, in order, with its seq.
   void subscribe(std::uint64_t id, subscriber fn) { subscribers_[id] = std::move(fn); }
