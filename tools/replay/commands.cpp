@@ -1,6 +1,8 @@
 // The read-only commands: users, events, state.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 #include "autosync/base/utc_time.hpp"
 #include "replay.hpp"
 
@@ -75,7 +77,10 @@ std::string readable(const json& fields) {
 }  // namespace
 
 int list_users(journal::journal& j, bool json_lines, std::ostream& out, std::ostream& err) {
-  if (!json_lines) out << "user\tevents\tlast_seq\tlive_files\tlive_bytes\n";
+  if (!json_lines) {
+    out << "user\tevents\tlast_seq\tlive_files\tlive_bytes\tchunks\tstored_bytes\t"
+           "unreferenced_bytes\n";
+  }
   std::size_t users = 0;
   std::optional<error> failure;
   auto s = j.list_users([&](std::string_view name, const journal::user_head& head) {
@@ -85,15 +90,39 @@ int list_users(journal::journal& j, bool json_lines, std::ostream& out, std::ost
       failure = std::move(state).err();
       return false;
     }
+    // What the chunk store holds for the user, and how much of it no revision refers to
+    // any more: what the next reclaim gives back, once older than the retention period.
+    const auto referenced = state->referenced_chunks();
+    std::uint64_t chunks = 0, stored = 0, unreferenced = 0;
+    auto listed = j.list_chunks(user, [&](const journal::stored_chunk& c) {
+      ++chunks;
+      stored += c.size;
+      if (!std::binary_search(referenced.begin(), referenced.end(), c.id,
+                              [](const auto& a, const auto& b) { return a.bytes < b.bytes; })) {
+        unreferenced += c.size;
+      }
+      return true;
+    });
+    if (!listed) {
+      failure = std::move(listed).err();
+      return false;
+    }
     ++users;
     if (json_lines) {
-      out << json{{"user", user}, {"events", head.last_seq}, {"last_seq", head.last_seq},
-                  {"live_files", state->live_files()}, {"live_bytes", state->used_bytes()}}
+      out << json{{"user", user},
+                  {"events", head.last_seq},
+                  {"last_seq", head.last_seq},
+                  {"live_files", state->live_files()},
+                  {"live_bytes", state->used_bytes()},
+                  {"chunks", chunks},
+                  {"stored_bytes", stored},
+                  {"unreferenced_bytes", unreferenced}}
                  .dump()
           << "\n";
     } else {
       out << user << "\t" << head.last_seq << "\t" << head.last_seq << "\t" << state->live_files()
-          << "\t" << state->used_bytes() << "\n";
+          << "\t" << state->used_bytes() << "\t" << chunks << "\t" << stored << "\t"
+          << unreferenced << "\n";
     }
     return true;
   });
