@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <arpa/inet.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <future>
 #include <iostream>
@@ -22,6 +23,7 @@
 
 #include "autosync/actors/event_store.hpp"
 #include "autosync/base/thread_name.hpp"
+#include "retention.hpp"
 #include "rpc_context.hpp"
 
 namespace autosync::server {
@@ -89,6 +91,15 @@ struct node::impl {
   std::string address;
   std::uint16_t port = 0;
   std::function<void(bool)> stop_rpc;  // set by the RPC thread once it listens
+  // The retention sweep (`retention-sweep`): sessions apply their user's retention when it
+  // is due, which never happens for a user who stops calling. Once per sweep interval
+  // this visits every user in the journal, one at a time (each visit waits for the user's
+  // reclaim), so a sweep never stampedes recoveries.
+  std::thread sweeper;
+  std::mutex sweep_mutex;
+  std::condition_variable sweep_cv;
+  bool sweep_stopping = false;
+  void sweep_loop();
 
   void serve(std::promise<status> ready);
   kj::Promise<void> accept_loop(kj::ConnectionReceiver& receiver, rpc_context& ctx,
@@ -130,6 +141,35 @@ kj::Promise<void> node::impl::accept_loop(kj::ConnectionReceiver& receiver, rpc_
     }
     return accept_loop(receiver, ctx, tls, tasks);
   });
+}
+
+void node::impl::sweep_loop() {
+  const auto every = sweep_interval(options.retention);
+  const std::int64_t retention_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(options.retention).count();
+  auto stopping = [this](std::chrono::milliseconds wait) {
+    std::unique_lock lock(sweep_mutex);
+    return sweep_cv.wait_for(lock, wait, [this] { return sweep_stopping; });
+  };
+  while (!stopping(every)) {
+    std::vector<std::string> names;
+    auto listed = journal->list_users([&](std::string_view user, const journal::user_head&) {
+      names.emplace_back(user);
+      return true;
+    });
+    if (!listed) std::cerr << "autosyncd: retention sweep: " << listed.to_string() << "\n";
+    for (const auto& user : names) {
+      const auto now = now_us();
+      auto visited = std::make_shared<std::promise<void>>();
+      auto visit_done = visited->get_future();
+      apply_retention(*users, audit.get(), user, now, now - retention_us, "retention sweep",
+                      [visited] { visited->set_value(); });
+      while (visit_done.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+        if (stopping(std::chrono::milliseconds(0))) return;
+      }
+      if (stopping(std::chrono::milliseconds(0))) return;
+    }
+  }
 }
 
 void node::impl::serve(std::promise<status> ready) {
@@ -227,12 +267,24 @@ result<std::unique_ptr<node>> node::start(node_options options) {
     self->rpc_thread.join();
     return std::move(started).err();
   }
+  if (opts.retention.count() > 0) {
+    self->sweeper = std::thread([s = self.get()] {
+      name_this_thread("retention-sweep");
+      s->sweep_loop();
+    });
+  }
   return std::unique_ptr<node>(new node(std::move(self)));
 }
 
 node::node(std::unique_ptr<impl> impl) : impl_(std::move(impl)) {}
 
 node::~node() {
+  {
+    std::lock_guard lock(impl_->sweep_mutex);
+    impl_->sweep_stopping = true;
+  }
+  impl_->sweep_cv.notify_all();
+  if (impl_->sweeper.joinable()) impl_->sweeper.join();
   if (impl_->stop_rpc) impl_->stop_rpc(true);
   impl_->rpc_thread.join();
   impl_->users.reset();

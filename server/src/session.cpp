@@ -6,6 +6,7 @@
 
 #include "autosync/actors/path.hpp"
 #include "autosync/actors/replay.hpp"
+#include "retention.hpp"
 #include "subscription.hpp"
 #include "wire.hpp"
 
@@ -192,22 +193,7 @@ void session_impl::apply_retention_if_due() {
   const auto now = now_us();
   const auto cutoff = ctx_.retention.due(who_.user, now);
   if (!cutoff) return;
-  actors::command cmd;
-  cmd.device_id = "server";
-  cmd.operation_id = "retention-" + std::to_string(*cutoff);
-  cmd.timestamp_us = now;
-  cmd.body = actors::apply_retention{*cutoff};
-  // A failure costs nothing: the next check tries again.
-  ctx_.users.send(who_.user, std::move(cmd), [](actors::command_outcome) {});
-  // Then the space of chunks no revision refers to any more: those of what retention just
-  // dropped, and uploads no commit used within the retention period.
-  ctx_.users.reclaim_chunks(
-      who_.user, *cutoff,
-      [audit = ctx_.audit, user = who_.user, peer = connection_->peer](result<journal::reclaimed> r) {
-        if (audit == nullptr || !r || r->chunks == 0) return;
-        audit->write({now_us(), "reclaim", user, peer, "",
-                      std::to_string(r->chunks) + " chunks, " + std::to_string(r->bytes) + " bytes"});
-      });
+  apply_retention(ctx_.users, ctx_.audit, who_.user, now, *cutoff, connection_->peer);
 }
 
 actors::command session_impl::make_command(capnp::Text::Reader operation_id,

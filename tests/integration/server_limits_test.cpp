@@ -271,6 +271,24 @@ BOOST_FIXTURE_TEST_CASE(a_put_succeeds_when_a_chunk_it_counted_on_is_reclaimed_b
   BOOST_TEST(*back == "content used again");
 }
 
+// Retention reaches users who never call again: the sweep visits every user in the
+// journal (here every second, retention / 24 at least a second) and reclaims what their
+// dropped revisions referred to.
+BOOST_FIXTURE_TEST_CASE(the_sweep_applies_retention_to_a_user_who_stopped_calling,
+                        short_retention) {
+  BOOST_REQUIRE(client->put_bytes("left alone", "/left.txt"));
+  BOOST_REQUIRE(client->remove("/left.txt"));
+  client.reset();  // the user is gone: no call of theirs will find retention due
+  std::string log;
+  for (int i = 0; i < 100 && log.find("\"reclaim\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream audit(server.data_dir() / "audit.log");
+    log.assign(std::istreambuf_iterator<char>(audit), std::istreambuf_iterator<char>());
+  }
+  BOOST_TEST(log.find("\"peer\":\"retention sweep\"") != std::string::npos, log);
+  BOOST_TEST(log.find("1 chunks, 10 bytes") != std::string::npos, log);
+}
+
 BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start) {
   test::temp_dir dir;
   const std::pair<const char*, const char*> cases[] = {

@@ -1,6 +1,7 @@
 #define BOOST_TEST_MODULE server_retention_schedule
 #include <boost/test/unit_test.hpp>
 
+#include "retention.hpp"
 #include "retention_schedule.hpp"
 
 using namespace autosync::server;
@@ -47,4 +48,13 @@ BOOST_AUTO_TEST_CASE(memory_stays_bounded_however_many_users_call) {
   BOOST_TEST(schedule.users() <= retention_schedule::users_max);
   // Forgotten users are simply due again.
   BOOST_TEST(schedule.due("user0", 1).has_value());
+}
+
+// The sweep visits every user daily, more often for a short retention, never more than
+// once a second.
+BOOST_AUTO_TEST_CASE(the_sweep_comes_daily_or_every_twenty_fourth_of_the_retention) {
+  using namespace std::chrono;
+  BOOST_TEST(sweep_interval(hours(24 * 30)).count() == milliseconds(hours(24)).count());
+  BOOST_TEST(sweep_interval(hours(48)).count() == milliseconds(hours(2)).count());
+  BOOST_TEST(sweep_interval(seconds(2)).count() == milliseconds(seconds(1)).count());
 }

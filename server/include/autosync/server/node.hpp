@@ -55,7 +55,9 @@ struct node_options {
   // Deleted files, and revisions replaced by newer ones, are reclaimed once older than this
   // (a file's newest revision always stays); until then they can be undeleted and
   // restored. Zero keeps everything forever. Each active user is checked about every
-  // retention / 24, at least every hour, when they next make a call.
+  // retention / 24, at least every hour, when they next make a call; every user, calling
+  // or not, by a sweep once a day (or every retention / 24 when that is shorter). The
+  // chunks no revision refers to any more go with each check.
   std::chrono::seconds retention = std::chrono::hours(24 * 30);
 };
 
