@@ -22,6 +22,7 @@ struct flags {
   std::size_t live_users_max = 10000;
   std::size_t actor_threads = 0;
   std::string retention = "30d";
+  std::string retention_sweep = "auto";
   std::string request_deadline = "30s";
 };
 
@@ -103,6 +104,11 @@ int main(int argc, char** argv) {
                  "how long deleted files and replaced revisions stay recoverable: 90s, 12h, "
                  "30d; 'forever' keeps them")
       ->capture_default_str();
+  app.add_option("--retention-sweep", f.retention_sweep,
+                 "how often retention visits every user, those who stopped calling too: 'auto' "
+                 "(daily, or every 1/24 of --retention when that is shorter), a length of "
+                 "time, or 'off'")
+      ->capture_default_str();
   app.add_option("--request-deadline", f.request_deadline,
                  "a call not answered within this is answered 'unavailable, retry' (its work "
                  "still completes; a retry with the same operation id applies nothing twice)")
@@ -118,6 +124,18 @@ int main(int argc, char** argv) {
       return 2;
     }
     retention = std::chrono::ceil<std::chrono::seconds>(*parsed);
+  }
+  std::optional<std::chrono::milliseconds> sweep;
+  if (f.retention_sweep == "off") {
+    sweep = std::chrono::milliseconds(0);
+  } else if (f.retention_sweep != "auto") {
+    auto parsed = autosync::parse_duration(f.retention_sweep);
+    if (!parsed || parsed->count() <= 0) {
+      std::cerr << "autosyncd: --retention-sweep " << f.retention_sweep
+                << " is not a length of time: write it like 6h or 1d, or 'auto' or 'off'\n";
+      return 2;
+    }
+    sweep = std::chrono::ceil<std::chrono::milliseconds>(*parsed);
   }
   const auto deadline = autosync::parse_duration(f.request_deadline);
   if (!deadline) {
@@ -154,6 +172,7 @@ int main(int argc, char** argv) {
   options.live_users_max = f.live_users_max;
   options.actor_threads = f.actor_threads;
   options.retention = retention;
+  options.retention_sweep = sweep;
   options.limits.deadline = *deadline;
 
   // Every thread started from here on inherits the blocked signals; this one waits for them.

@@ -144,7 +144,7 @@ kj::Promise<void> node::impl::accept_loop(kj::ConnectionReceiver& receiver, rpc_
 }
 
 void node::impl::sweep_loop() {
-  const auto every = sweep_interval(options.retention);
+  const auto every = options.retention_sweep.value_or(sweep_interval(options.retention));
   const std::int64_t retention_us =
       std::chrono::duration_cast<std::chrono::microseconds>(options.retention).count();
   auto stopping = [this](std::chrono::milliseconds wait) {
@@ -267,7 +267,7 @@ result<std::unique_ptr<node>> node::start(node_options options) {
     self->rpc_thread.join();
     return std::move(started).err();
   }
-  if (opts.retention.count() > 0) {
+  if (opts.retention.count() > 0 && opts.retention_sweep.value_or(std::chrono::hours(1)).count() > 0) {
     self->sweeper = std::thread([s = self.get()] {
       name_this_thread("retention-sweep");
       s->sweep_loop();

@@ -59,6 +59,9 @@ struct node_options {
   // or not, by a sweep once a day (or every retention / 24 when that is shorter). The
   // chunks no revision refers to any more go with each check.
   std::chrono::seconds retention = std::chrono::hours(24 * 30);
+  // How often the sweep visits every user: nothing for daily (or retention / 24 when that
+  // is shorter); zero for never.
+  std::optional<std::chrono::milliseconds> retention_sweep;
 };
 
 class node {
