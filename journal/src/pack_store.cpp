@@ -263,12 +263,48 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
 // back from disk.
 void pack_store::release_cached(std::uint64_t from, std::uint64_t to) const {
   static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
-  const std::uint64_t start = from / page * page;  // the page the previous append ended in
+  const std::uint64_t start = from / page * page;  // complete now, whatever it began with
   const std::uint64_t end = to / page * page;
   if (end <= start) return;
   // Advice only: when it fails (a file system without a page cache) nothing is lost.
   ::posix_fadvise(current_fd_, static_cast<off_t>(start), static_cast<off_t>(end - start),
                   POSIX_FADV_DONTNEED);
+}
+
+status pack_store::list_reclaimed(std::uint32_t pack,
+                                  const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs) {
+  std::string entries;
+  for (const auto& [from, to] : runs) {
+    char entry[16];
+    for (int b = 0; b < 8; ++b) {
+      entry[b] = static_cast<char>(from >> (8 * b));
+      entry[8 + b] = static_cast<char>(to >> (8 * b));
+    }
+    entries.append(entry, sizeof entry);
+  }
+  const fs::path list = reclaimed_path(pack_path(dir_, pack));
+  const int fd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return io_error("opening the reclaimed list", list, errno);
+  // After a torn last entry (a crash mid-append), the next entry goes where it began.
+  struct stat st {};
+  int err = 0;
+  if (::fstat(fd, &st) != 0) err = errno;
+  const auto whole = static_cast<off_t>(static_cast<std::uint64_t>(st.st_size) / 16 * 16);
+  if (err == 0 && whole != st.st_size && ::ftruncate(fd, whole) != 0) err = errno;
+  if (err == 0) {
+    const auto n = ::pwrite(fd, entries.data(), entries.size(), whole);
+    if (n != static_cast<ssize_t>(entries.size())) err = n < 0 ? errno : ENOSPC;
+  }
+  if (err == 0 && ::fdatasync(fd) != 0) err = errno;
+  ::close(fd);
+  if (err != 0) return io_error("writing the reclaimed list", list, err);
+  // Its name is durable once the folder is synced: once per list and process (a list
+  // found already there may have been created by a run that crashed before that).
+  if (!lists_synced_.count(pack)) {
+    if (auto synced = sync_dir(dir_); !synced) return synced;
+    lists_synced_.insert(pack);
+  }
+  return status::ok();
 }
 
 std::vector<pack_location> pack_store::release(std::vector<pack_location> records) {
@@ -286,26 +322,26 @@ std::vector<pack_location> pack_store::release(std::vector<pack_location> record
     const auto last = records.begin() + static_cast<std::ptrdiff_t>(end_of_pack);
     i = end_of_pack;
     const fs::path file = pack_path(dir_, pack);
-    auto keep = [&](const char* what, int err) {
-      if (what != nullptr) {
+    // Left for a later pass, saying why when it is a failure.
+    auto keep = [&](std::optional<error> why) {
+      if (why) {
         std::fprintf(stderr, "journal storage: %s; reclaimed space in it is released later\n",
-                     io_error(what, file, err).to_string().c_str());
+                     why->to_string().c_str());
       }
       kept.insert(kept.end(), first, last);
     };
     const int fd = ::open(file.c_str(), O_RDWR | O_CLOEXEC);
     if (fd < 0) {
-      if (errno != ENOENT) keep("opening pack", errno);
+      if (errno != ENOENT) keep(io_error("opening pack", file, errno));
       continue;  // gone: nothing to give back
     }
     struct stat st {};
     if (::fstat(fd, &st) != 0 || st.st_nlink > 1) {
-      keep(nullptr, 0);  // a checkpoint links this pack: it keeps every byte it had
+      keep(std::nullopt);  // a checkpoint links this pack: it keeps every byte it had
       ::close(fd);
       continue;
     }
     // Runs of adjacent records, each [from, to), listed before anything is punched.
-    std::string entries;
     std::vector<std::pair<std::uint64_t, std::uint64_t>> runs;
     for (auto r = first; r != last; ++r) {
       const std::uint64_t from = r->offset;
@@ -316,54 +352,8 @@ std::vector<pack_location> pack_store::release(std::vector<pack_location> record
         runs.emplace_back(from, to);
       }
     }
-    for (const auto& [from, to] : runs) {
-      char entry[16];
-      for (int b = 0; b < 8; ++b) {
-        entry[b] = static_cast<char>(from >> (8 * b));
-        entry[8 + b] = static_cast<char>(to >> (8 * b));
-      }
-      entries.append(entry, sizeof entry);
-    }
-    const fs::path list = reclaimed_path(file);
-    const int lfd = ::open(list.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
-    if (lfd < 0) {
-      keep("opening the reclaimed list of pack", errno);
-      ::close(fd);
-      continue;
-    }
-    // After a torn last entry (a crash mid-append), the next entry goes where it began.
-    struct stat lst {};
-    int err = 0;
-    bool listed = ::fstat(lfd, &lst) == 0 || (err = errno, false);
-    const auto whole = static_cast<off_t>(static_cast<std::uint64_t>(lst.st_size) / 16 * 16);
-    if (listed && whole != lst.st_size && ::ftruncate(lfd, whole) != 0) {
-      err = errno;
-      listed = false;
-    }
-    if (listed) {
-      const auto n = ::pwrite(lfd, entries.data(), entries.size(), whole);
-      if (n != static_cast<ssize_t>(entries.size())) {
-        err = n < 0 ? errno : ENOSPC;
-        listed = false;
-      }
-    }
-    if (listed && ::fdatasync(lfd) != 0) {
-      err = errno;
-      listed = false;
-    }
-    ::close(lfd);
-    // The list's name is durable once its folder is synced: once per list and process (a
-    // list found already there may have been created by a run that crashed before that).
-    if (listed && !lists_synced_.count(pack)) {
-      if (auto synced = sync_dir(dir_); !synced) {
-        err = EIO;
-        listed = false;
-      } else {
-        lists_synced_.insert(pack);
-      }
-    }
-    if (!listed) {
-      keep("writing the reclaimed list of pack", err);
+    if (auto listed = list_reclaimed(pack, runs); !listed) {
+      keep(std::move(listed).err());
       ::close(fd);
       continue;
     }
@@ -378,7 +368,7 @@ std::vector<pack_location> pack_store::release(std::vector<pack_location> record
     }
     // The punches durable before their pending records may go: lost in a crash, a range
     // would stay listed and full, with nothing left to release it again.
-    if (::fdatasync(fd) != 0) keep("syncing pack", errno);
+    if (::fdatasync(fd) != 0) keep(io_error("syncing pack", file, errno));
     ::close(fd);
   }
   return kept;

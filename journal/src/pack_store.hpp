@@ -102,6 +102,9 @@ private:
   status open_for_append(std::uint32_t pack);
   int reader_fd(std::uint32_t pack) const;
   result<std::string> read_checked(const pack_location& at) const;
+  // Appends the runs to the pack's list of reclaimed ranges, durably.
+  status list_reclaimed(std::uint32_t pack,
+                        const std::vector<std::pair<std::uint64_t, std::uint64_t>>& runs);
   void release_cached(std::uint64_t from, std::uint64_t to) const;
 
   std::filesystem::path dir_;
