@@ -86,7 +86,10 @@ struct shared_context {
   // threads, where a 100 ms load of a large user would hold up every user scheduled behind
   // it. The registry caps how many are queued here at once.
   blocking_pool* recoveries = nullptr;
-  std::atomic<bool> stopping{false};  // queued recoveries not yet started are skipped
+  // A reclaim's listing reads the user's whole chunk index: on a thread of its own too, so
+  // neither the actors nor the recoveries wait for it; reclaims queue behind each other.
+  blocking_pool* reclaims = nullptr;
+  std::atomic<bool> stopping{false};  // recoveries queued and not yet started are skipped
   std::atomic<std::size_t> live{0};
   std::atomic<std::size_t> activations{0};
 };
@@ -171,9 +174,9 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       st.reclaiming = true;
       st.reclaimed = std::move(c->reclaim->done);
       caf::actor me = caf::actor_cast<caf::actor>(self);
-      // The listing reads the user's whole chunk index: off the actors' threads, like a
-      // recovery, so a large user holds up no one else.
-      ctx->recoveries->run(st.core->reclaim_chunks(
+      // The listing reads the user's whole chunk index: off the actors' threads, on the
+      // reclaim thread, so a large user holds up no other user's commands or recovery.
+      ctx->reclaims->run(st.core->reclaim_chunks(
           c->reclaim->stored_before_us, [me](result<journal::reclaimed> r) {
             caf::anon_send(me, std::make_shared<reclaim_answer>(std::move(r)));
           }));
@@ -475,16 +478,21 @@ void configure_scheduler(caf::actor_system_config& config, std::size_t threads) 
 
 struct user_directory::impl {
   impl(caf::actor_system& s, event_store& store, const directory_options& options)
-      : system(s), recoveries(std::max<std::size_t>(1, options.recoveries_max), "recovery") {
+      : system(s),
+        recoveries(std::max<std::size_t>(1, options.recoveries_max), "recovery"),
+        reclaims(1, "reclaim") {
     ctx.store = &store;
     ctx.options = options;
     ctx.recoveries = &recoveries;
+    ctx.reclaims = &reclaims;
   }
   caf::actor_system& system;
   shared_context ctx;
-  // Destroyed (queued recoveries skipped, running ones finished) after the actors are
-  // down and before the context the recoveries read.
+  // Destroyed (each runs what is queued: recoveries then skip their work, reclaims finish
+  // theirs, which the actors waiting for them need) after the actors are down and before
+  // the context the tasks read.
   blocking_pool recoveries;
+  blocking_pool reclaims;
   caf::actor registry;
 };
 

@@ -115,6 +115,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
+  // Longer than this overflows the microsecond clock arithmetic of cutoffs and waits.
+  constexpr std::chrono::seconds longest_duration = std::chrono::hours(24 * 36500);
   std::chrono::seconds retention{0};
   if (f.retention != "forever") {
     auto parsed = autosync::parse_duration(f.retention);
@@ -124,15 +126,21 @@ int main(int argc, char** argv) {
       return 2;
     }
     retention = std::chrono::ceil<std::chrono::seconds>(*parsed);
+    if (retention > longest_duration) {
+      std::cerr << "autosyncd: --retention " << f.retention
+                << " is longer than 100 years: write 'forever' to keep everything\n";
+      return 2;
+    }
   }
   std::optional<std::chrono::milliseconds> sweep;
   if (f.retention_sweep == "off") {
     sweep = std::chrono::milliseconds(0);
   } else if (f.retention_sweep != "auto") {
     auto parsed = autosync::parse_duration(f.retention_sweep);
-    if (!parsed || parsed->count() <= 0) {
+    if (!parsed || parsed->count() <= 0 || *parsed > longest_duration) {
       std::cerr << "autosyncd: --retention-sweep " << f.retention_sweep
-                << " is not a length of time: write it like 6h or 1d, or 'auto' or 'off'\n";
+                << " is not a length of time up to 100 years: write it like 6h or 1d, or "
+                   "'auto' or 'off'\n";
       return 2;
     }
     sweep = std::chrono::ceil<std::chrono::milliseconds>(*parsed);

@@ -151,7 +151,10 @@ void node::impl::sweep_loop() {
     std::unique_lock lock(sweep_mutex);
     return sweep_cv.wait_for(lock, wait, [this] { return sweep_stopping; });
   };
-  while (!stopping(every)) {
+  // The first sweep comes within an hour of the start: a node restarted more often than
+  // its interval must still sweep. Each next one, `every` after the previous one ended.
+  for (auto wait = std::min<std::chrono::milliseconds>(every, std::chrono::hours(1));
+       !stopping(wait); wait = every) {
     std::vector<std::string> names;
     auto listed = journal->list_users([&](std::string_view user, const journal::user_head&) {
       names.emplace_back(user);

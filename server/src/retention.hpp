@@ -16,7 +16,8 @@ namespace autosync::server {
 // Sends `user`'s retention (reclaiming what is older than `cutoff_us`) and then its chunk
 // reclaim, in order with the user's commands. A reclaim that frees something is audited
 // (`audit` may be null) with `peer` as who asked. `after` (may be empty) runs once the
-// reclaim is done, whatever its outcome, on the user's actor thread. Thread safe.
+// reclaim is done, whatever its outcome, on the user's actor thread (the registry's when
+// the user cannot be served). Thread safe.
 void apply_retention(actors::user_directory& users, audit_log* audit, const std::string& user,
                      std::int64_t now_us, std::int64_t cutoff_us, const std::string& peer,
                      std::function<void()> after = {});

@@ -316,6 +316,8 @@ BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start
       {"--retention 'a month'", "write it like 90s, 12h or 30d"},
       {"--request-deadline soon", "write it like 500ms, 30s or 2m"},
       {"--retention-sweep often", "write it like 6h or 1d, or 'auto' or 'off'"},
+      {"--retention-sweep 40000d", "up to 100 years"},
+      {"--retention 40000d", "longer than 100 years: write 'forever'"},
   };
   for (const auto& [flag, hint] : cases) {
     auto run = test::run_process(AUTOSYNCD_BIN, "--data-dir " + (dir / "d").string() +
