@@ -56,11 +56,12 @@ struct node_options {
   // (a file's newest revision always stays); until then they can be undeleted and
   // restored. Zero keeps everything forever. Each active user is checked about every
   // retention / 24, at least every hour, when they next make a call; every user, calling
-  // or not, by a sweep once a day (or every retention / 24 when that is shorter). The
-  // chunks no revision refers to any more go with each check.
+  // or not, by a sweep (the first within an hour of the start, then a day after the last
+  // one ended, or retention / 24 when that is shorter). The chunks no revision refers to
+  // any more go with each check.
   std::chrono::seconds retention = std::chrono::hours(24 * 30);
-  // How often the sweep visits every user: nothing for daily (or retention / 24 when that
-  // is shorter); zero for never.
+  // How long the sweep waits between its visits of every user: nothing for a day (or
+  // retention / 24 when that is shorter); zero for no sweep.
   std::optional<std::chrono::milliseconds> retention_sweep;
 };
 
