@@ -412,6 +412,17 @@ BOOST_AUTO_TEST_CASE(reclaimed_chunks_are_forgotten_and_their_space_goes_back) {
   BOOST_TEST(static_cast<bool>(verified), describe(verified));
 }
 
+BOOST_AUTO_TEST_CASE(a_reclaim_for_a_malformed_user_is_refused) {
+  temp_dir dir;
+  auto j = open_journal(journal_options(dir.path()));
+  auto r = j->reclaim_chunks_and_wait(std::string("bad\0user", 8), {sha256("x")}, test::an_hour_from_now_us());
+  BOOST_REQUIRE(!r);
+  BOOST_TEST(r.err().kind() == error_kind::invalid);
+  auto listed = j->list_chunks("", [](const journal::stored_chunk&) { return true; });
+  BOOST_REQUIRE(!listed);
+  BOOST_TEST(listed.err().kind() == error_kind::invalid);
+}
+
 BOOST_AUTO_TEST_CASE(chunks_stored_after_the_cutoff_are_kept) {
   temp_dir dir;
   auto j = open_journal(journal_options(dir.path()));

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "journal_fixture.hpp"
+#include "test_data.hpp"
 
 using namespace autosync;
 using namespace autosync::test;
@@ -233,4 +234,28 @@ BOOST_AUTO_TEST_CASE(a_full_disk_reports_errors_keeps_acknowledged_data_and_reop
     BOOST_REQUIRE_MESSAGE(got, "chunk " << i << " of " << stored_chunks.size() << ": " << describe(got));
   }
   BOOST_TEST(append_commit(*j, "alice", "/after") == acknowledged.size() + 1);
+}
+
+// A reclaim whose batch cannot be written forgets nothing and frees nothing: the chunk
+// stays indexed and readable, its bytes untouched.
+BOOST_AUTO_TEST_CASE(a_reclaim_that_cannot_be_written_changes_nothing) {
+  temp_dir dir;
+  auto fs = std::make_shared<failing_file_system>(rocksdb::FileSystem::Default());
+  auto env = rocksdb::NewCompositeEnv(fs);
+  const std::string content = random_bytes(1 << 20, 77);
+  {
+    auto options = journal_options(dir.path());
+    options.env = env.get();
+    auto j = open_journal(options);
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(content), content));
+    fs->failing = true;
+    auto r = j->reclaim_chunks_and_wait("alice", {sha256(content)}, test::an_hour_from_now_us());
+    BOOST_REQUIRE(!r);
+    BOOST_TEST(to_string(r.err().kind()) == to_string(error_kind::unavailable));
+    fs->failing = false;
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  auto got = j->get_chunk("alice", sha256(content));
+  BOOST_REQUIRE_MESSAGE(got, describe(got));
+  BOOST_TEST((*got == content));
 }
