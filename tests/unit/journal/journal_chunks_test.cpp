@@ -554,10 +554,10 @@ BOOST_AUTO_TEST_CASE(a_torn_entry_in_a_reclaimed_list_is_overwritten_by_the_next
   auto j = open_journal(journal_options(dir.path()));
   const auto chunks = store_chunks(*j, 4, 1 << 20, 800);
   const auto pack = only_pack(dir.path());
+  const auto initial = allocated_bytes(pack);
   BOOST_REQUIRE(j->reclaim_chunks_and_wait("alice", {sha256(chunks[0])}, test::an_hour_from_now_us()));
-  for (int i = 0; i < 1000 && pack_listed(pack) == 0; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  // Listed and punched: the first release is over.
+  allocated_within(pack, initial - (1u << 20) + 2 * 4096);
   const auto list = std::filesystem::path(pack).replace_extension(".reclaimed");
   BOOST_REQUIRE_EQUAL(std::filesystem::file_size(list), 16u);
   {
