@@ -32,6 +32,16 @@ std::uint32_t get_u32(const char* in) {
   return v;
 }
 
+void put_u64(char* out, std::uint64_t v) {
+  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>(v >> (8 * i));
+}
+
+std::uint64_t get_u64(const char* in) {
+  std::uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = v << 8 | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
 error io_error(const std::string& what, const fs::path& file, int err) {
   std::string message = what + " " + file.string() + ": " + std::strerror(err);
   if (err == ENOSPC || err == EDQUOT) {
@@ -85,11 +95,7 @@ std::vector<std::pair<std::uint64_t, std::uint64_t>> pack_store::reclaimed_range
   char entry[16];
   // A torn last entry (a crash mid-append) is ignored: its range was not punched yet.
   while (::read(fd, entry, sizeof entry) == static_cast<ssize_t>(sizeof entry)) {
-    std::uint64_t from = 0, to = 0;
-    for (int i = 7; i >= 0; --i) {
-      from = from << 8 | static_cast<unsigned char>(entry[i]);
-      to = to << 8 | static_cast<unsigned char>(entry[8 + i]);
-    }
+    const std::uint64_t from = get_u64(entry), to = get_u64(entry + 8);
     if (from < to) out.emplace_back(from, to);
   }
   ::close(fd);
@@ -276,10 +282,8 @@ status pack_store::list_reclaimed(std::uint32_t pack,
   std::string entries;
   for (const auto& [from, to] : runs) {
     char entry[16];
-    for (int b = 0; b < 8; ++b) {
-      entry[b] = static_cast<char>(from >> (8 * b));
-      entry[8 + b] = static_cast<char>(to >> (8 * b));
-    }
+    put_u64(entry, from);
+    put_u64(entry + 8, to);
     entries.append(entry, sizeof entry);
   }
   const fs::path list = reclaimed_path(pack_path(dir_, pack));
