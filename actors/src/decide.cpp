@@ -1,5 +1,6 @@
 #include "autosync/actors/decide.hpp"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -270,12 +271,8 @@ decide_result decide_retention(const namespace_state& state, const command& cmd,
       removed.insert(n->id);
       continue;
     }
-    for (std::size_t i = 0; i + 1 < n->history.size(); ++i) {
-      if (n->history[i].timestamp_us < retention.cutoff_us) {
-        trimmed.push_back(n->id);
-        break;
-      }
-    }
+    const auto keep = kept_by_retention(n->history, retention.cutoff_us);
+    if (std::find(keep.begin(), keep.end(), false) != keep.end()) trimmed.push_back(n->id);
   }
   // A deleted folder goes once every entry that was below it is gone: a file deleted with
   // it shares its deletion time, so this follows the files' cutoff.

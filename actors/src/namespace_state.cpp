@@ -325,23 +325,30 @@ status namespace_state::apply_retention(std::uint64_t seq, schema::Event::Reader
   const std::int64_t cutoff = retention.getCutoffUs();
   for (auto id : retention.getTrimmedFiles()) {
     auto& history = nodes_.at(id).history;
-    // The newest revision, and the newest content if the file is deleted, always stay.
-    std::size_t keep_content = history.size();
-    for (std::size_t i = history.size(); i-- > 0;) {
-      if (!history[i].deletion) {
-        keep_content = i;
-        break;
-      }
-    }
+    const auto keep = kept_by_retention(history, cutoff);
     std::vector<version> kept;
     for (std::size_t i = 0; i < history.size(); ++i) {
-      if (history[i].timestamp_us >= cutoff || i + 1 == history.size() || i == keep_content) {
-        kept.push_back(std::move(history[i]));
-      }
+      if (keep[i]) kept.push_back(std::move(history[i]));
     }
     history = std::move(kept);
   }
   return status::ok();
+}
+
+std::vector<bool> kept_by_retention(const std::vector<version>& history, std::int64_t cutoff_us) {
+  std::vector<bool> keep(history.size(), false);
+  if (history.empty()) return keep;
+  keep.back() = true;
+  for (std::size_t i = history.size(); i-- > 0;) {
+    if (!history[i].deletion) {
+      keep[i] = true;
+      break;
+    }
+  }
+  for (std::size_t i = 0; i < history.size(); ++i) {
+    if (history[i].timestamp_us >= cutoff_us) keep[i] = true;
+  }
+  return keep;
 }
 
 const node* namespace_state::find_deleted_file(std::string_view path) const {

@@ -351,6 +351,26 @@ BOOST_AUTO_TEST_CASE(retention_keeps_what_is_newer_than_the_cutoff) {
   BOOST_TEST(d.state.lookup("/x") != nullptr);
 }
 
+BOOST_AUTO_TEST_CASE(retention_that_would_change_nothing_writes_nothing_and_never_repeats) {
+  namespace_driver d;
+  d.ok(commit_file{"/j.txt", 0, content_of({"j"})});  // stamped +1
+  const auto v1 = d.ok(commit_file{"/k.txt", 0, content_of({"k1"})});
+  d.ok(commit_file{"/k.txt", v1, content_of({"k2"})});
+  d.ok(delete_entry{"/j.txt", 0});  // stamped +4
+  // /j.txt's content is older than the cutoff but is the content an undelete brings back,
+  // and its deletion is not older: retention has nothing to take from it.
+  const std::int64_t cutoff = 1700000000000000 + 4;
+  const auto before = d.state.last_seq();
+  d.ok(apply_retention{cutoff});
+  BOOST_TEST(d.state.last_seq() == before + 1);  // /k.txt's first revision goes
+  BOOST_TEST(d.state.history("/k.txt").size() == 1u);
+  BOOST_TEST(d.state.history("/j.txt").size() == 2u);
+  d.ok(apply_retention{cutoff});
+  BOOST_TEST(d.state.last_seq() == before + 1);  // the same check again writes nothing
+  d.ok(undelete_file{"/j.txt"});
+  BOOST_TEST((d.state.lookup("/j.txt")->content == content_of({"j"})));
+}
+
 BOOST_AUTO_TEST_CASE(random_command_sequences_replay_to_the_same_state) {
   for (unsigned seed = 1; seed <= 5; ++seed) {
     std::mt19937 rng(seed);

@@ -153,6 +153,11 @@ private:
   operation_window operations_{operations_remembered};
 };
 
+// Which revisions of a file's history retention with `cutoff_us` keeps: those from the
+// cutoff on, the newest, and the newest content of a deleted file (so it can be undeleted).
+// Deciding and applying retention both use it: a decision to trim must trim something.
+std::vector<bool> kept_by_retention(const std::vector<version>& history, std::int64_t cutoff_us);
+
 // Reads a content struct of the schema.
 file_content content_from(schema::FileContent::Reader reader);
 // Writes one.
