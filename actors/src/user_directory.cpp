@@ -190,7 +190,7 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       if (!st.core->usable()) st.broken = *outcome.failed;
       continue;
     }
-    if (c->view) c->view(st.core->state());
+    if (c->view) c->view(st.core->state(), outcome);
     if (!st.core->has_staged()) {
       // Decided against durable state alone (a refusal, a retry): final now.
       c->done(std::move(outcome));

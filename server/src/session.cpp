@@ -222,7 +222,17 @@ kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string en
   auto reply = std::make_shared<command_reply>();
   actors::state_view view;
   if (!entry_path.empty()) {
-    view = [reply, entry_path = std::move(entry_path)](const actors::namespace_state& state) {
+    view = [reply, entry_path = std::move(entry_path)](const actors::namespace_state& state,
+                                                       const actors::command_outcome& out) {
+      // A retry answers as the first run did: the entry that commit made, even if another
+      // device changed the file since (a client would otherwise take that device's
+      // revision for its own, and never send or fetch the difference).
+      if (out.was_retry && out.applied) {
+        if (auto made = entry_at_revision(state, entry_path, out.applied->last_seq)) {
+          reply->entry = std::move(*made);
+          return;
+        }
+      }
       if (const auto* n = state.lookup(entry_path)) reply->entry = copy_entry(state, *n);
     };
   }

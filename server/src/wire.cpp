@@ -64,6 +64,32 @@ entry_copy copy_entry(const actors::namespace_state& state, const actors::node& 
   return e;
 }
 
+std::optional<entry_copy> entry_at_revision(const actors::namespace_state& state,
+                                            std::string_view path, std::uint64_t revision) {
+  auto from = [&](const actors::node& n) -> std::optional<entry_copy> {
+    for (const auto& v : n.history) {
+      if (v.revision != revision || v.deletion) continue;
+      entry_copy e;
+      e.id = n.id;
+      e.path = v.path;
+      e.revision = v.revision;
+      e.content = v.content;
+      e.device_id = v.device_id;
+      return e;
+    }
+    return std::nullopt;
+  };
+  if (const auto* n = state.lookup(path); n != nullptr && !n->folder) {
+    if (auto e = from(*n)) return e;
+  }
+  // Moved or deleted since: a rare retry, worth a walk over every entry.
+  for (const auto* n : state.all_nodes()) {
+    if (n->folder) continue;
+    if (auto e = from(*n)) return e;
+  }
+  return std::nullopt;
+}
+
 void to_wire(const entry_copy& e, rpc::Entry::Builder out, bool with_chunks) {
   out.setId(e.id);
   out.setPath(e.path);

@@ -2,7 +2,9 @@
 // place errors become RPC failures.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "autosync/actors/changes.hpp"
 #include "autosync/actors/decide.hpp"
@@ -21,6 +23,10 @@ struct entry_copy {
 };
 
 entry_copy copy_entry(const actors::namespace_state& state, const actors::node& n);
+// The file as revision `revision` left it (the file now at `path` first, then any other),
+// or nothing once retention dropped that revision.
+std::optional<entry_copy> entry_at_revision(const actors::namespace_state& state,
+                                            std::string_view path, std::uint64_t revision);
 
 void to_wire(const entry_copy& e, schema::rpc::Entry::Builder out, bool with_chunks);
 void to_wire(const actors::version& v, schema::rpc::Version::Builder out);

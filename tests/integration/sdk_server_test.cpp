@@ -294,6 +294,29 @@ BOOST_FIXTURE_TEST_CASE(pipelined_commits_and_chunk_fetches_answer_each_request_
   BOOST_TEST(alice->changes(listed->seq)->changes.empty());
 }
 
+BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_later_one, fixture) {
+  auto laptop = connect("alice", "laptop");
+  auto phone = connect("alice", "phone");
+  auto first = laptop->put_bytes("laptop's first", "/r.txt");
+  BOOST_REQUIRE_MESSAGE(first, test::describe(first));
+  BOOST_REQUIRE(laptop->put_bytes("laptop's second", "/scratch"));  // uploads its chunk
+  const auto plan = sdk::plan_bytes("laptop's second");
+  auto mine = laptop->commit("/r.txt", plan, first->revision, 0, "op-retried");
+  BOOST_REQUIRE_MESSAGE(mine, test::describe(mine));
+  sdk::put_options after;
+  after.base_revision = mine->revision;
+  auto theirs = phone->put_bytes("the phone's edit", "/r.txt", after);
+  BOOST_REQUIRE_MESSAGE(theirs, test::describe(theirs));
+  // The laptop never saw its answer and asks again: the commit is not applied twice, and
+  // the answer is the laptop's revision, not the phone's.
+  auto again = laptop->commit("/r.txt", plan, first->revision, 0, "op-retried");
+  BOOST_REQUIRE_MESSAGE(again, test::describe(again));
+  BOOST_TEST(again->revision == mine->revision);
+  BOOST_TEST(again->hash == plan.hash);
+  BOOST_TEST(again->device_id == "laptop");
+  BOOST_TEST(laptop->stat("/r.txt")->revision == theirs->revision);
+}
+
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
   sdk::connect_options o;
   o.server = server.address();

@@ -361,7 +361,7 @@ BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait
     if (i % 2 == 1) std::get<commit_file>(cmd.body).base_revision = i == 1 ? 0 : i - 1;
     directory.send(
         "batched", std::move(cmd),
-        [&, odd = i % 2 == 1](const namespace_state& state) {
+        [&, odd = i % 2 == 1](const namespace_state& state, const command_outcome&) {
           if (!odd) return;
           std::lock_guard lock(m);
           revisions.push_back(state.lookup("/same")->revision);

@@ -39,9 +39,9 @@ struct directory_options {
 using outcome_callback = std::function<void(command_outcome)>;
 // Runs on the actor's thread just after the command was decided, with the user's state
 // including its events (not yet durable: nothing may leave the actor before the outcome
-// says so). Not run when the user could not be recovered. Read what the reply needs, do
-// not keep the reference.
-using state_view = std::function<void(const namespace_state&)>;
+// says so), and the outcome so far (a retry: the seqs its first run wrote). Not run when
+// the user could not be recovered. Read what the reply needs, do not keep the reference.
+using state_view = std::function<void(const namespace_state&, const command_outcome&)>;
 // Runs once, on the user's actor thread, with the user's state after every command sent
 // before it, or the error that keeps the user from being served. Must not block.
 using state_reader = std::function<void(const namespace_state*, const error*)>;
