@@ -178,6 +178,7 @@ struct NamespaceState {
     deleted @4 :Bool;
     revision @5 :UInt64;
     history @6 :List(Version);  # files: every revision, oldest first
+    movedSeq @7 :UInt64;        # the seq of the entry's last move (0: never moved)
   }
 
   struct Version {

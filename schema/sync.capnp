@@ -145,7 +145,10 @@ interface Session {
 
   delete @6 (path :Text, baseRevision :UInt64, operationId :Text) -> (seq :UInt64, failure :Failure);
   # A file, or a folder with everything below. Deleted files stay restorable until retention.
-  # `baseRevision` 0 deletes whatever is there; else it must be the file's current revision.
+  # `baseRevision` 0 deletes whatever is there; else, for a file, it must be its current
+  # revision, and for a folder it is the cursor (seq) the caller's view of it is as of:
+  # should anything below have been written, created or moved in since, the delete is a
+  # conflict naming that entry, and nothing is deleted.
 
   move @7 (from :Text, to :Text, operationId :Text) -> (seq :UInt64, failure :Failure);
 

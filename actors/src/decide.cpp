@@ -177,6 +177,16 @@ decide_result decide_delete(const namespace_state& state, const command& cmd,
                       ", not " + std::to_string(del.base_revision),
                   info_of(state, *existing));
   }
+  // A folder's base is the seq of the caller's view of it: what was written or moved in
+  // since is something the caller never saw, and is not deleted on its behalf.
+  if (existing->folder && del.base_revision != 0) {
+    if (const node* changed = state.changed_after(existing->id, del.base_revision)) {
+      return refuse(error_kind::conflict,
+                    del.path + " changed after " + std::to_string(del.base_revision) + ": " +
+                        state.path_of(changed->id) + " is newer (list it again)",
+                    info_of(state, *changed));
+    }
+  }
   event_list events(state, cmd);
   auto deleted = events.add().initFileDeleted();
   deleted.setNodeId(existing->id);

@@ -234,6 +234,7 @@ status namespace_state::apply_move(std::uint64_t seq, schema::Event::Reader even
   unlink(n);
   n.parent = parent->id;
   n.name = std::string(name_of(to));
+  n.moved_seq = seq;
   link(n);
   return status::ok();
 }
@@ -335,6 +336,18 @@ status namespace_state::apply_retention(std::uint64_t seq, schema::Event::Reader
   return status::ok();
 }
 
+const node* namespace_state::changed_after(node_id folder, std::uint64_t seq) const {
+  std::vector<node_id> todo{folder};
+  while (!todo.empty()) {
+    const node* n = get(todo.back());
+    todo.pop_back();
+    if (n == nullptr) continue;
+    if (n->revision > seq || n->moved_seq > seq) return n;
+    for (const auto& [name, id] : n->children) todo.push_back(id);
+  }
+  return nullptr;
+}
+
 std::vector<bool> kept_by_retention(const std::vector<version>& history, std::int64_t cutoff_us) {
   std::vector<bool> keep(history.size(), false);
   if (history.empty()) return keep;
@@ -378,6 +391,7 @@ bool same_version(const version& a, const version& b) {
 
 bool same_node(const node& a, const node& b) {
   return a.id == b.id && a.parent == b.parent && a.name == b.name && a.folder == b.folder &&
+         a.moved_seq == b.moved_seq &&
          a.children == b.children &&
          a.deleted == b.deleted && a.revision == b.revision && a.content == b.content &&
          std::equal(a.history.begin(), a.history.end(), b.history.begin(), b.history.end(),

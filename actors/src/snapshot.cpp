@@ -32,6 +32,7 @@ std::string namespace_state::encode() const {
     out.setFolder(n.folder);
     out.setDeleted(n.deleted);
     out.setRevision(n.revision);
+    out.setMovedSeq(n.moved_seq);
     auto history = out.initHistory(static_cast<unsigned>(n.history.size()));
     for (unsigned k = 0; k < n.history.size(); ++k) {
       const version& v = n.history[k];
@@ -92,6 +93,7 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
     n.folder = in.getFolder();
     n.deleted = in.getDeleted();
     n.revision = in.getRevision();
+    n.moved_seq = in.getMovedSeq();
     n.history.reserve(in.getHistory().size());
     for (auto v : in.getHistory()) {
       version out;

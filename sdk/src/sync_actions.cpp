@@ -567,10 +567,12 @@ status action_runner::delete_local(const sync_action& a) {
   return status::ok();
 }
 
-// Files at their synced revision (a newer one is a conflict: kept); folders whole.
+// Files at their synced revision (a newer one is a conflict: kept); folders whole, as of
+// the remote view this pass planned from: what another device put inside since makes the
+// delete a conflict, and the next pass fetches it.
 status action_runner::delete_remote(const sync_action& a) {
   const bool folder = a.what == kind::delete_remote_folder;
-  auto removed = c_.remote.remove(remote(a.path), folder ? 0 : a.base_revision);
+  auto removed = c_.remote.remove(remote(a.path), folder ? c_.state.cursor : a.base_revision);
   if (!removed && removed.err().kind() != error_kind::not_found) {
     return fail(a.path, std::move(removed).err());
   }

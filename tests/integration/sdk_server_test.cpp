@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "autosync/sdk/client.hpp"
+#include "autosync/sdk/folder_sync.hpp"
 #include "autosync/server/auth.hpp"
 #include "printers.hpp"
 #include "server_process.hpp"
@@ -315,6 +316,40 @@ BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_la
   BOOST_TEST(again->hash == plan.hash);
   BOOST_TEST(again->device_id == "laptop");
   BOOST_TEST(laptop->stat("/r.txt")->revision == theirs->revision);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_folder_deleted_here_keeps_what_another_device_put_in_meanwhile, fixture) {
+  auto laptop = connect("alice", "laptop");
+  auto phone = connect("alice", "phone");
+  sdk::folder_sync_options o;
+  o.local = dir / "laptop";
+  o.remote = "/sync";
+  std::filesystem::create_directories(o.local / "d");
+  { std::ofstream(o.local / "d" / "old.txt") << "old"; }
+  bool put_meanwhile = false;
+  o.stop = [&] {
+    // The pass has read the server's tree and is scanning or acting on it: the phone's
+    // file arrives now, unseen by the plan.
+    if (put_meanwhile) {
+      put_meanwhile = false;
+      BOOST_REQUIRE(phone->put_bytes("the phone's", "/sync/d/new.txt"));
+    }
+    return false;
+  };
+  auto sync = sdk::folder_sync::open(*laptop, o);
+  BOOST_REQUIRE_MESSAGE(sync, test::describe(sync));
+  BOOST_REQUIRE((*sync)->run_once());
+  std::filesystem::remove_all(o.local / "d");
+  put_meanwhile = true;
+  auto pass = (*sync)->run_once();
+  BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
+  BOOST_TEST(!put_meanwhile);
+  // The phone's file was neither deleted nor lost: it is on the server and, after the
+  // pass that retried, here too; the laptop's deletion of what it had seen stands.
+  auto kept = laptop->stat("/sync/d/new.txt");
+  BOOST_TEST(kept.has_value(), test::describe(kept));
+  BOOST_TEST(!laptop->stat("/sync/d/old.txt").has_value());
+  BOOST_TEST(read_file(o.local / "d" / "new.txt") == "the phone's");
 }
 
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {

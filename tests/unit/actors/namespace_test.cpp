@@ -205,6 +205,33 @@ BOOST_AUTO_TEST_CASE(deleting_a_folder_deletes_what_is_below_and_keeps_it_recove
   BOOST_TEST(stale.reason.kind() == error_kind::conflict);
 }
 
+BOOST_AUTO_TEST_CASE(a_folder_delete_as_of_a_view_refuses_what_arrived_below_since) {
+  namespace_driver d;
+  d.ok(commit_file{"/d/old.txt", 0, content_of({"o"})});
+  d.ok(commit_file{"/elsewhere/f.txt", 0, content_of({"f"})});
+  d.ok(create_folder{"/d/sub"});
+  const std::uint64_t seen = d.state.last_seq();  // the caller's view
+  // Written, created and moved in since: each keeps the folder.
+  d.ok(commit_file{"/d/sub/new.txt", 0, content_of({"n"})});
+  auto written = d.refused(delete_entry{"/d", seen});
+  BOOST_TEST(written.reason.kind() == error_kind::conflict);
+  BOOST_REQUIRE(written.current.has_value());
+  BOOST_TEST(written.current->path == "/d/sub/new.txt");
+  d.ok(delete_entry{"/d/sub/new.txt", 0});
+  const std::uint64_t seen_again = d.state.last_seq();
+  d.ok(move_entry{"/elsewhere", "/d/sub/moved"});
+  auto moved = d.refused(delete_entry{"/d", seen_again});
+  BOOST_TEST(moved.reason.kind() == error_kind::conflict);
+  BOOST_TEST(moved.current->path == "/d/sub/moved");
+  BOOST_TEST(d.state.lookup("/d/old.txt") != nullptr);  // nothing was deleted
+  // As of a view that has seen everything, and unconditionally, it goes.
+  d.ok(delete_entry{"/d", d.state.last_seq()});
+  BOOST_TEST(d.state.lookup("/d") == nullptr);
+  auto restored = namespace_state::decode(d.state.encode(), d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(restored);
+  BOOST_TEST((*restored == d.state));  // the move seqs survive a snapshot
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_is_refused_before_anything_else) {
   namespace_driver d;
   auto r = d.refused(commit_file{"relative/path", 0, content_of({"x"})});

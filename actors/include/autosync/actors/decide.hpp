@@ -22,7 +22,9 @@ struct commit_file {
 };
 
 // Deletes a file, or a folder with everything below it. base_revision 0 deletes whatever
-// is there; otherwise it must be the file's current revision.
+// is there; otherwise, for a file, it must be its current revision, and for a folder it is
+// the seq of the caller's view: nothing below may have been written, created or moved
+// since (else a conflict naming the newer entry).
 struct delete_entry {
   std::string path;
   std::uint64_t base_revision = 0;

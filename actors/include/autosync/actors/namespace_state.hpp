@@ -64,6 +64,7 @@ struct node {
   bool folder = false;
   bool deleted = false;         // a tombstone: kept for history, undelete and restore
   std::uint64_t revision = 0;   // files: the current revision; folders: the seq that created it
+  std::uint64_t moved_seq = 0;  // the seq of its last move or rename (0: never)
   file_content content;         // files: the current content
   std::vector<version> history; // files: every revision, oldest first
   // Folders: the live children, by folded name (fold_case). Derived from the children's
@@ -93,6 +94,9 @@ public:
   // The live child of `folder` whose name folds to the same key as `name`.
   const node* child(node_id folder, std::string_view name) const;
   bool is_inside(node_id id, node_id ancestor) const;  // id == ancestor counts
+  // A live entry below `folder` (or the folder itself) written, created or moved after
+  // `seq`, or nullptr: what a caller who saw the tree as of `seq` has not seen.
+  const node* changed_after(node_id folder, std::uint64_t seq) const;
   // Every entry, live and deleted, in id order (the root included).
   std::vector<const node*> all_nodes() const;
   const applied_operation* find_operation(std::string_view operation_id) const;
