@@ -5,6 +5,7 @@
 #include <set>
 
 #include "autosync/sdk/client.hpp"
+#include "local_scan.hpp"
 
 namespace autosync::sdk {
 
@@ -21,6 +22,10 @@ constexpr int move_rounds_max = 4;
 
 bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // `path` is `folder` or below it. The empty folder is the top: everything is below it.
@@ -102,7 +107,9 @@ public:
         synced_(trees.synced),
         inodes_(trees.last_inodes),
         frozen_(trees.frozen),
-        options_(options) {}
+        options_(options) {
+    freeze_reserved_names();
+  }
 
   sync_plan run();
 
@@ -117,6 +124,7 @@ private:
   void pull_remote_change(const std::string& path, const local_item* l, const remote_item* r);
   void decide_both_changed(const std::string& path, const local_item* l, const remote_item* r);
   void skip_case_collisions();
+  void freeze_reserved_names();
   void finish_folder_deletes();
   std::string conflicted_copy_of(const std::string& path);
   bool frozen(const std::string& path) const;
@@ -160,6 +168,21 @@ sync_plan planner::run() {
     for (auto& action : actions) plan_.actions.push_back(std::move(action));
   }
   return std::move(plan_);
+}
+
+// The names this sync keeps for itself locally (its engine folder at the top, unfinished
+// downloads) are never scanned here: a remote entry with one would be fetched into a place
+// the scan does not look, and the next pass would take it for deleted here and delete it
+// on the server. Such entries are left alone on both sides.
+void planner::freeze_reserved_names() {
+  const std::string engine = internal::engine_folder_name;
+  for (const auto& [path, item] : remote_) {
+    const bool reserved = is_under(path, engine) || ends_with(path, internal::download_suffix);
+    if (!reserved || frozen(path)) continue;
+    frozen_.push_back(path);
+    skip(path, "has a name this sync keeps for its own files (" + engine + " at the top, \"" +
+                   internal::download_suffix + "\" at the end); rename it on the server to sync it");
+  }
 }
 
 bool planner::frozen(const std::string& path) const {

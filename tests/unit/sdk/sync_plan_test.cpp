@@ -105,6 +105,25 @@ BOOST_AUTO_TEST_CASE(unchanged_folder_plans_nothing) {
   BOOST_TEST(plan(t).actions.empty());
 }
 
+BOOST_AUTO_TEST_CASE(remote_entries_with_names_the_sync_keeps_for_itself_are_left_alone) {
+  sync_trees t;
+  t.remote[".autosync"] = remote_folder(1);
+  t.remote[".autosync/mine.txt"] = remote_file(1, 3, 2);
+  t.remote["notes.autosync-part"] = remote_file(2, 4, 3);
+  t.remote["keep.txt"] = remote_file(3, 5, 4);
+  // What an older build fetched and recorded as synced, and the scan never saw here.
+  t.synced["old.autosync-part"] = remote_file(4, 6, 5);
+  t.remote["old.autosync-part"] = remote_file(4, 6, 5);
+  const auto p = plan(t);
+  BOOST_TEST(described(p) == expect({"download keep.txt"}), boost::test_tools::per_element());
+  std::vector<std::string> skipped;
+  for (const auto& s : p.skipped) skipped.push_back(s.path);
+  BOOST_TEST(skipped == (std::vector<std::string>{".autosync", "notes.autosync-part",
+                                                  "old.autosync-part"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(p.skipped.front().reason.find("rename it on the server") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(local_edit_is_uploaded_based_on_the_synced_revision) {
   sync_trees t;
   synced_file(t, "a.txt", 1, 5, 2, 11);
