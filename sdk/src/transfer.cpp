@@ -477,6 +477,16 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
     options.stats->file_bytes = plan.size;
     options.stats->chunks_total = plan.chunks.size();
   }
+  // Chunks cut while something wrote the file may mix old and new content, a file that
+  // never existed: commit only what was read from a file unchanged from open to here.
+  struct stat after {};
+  if (::fstat(in.fd, &after) != 0 || after.st_size != st.st_size ||
+      after.st_mtim.tv_sec != st.st_mtim.tv_sec || after.st_mtim.tv_nsec != st.st_mtim.tv_nsec ||
+      after.st_ctim.tv_sec != st.st_ctim.tv_sec || after.st_ctim.tv_nsec != st.st_ctim.tv_nsec) {
+    return error(error_kind::conflict, local.string() +
+                                           " changed while it was being uploaded (nothing was "
+                                           "committed); put it again once nothing writes to it");
+  }
   return commit_resending(*this, *impl_, remote, plan, *base,
                           options.mtime_us.value_or(mtime_us_of(local)), file_chunks(in, plan),
                           options);

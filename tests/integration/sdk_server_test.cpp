@@ -352,6 +352,35 @@ BOOST_FIXTURE_TEST_CASE(a_folder_deleted_here_keeps_what_another_device_put_in_m
   BOOST_TEST(read_file(o.local / "d" / "new.txt") == "the phone's");
 }
 
+BOOST_FIXTURE_TEST_CASE(a_file_written_during_its_upload_is_not_committed_as_a_mix, fixture) {
+  auto alice = connect("alice");
+  const auto file = dir / "growing.bin";
+  const std::string before = test::random_bytes(6 << 20, 7);
+  { std::ofstream(file, std::ios::binary) << before; }
+  bool written = false;
+  sdk::put_options o;
+  o.progress = [&](std::uint64_t, std::uint64_t) {
+    if (written) return;
+    written = true;  // the first and the last MiB change while the upload runs
+    std::fstream f(file, std::ios::binary | std::ios::in | std::ios::out);
+    const std::string other = test::random_bytes(1 << 20, 8);
+    f.seekp(0);
+    f.write(other.data(), static_cast<std::streamsize>(other.size()));
+    f.seekp(static_cast<std::streamoff>(before.size() - other.size()));
+    f.write(other.data(), static_cast<std::streamsize>(other.size()));
+  };
+  auto put = alice->put_file(file, "/growing.bin", o);
+  BOOST_REQUIRE(written);
+  BOOST_REQUIRE(!put.has_value());
+  BOOST_TEST(put.err().kind() == error_kind::conflict);
+  BOOST_TEST(put.err().message().find("changed while it was being uploaded") != std::string::npos);
+  BOOST_TEST(!alice->stat("/growing.bin").has_value());  // nothing committed
+  auto again = alice->put_file(file, "/growing.bin");  // nothing writes it now
+  BOOST_REQUIRE_MESSAGE(again, test::describe(again));
+  BOOST_REQUIRE(alice->get_file("/growing.bin", dir / "back.bin"));
+  BOOST_TEST(read_file(dir / "back.bin") == read_file(file));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
   sdk::connect_options o;
   o.server = server.address();
