@@ -95,18 +95,33 @@ status check_content(const file_content& content) {
   return status::ok();
 }
 
-// The chunks of `content` the store lacks, as a refusal; nothing when all are there.
+// The chunks of `content` the store lacks, as a refusal; nothing when all are there. A
+// chunk stored with another size than the content says is refused too: sizes are what
+// quotas count and what downloads expect.
 std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has) {
   std::vector<sha256_digest> ids;
-  std::set<sha256_digest> seen;
+  std::vector<std::uint64_t> claimed;
+  std::map<sha256_digest, std::uint64_t> seen;
   for (const auto& c : content.chunks) {
-    if (seen.insert(c.hash).second) ids.push_back(c.hash);
+    auto [at, added] = seen.emplace(c.hash, c.size);
+    if (added) {
+      ids.push_back(c.hash);
+      claimed.push_back(c.size);
+    } else if (at->second != c.size) {
+      return refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is listed with two sizes");
+    }
   }
   if (ids.empty()) return std::nullopt;
-  const auto present = has(ids);
+  const auto stored = has(ids);
   refusal missing{error(error_kind::not_found, ""), std::nullopt, {}};
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (i >= present.size() || !present[i]) missing.missing_chunks.push_back(ids[i]);
+    if (i >= stored.size() || !stored[i]) {
+      missing.missing_chunks.push_back(ids[i]);
+    } else if (*stored[i] != claimed[i]) {
+      return refuse(error_kind::invalid, "chunk " + ids[i].hex() + " is " +
+                                             std::to_string(*stored[i]) + " bytes, not " +
+                                             std::to_string(claimed[i]) + " as the content says");
+    }
   }
   if (missing.missing_chunks.empty()) return std::nullopt;
   missing.reason = error(error_kind::not_found,

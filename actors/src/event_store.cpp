@@ -36,9 +36,9 @@ void journal_event_store::write_snapshot(const std::string& user, const journal:
   journal_.write_snapshot(user, snap, std::move(done));
 }
 
-result<std::vector<bool>> journal_event_store::has_chunks(
+result<std::vector<std::optional<std::uint64_t>>> journal_event_store::chunk_sizes(
     const std::string& user, const std::vector<sha256_digest>& ids) const {
-  return journal_.has_chunks(user, ids);
+  return journal_.chunk_sizes(user, ids);
 }
 
 status journal_event_store::list_chunks(

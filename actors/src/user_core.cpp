@@ -49,9 +49,9 @@ command_outcome user_core::stage(const command& cmd) {
   last_command_us_ = cmd.timestamp_us;
   command_outcome out;
   auto decided = decide(state_, cmd, [this](const std::vector<sha256_digest>& ids) {
-    auto has = store_.has_chunks(user_, ids);
+    auto sizes = store_.chunk_sizes(user_, ids);
     // An unreadable index counts as missing: the client re-uploads, nothing is lost.
-    return has ? *has : std::vector<bool>(ids.size(), false);
+    return sizes ? *sizes : std::vector<std::optional<std::uint64_t>>(ids.size());
   });
   if (auto* refused = std::get_if<refusal>(&decided)) {
     out.refused = std::move(*refused);

@@ -260,6 +260,15 @@ result<std::vector<std::uint64_t>> journal::snapshot_seqs(std::string_view user)
 
 result<std::vector<bool>> journal::has_chunks(std::string_view user,
                                               const std::vector<sha256_digest>& ids) const {
+  auto sizes = chunk_sizes(user, ids);
+  if (!sizes) return std::move(sizes).err();
+  std::vector<bool> out(ids.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) out[i] = (*sizes)[i].has_value();
+  return out;
+}
+
+result<std::vector<std::optional<std::uint64_t>>> journal::chunk_sizes(
+    std::string_view user, const std::vector<sha256_digest>& ids) const {
   if (auto s = validate_user_id(user); !s) return std::move(s).err();
   std::vector<std::string> keys_owned;
   keys_owned.reserve(ids.size());
@@ -269,10 +278,15 @@ result<std::vector<bool>> journal::has_chunks(std::string_view user,
   std::vector<rocksdb::Status> statuses(ids.size());
   impl_->db->MultiGet(rocksdb::ReadOptions(), impl_->cf(family::chunks), slices.size(),
                       slices.data(), values.data(), statuses.data());
-  std::vector<bool> out(ids.size());
+  std::vector<std::optional<std::uint64_t>> out(ids.size());
   for (std::size_t i = 0; i < ids.size(); ++i) {
     if (statuses[i].ok()) {
-      out[i] = true;
+      const auto entry = decode_chunk_entry(values[i].ToStringView());
+      if (!entry) {
+        return error(error_kind::corruption, "user " + std::string(user) + " chunk " +
+                                                 ids[i].hex() + ": malformed location record");
+      }
+      out[i] = entry->size;
     } else if (!statuses[i].IsNotFound()) {
       return storage_error(statuses[i], "looking up chunk " + ids[i].hex());
     }

@@ -21,8 +21,8 @@ public:
     cmd.timestamp_us = static_cast<std::int64_t>(ops_);
     cmd.body = std::move(body);
     auto result = actors::decide(state, cmd, [this](const std::vector<sha256_digest>& ids) {
-      auto has = journal_.has_chunks(user_, ids);
-      return has ? *has : std::vector<bool>(ids.size(), false);
+      auto sizes = journal_.chunk_sizes(user_, ids);
+      return sizes ? *sizes : std::vector<std::optional<std::uint64_t>>(ids.size());
     });
     auto* d = std::get_if<actors::decision>(&result);
     if (d == nullptr || d->events.empty()) return false;

@@ -45,7 +45,8 @@ class namespace_driver {
 public:
   actors::namespace_state state;
   std::vector<logged_event> log;
-  std::set<sha256_digest> uploaded;  // what the chunk store has
+  std::map<sha256_digest, std::uint64_t> uploaded;  // what the chunk store has, with sizes
+  // Every commit's chunks are in the store, as its content says (uploaded just before).
   bool all_chunks_present = true;
 
   actors::decide_result run(actors::command_body body, std::string op = "") {
@@ -54,9 +55,15 @@ public:
     cmd.operation_id = op.empty() ? "op-" + std::to_string(++ops_) : op;
     cmd.timestamp_us = 1700000000000000 + static_cast<std::int64_t>(ops_);
     cmd.body = std::move(body);
+    if (const auto* commit = std::get_if<actors::commit_file>(&cmd.body); commit && all_chunks_present) {
+      for (const auto& c : commit->content.chunks) uploaded.emplace(c.hash, c.size);
+    }
     auto result = actors::decide(state, cmd, [this](const std::vector<sha256_digest>& ids) {
-      std::vector<bool> out;
-      for (const auto& id : ids) out.push_back(all_chunks_present || uploaded.count(id) != 0);
+      std::vector<std::optional<std::uint64_t>> out;
+      for (const auto& id : ids) {
+        auto it = uploaded.find(id);
+        out.push_back(it != uploaded.end() ? std::optional<std::uint64_t>(it->second) : std::nullopt);
+      }
       return out;
     });
     if (auto* d = std::get_if<actors::decision>(&result)) {

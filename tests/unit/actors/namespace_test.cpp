@@ -107,12 +107,35 @@ BOOST_AUTO_TEST_CASE(names_differing_only_in_letter_case_conflict) {
 BOOST_AUTO_TEST_CASE(a_commit_naming_chunks_the_store_lacks_lists_them_and_changes_nothing) {
   namespace_driver d;
   d.all_chunks_present = false;
-  d.uploaded.insert(sha256("have"));
+  d.uploaded[sha256("have")] = 4;
   auto r = d.refused(commit_file{"/a.bin", 0, content_of({"have", "lack1", "lack2", "lack1"})});
   BOOST_TEST(r.reason.kind() == error_kind::not_found);
   BOOST_TEST((r.missing_chunks == std::vector<sha256_digest>{sha256("lack1"), sha256("lack2")}));
   BOOST_TEST(d.state.last_seq() == 0u);
   BOOST_TEST(d.state.lookup("/a.bin") == nullptr);
+}
+
+BOOST_AUTO_TEST_CASE(a_commit_claiming_other_sizes_than_the_stored_chunks_is_refused) {
+  namespace_driver d;
+  d.all_chunks_present = false;
+  d.uploaded[sha256("seventeen bytes!!")] = 17;
+  d.ok(set_quota{10});
+  // A file of one byte made of a 17-byte chunk would dodge the quota and never download.
+  file_content lie = content_of({"seventeen bytes!!"});
+  lie.chunks[0].size = 1;
+  lie.size = 1;
+  auto r = d.refused(commit_file{"/lie", 0, lie});
+  BOOST_TEST(r.reason.kind() == error_kind::invalid);
+  BOOST_TEST(r.reason.message().find("is 17 bytes, not 1") != std::string::npos, r.reason.message());
+  file_content twice = content_of({"seventeen bytes!!", "seventeen bytes!!"});
+  twice.chunks[0].size = 1;
+  twice.chunks[1].size = 2;
+  twice.size = 3;
+  auto r2 = d.refused(commit_file{"/twice", 0, twice});
+  BOOST_TEST(r2.reason.kind() == error_kind::invalid);
+  BOOST_TEST(r2.reason.message().find("two sizes") != std::string::npos, r2.reason.message());
+  BOOST_TEST(d.state.lookup("/lie") == nullptr);
+  BOOST_TEST(d.state.used_bytes() == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(a_commit_beyond_the_quota_fails_and_changes_nothing) {

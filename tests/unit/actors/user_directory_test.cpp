@@ -116,9 +116,9 @@ public:
                       journal::status_callback done) override {
     inner_.write_snapshot(user, snap, std::move(done));
   }
-  result<std::vector<bool>> has_chunks(const std::string& user,
-                                       const std::vector<sha256_digest>& ids) const override {
-    return inner_.has_chunks(user, ids);
+  result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
+      const std::string& user, const std::vector<sha256_digest>& ids) const override {
+    return inner_.chunk_sizes(user, ids);
   }
   status list_chunks(const std::string& user,
                      const std::function<bool(const journal::stored_chunk&)>& visit) const override {

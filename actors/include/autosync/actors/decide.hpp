@@ -98,8 +98,9 @@ struct refusal {
 
 using decide_result = std::variant<decision, refusal>;
 
-// For each chunk, whether the user's chunk store has it.
-using chunk_presence = std::function<std::vector<bool>(const std::vector<sha256_digest>&)>;
+// For each chunk, its size in the user's chunk store, or nothing when the store lacks it.
+using chunk_presence =
+    std::function<std::vector<std::optional<std::uint64_t>>(const std::vector<sha256_digest>&)>;
 
 decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has);
 

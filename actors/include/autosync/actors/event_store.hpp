@@ -37,8 +37,9 @@ public:
   virtual void write_snapshot(const std::string& user, const journal::snapshot& snap,
                               journal::status_callback done) = 0;
 
-  virtual result<std::vector<bool>> has_chunks(const std::string& user,
-                                               const std::vector<sha256_digest>& ids) const = 0;
+  // For each chunk, its size in the user's store, or nothing when the store lacks it.
+  virtual result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
+      const std::string& user, const std::vector<sha256_digest>& ids) const = 0;
   // Every chunk the user has (id, size, when stored), in id order.
   virtual status list_chunks(const std::string& user,
                              const std::function<bool(const journal::stored_chunk&)>& visit) const = 0;
@@ -64,8 +65,8 @@ public:
   status write_snapshot(const std::string& user, const journal::snapshot& snap) override;
   void write_snapshot(const std::string& user, const journal::snapshot& snap,
                       journal::status_callback done) override;
-  result<std::vector<bool>> has_chunks(const std::string& user,
-                                       const std::vector<sha256_digest>& ids) const override;
+  result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
+      const std::string& user, const std::vector<sha256_digest>& ids) const override;
   status list_chunks(const std::string& user,
                      const std::function<bool(const journal::stored_chunk&)>& visit) const override;
   void reclaim_chunks(const std::string& user, std::vector<sha256_digest> ids,

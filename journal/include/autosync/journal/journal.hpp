@@ -195,6 +195,10 @@ public:
   // For each id, whether the user has that chunk. Reads only the small index.
   result<std::vector<bool>> has_chunks(std::string_view user,
                                        const std::vector<sha256_digest>& ids) const;
+  // For each id, the size of the user's chunk (its content's bytes), or nothing when the
+  // user lacks it. Reads only the small index.
+  result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
+      std::string_view user, const std::vector<sha256_digest>& ids) const;
   // The chunk's content, decrypted and checked against its hash.
   result<std::string> get_chunk(std::string_view user, const sha256_digest& id) const;
 
