@@ -221,10 +221,26 @@ decide_result decide_move(const namespace_state& state, const command& cmd, cons
   event_list events(state, cmd);
   auto parent = plan_parents(state, mv.to, events, source->id);
   if (auto* r = std::get_if<refusal>(&parent)) return std::move(*r);
+  const std::string from = state.path_of(source->id);
+  const std::string to = join(std::get<std::string>(parent), name_of(mv.to));
+  if (to == from) {
+    // The target's folders are the source's, named in another letter case: nothing moves.
+    return refuse(error_kind::invalid, "moving " + mv.from + " onto itself (" + mv.to + " is " +
+                                           from + ": names are compared without letter case)");
+  }
+  // Every path below a moved folder gets longer or shorter with it: one that would pass
+  // the limit could be neither read nor deleted afterwards.
+  if (const auto longest = to.size() + state.deepest_below(source->id);
+      longest > path_limits::path_bytes_max) {
+    return refuse(error_kind::invalid,
+                  "moving " + mv.from + " to " + mv.to + " would make a path below it " +
+                      std::to_string(longest) + " bytes long, over the limit of " +
+                      std::to_string(path_limits::path_bytes_max) + ": choose a shorter target");
+  }
   auto moved = events.add().initMoved();
   moved.setNodeId(source->id);
-  moved.setFromPath(state.path_of(source->id));
-  moved.setToPath(join(std::get<std::string>(parent), name_of(mv.to)));
+  moved.setFromPath(from);
+  moved.setToPath(to);
   moved.setIsFolder(source->folder);
   return events.finish();
 }

@@ -348,6 +348,25 @@ const node* namespace_state::changed_after(node_id folder, std::uint64_t seq) co
   return nullptr;
 }
 
+std::size_t namespace_state::deepest_below(node_id id) const {
+  std::size_t deepest = 0;
+  std::vector<std::pair<node_id, std::size_t>> todo{{id, 0}};
+  while (!todo.empty()) {
+    const auto [at, length] = todo.back();
+    todo.pop_back();
+    const node* n = get(at);
+    if (n == nullptr) continue;
+    for (const auto& [folded, child] : n->children) {
+      const node* c = get(child);
+      if (c == nullptr) continue;
+      const std::size_t below = length + 1 + c->name.size();
+      deepest = std::max(deepest, below);
+      if (c->folder) todo.emplace_back(child, below);
+    }
+  }
+  return deepest;
+}
+
 std::vector<bool> kept_by_retention(const std::vector<version>& history, std::int64_t cutoff_us) {
   std::vector<bool> keep(history.size(), false);
   if (history.empty()) return keep;

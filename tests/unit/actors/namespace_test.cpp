@@ -205,6 +205,32 @@ BOOST_AUTO_TEST_CASE(moves_refuse_a_taken_target_and_a_folder_into_itself) {
   // Changing only the letter case of a name is a rename.
   d.ok(move_entry{"/a/x", "/a/X"});
   BOOST_TEST(d.state.lookup("/a/x")->name == "X");
+  // A target whose folders are the source's in another case moves nothing: refused, and
+  // nothing is written.
+  const auto before = d.state.last_seq();
+  auto same = d.refused(move_entry{"/a/X", "/A/X"});
+  BOOST_TEST(same.reason.kind() == error_kind::invalid);
+  BOOST_TEST(same.reason.message().find("onto itself") != std::string::npos);
+  BOOST_TEST(d.state.last_seq() == before);
+}
+
+BOOST_AUTO_TEST_CASE(a_move_that_would_push_a_path_below_past_the_limit_is_refused) {
+  namespace_driver d;
+  const std::string deep = "/s/" + std::string(250, 'a') + "/" + std::string(250, 'b') + "/" +
+                           std::string(250, 'c') + "/f.txt";
+  d.ok(commit_file{deep, 0, content_of({"x"})});
+  std::string target;
+  while (target.size() + deep.size() - 2 <= path_limits::path_bytes_max) {
+    target += "/" + std::string(250, 't');
+  }
+  const auto before = d.state.last_seq();
+  auto r = d.refused(move_entry{"/s", target});
+  BOOST_TEST(r.reason.kind() == error_kind::invalid);
+  BOOST_TEST(r.reason.message().find("over the limit") != std::string::npos, r.reason.message());
+  BOOST_TEST(d.state.last_seq() == before);
+  BOOST_TEST(d.state.lookup(deep) != nullptr);
+  d.ok(move_entry{"/s", "/short"});  // a target that keeps every path in bounds moves
+  BOOST_TEST(d.state.lookup("/short" + deep.substr(2)) != nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(deleting_a_folder_deletes_what_is_below_and_keeps_it_recoverable) {

@@ -97,6 +97,9 @@ public:
   // A live entry below `folder` (or the folder itself) written, created or moved after
   // `seq`, or nullptr: what a caller who saw the tree as of `seq` has not seen.
   const node* changed_after(node_id folder, std::uint64_t seq) const;
+  // The bytes the longest live path below `id` adds to its path ("/a/b.txt" below "/x"
+  // adds 8); 0 for a file or an empty folder.
+  std::size_t deepest_below(node_id id) const;
   // Every entry, live and deleted, in id order (the root included).
   std::vector<const node*> all_nodes() const;
   const applied_operation* find_operation(std::string_view operation_id) const;
