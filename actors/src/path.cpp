@@ -1,13 +1,19 @@
 #include "autosync/actors/path.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace autosync::actors {
 
 namespace {
 
+std::size_t utf8_sequence(std::string_view s, std::size_t i);
+
 error bad_path(std::string_view path, const std::string& why) {
-  std::string shown(path.substr(0, 200));
+  std::size_t cut = std::min<std::size_t>(path.size(), 200);
+  // Whole characters only: the message goes to people, and half a character is not text.
+  while (cut > 0 && cut < path.size() && (static_cast<unsigned char>(path[cut]) & 0xc0) == 0x80) --cut;
+  std::string shown(path.substr(0, cut));
   for (auto& c : shown) {
     if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
   }
@@ -46,6 +52,17 @@ std::size_t utf8_sequence(std::string_view s, std::size_t i) {
 }
 
 }  // namespace
+
+bool is_clean_text(std::string_view text) {
+  for (std::size_t i = 0; i < text.size();) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x20 || c == 0x7f) return false;
+    const std::size_t len = utf8_sequence(text, i);
+    if (len == 0) return false;
+    i += len;
+  }
+  return true;
+}
 
 status validate_path(std::string_view path) {
   if (path.empty()) return bad_path(path, "it is empty");

@@ -25,10 +25,11 @@ status check_device_id(std::string_view device) {
   if (device.empty() || device.size() > device_id_bytes_max) {
     return error(error_kind::invalid, "a device id of 1 to 64 characters is required");
   }
-  for (unsigned char c : device) {
-    if (c < 0x20 || c == 0x7f) {
-      return error(error_kind::invalid, "a device id may not hold control characters");
-    }
+  // Device ids are journaled with every change and shown to people (history, conflicted
+  // copies' names): text, like a path's names.
+  if (!actors::is_clean_text(device)) {
+    return error(error_kind::invalid,
+                 "a device id must be UTF-8 text without control characters");
   }
   return {};
 }

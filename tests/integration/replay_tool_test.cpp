@@ -117,6 +117,22 @@ BOOST_AUTO_TEST_CASE(export_reproduces_the_files_byte_for_byte_now_and_in_the_pa
   BOOST_TEST(r.output.find("not empty") != std::string::npos, r.output);
 }
 
+BOOST_AUTO_TEST_CASE(events_as_json_survive_a_device_id_that_is_not_utf8) {
+  node_data node;
+  {
+    auto j = node.open();
+    test::journaled_user bob(*j, "bob");
+    bob.device_id = "dev\xff";  // as an older server accepted it
+    BOOST_REQUIRE(bob.run(actors::create_folder{"/a"}));
+    BOOST_REQUIRE(bob.run(actors::create_folder{"/b"}));
+  }
+  auto events = run_tool(node.args("events bob --json"));
+  BOOST_TEST(events.exit_code == 0, events.output);
+  BOOST_TEST(events.output.find("\"device\":\"dev\xef\xbf\xbd\"") != std::string::npos,
+             events.output);
+  BOOST_TEST(events.output.find("\"seq\":2") != std::string::npos, events.output);
+}
+
 BOOST_AUTO_TEST_CASE(users_events_and_state_answer_from_a_read_only_journal) {
   node_data node;
   std::uint64_t first = 0;
@@ -148,6 +164,15 @@ BOOST_AUTO_TEST_CASE(users_events_and_state_answer_from_a_read_only_journal) {
   auto bad_time = run_tool(node.args("state alice --at-time yesterday"));
   BOOST_TEST(bad_time.exit_code != 0);
   BOOST_TEST(bad_time.output.find("UTC like") != std::string::npos, bad_time.output);
+
+  for (const char* command : {"events nobody", "state nobody", "verify nobody", "export nobody x"}) {
+    auto unknown = run_tool(node.args(command));
+    BOOST_TEST(unknown.exit_code == 1, command);
+    BOOST_TEST(unknown.output.find("has no events in this journal") != std::string::npos,
+               unknown.output);
+  }
+  auto bad_user = run_tool(node.args("events 'bad user!'"));
+  BOOST_TEST(bad_user.exit_code != 0, bad_user.output);
 
   auto no_journal = run_tool("--data-dir " + (node.dir / "nothing").string() +
                              " --master-key-file " + (node.dir / "master.key").string() + " users");

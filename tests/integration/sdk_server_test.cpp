@@ -381,6 +381,18 @@ BOOST_FIXTURE_TEST_CASE(a_file_written_during_its_upload_is_not_committed_as_a_m
   BOOST_TEST(read_file(dir / "back.bin") == read_file(file));
 }
 
+BOOST_FIXTURE_TEST_CASE(a_device_id_that_is_not_text_is_refused_at_login, fixture) {
+  for (const std::string& device : {std::string("dev\xff"), std::string("dev\x01")}) {
+    sdk::connect_options o;
+    o.server = server.address();
+    o.token = test::token_for("alice");
+    o.device_id = device;
+    auto c = sdk::client::connect(o);
+    BOOST_REQUIRE(!c.has_value());
+    BOOST_TEST(c.err().kind() == error_kind::invalid, c.err().to_string());
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
   sdk::connect_options o;
   o.server = server.address();

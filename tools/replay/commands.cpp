@@ -12,6 +12,13 @@ namespace {
 
 using json = nlohmann::json;
 
+// JSON text of a value whose strings came from the journal: a byte that is not UTF-8 (an
+// older build journaled device ids unchecked) is shown as U+FFFD rather than ending the
+// output with an exception.
+std::string dump(const json& value) {
+  return value.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
 std::string hex(capnp::Data::Reader d) {
@@ -69,7 +76,7 @@ std::string readable(const json& fields) {
   std::string out;
   for (const auto& [key, value] : fields.items()) {
     if (!out.empty()) out += ' ';
-    out += key + "=" + (value.is_string() ? value.get<std::string>() : value.dump());
+    out += key + "=" + (value.is_string() ? value.get<std::string>() : dump(value));
   }
   return out;
 }
@@ -109,15 +116,14 @@ int list_users(journal::journal& j, bool json_lines, std::ostream& out, std::ost
     }
     ++users;
     if (json_lines) {
-      out << json{{"user", user},
+      out << dump(json{{"user", user},
                   {"events", head.last_seq},
                   {"last_seq", head.last_seq},
                   {"live_files", state->live_files()},
                   {"live_bytes", state->used_bytes()},
                   {"chunks", chunks},
                   {"stored_bytes", stored},
-                  {"unreferenced_bytes", unreferenced}}
-                 .dump()
+                  {"unreferenced_bytes", unreferenced}})
           << "\n";
     } else {
       out << user << "\t" << head.last_seq << "\t" << head.last_seq << "\t" << state->live_files()
@@ -148,7 +154,7 @@ int print_events(journal::journal& j, const std::string& user, std::uint64_t fro
                    {"device", text(e.getDeviceId())}, {"operation", text(e.getOperationId())},
                    {"kind", kind}};
       line.update(fields);
-      out << line.dump() << "\n";
+      out << dump(line) << "\n";
     } else {
       out << stored.seq() << "  " << format_utc(e.getTimestampUs()) << "  " << kind << "  "
           << readable(fields) << "  device=" << text(e.getDeviceId()) << "\n";
@@ -187,7 +193,7 @@ int print_state(journal::journal& j, const std::string& user, const point& at,
         line["size"] = n.content.size;
         line["content_hash"] = n.content.hash.hex();
       }
-      out << line.dump() << "\n";
+      out << dump(line) << "\n";
     } else if (n.folder) {
       out << path << "/\n";
     } else {

@@ -80,6 +80,20 @@ int main(int argc, char** argv) {
   replay::point at;
   if (!read_point(at_seq, at_time, at)) return 2;
   if (users->parsed()) return replay::list_users(j, json, std::cout, std::cerr);
+  if (!user.empty()) {
+    // A misspelt user would otherwise read as an intact, empty history.
+    auto head = j.head(user);
+    if (!head) {
+      std::cerr << "autosync-replay: " << head.err().to_string() << "\n";
+      return 2;
+    }
+    if (head->last_seq == 0) {
+      std::cerr << "autosync-replay: user " << user
+                << " has no events in this journal; `autosync-replay users` lists those that "
+                   "do\n";
+      return 1;
+    }
+  }
   if (events->parsed()) return replay::print_events(j, user, from, to, json, std::cout, std::cerr);
   if (state->parsed()) return replay::print_state(j, user, at, json, std::cout, std::cerr);
   if (verify->parsed()) {

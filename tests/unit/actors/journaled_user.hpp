@@ -14,9 +14,11 @@ class journaled_user {
 public:
   journaled_user(journal::journal& j, std::string user) : journal_(j), user_(std::move(user)) {}
 
+  std::string device_id = "phone";
+
   bool run(actors::command_body body) {
     actors::command cmd;
-    cmd.device_id = "phone";
+    cmd.device_id = device_id;
     cmd.operation_id = "op-" + std::to_string(++ops_);
     cmd.timestamp_us = static_cast<std::int64_t>(ops_);
     cmd.body = std::move(body);

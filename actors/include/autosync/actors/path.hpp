@@ -21,6 +21,10 @@ struct path_limits {
 // components, NUL or other control characters, invalid UTF-8, a name or path too long.
 status validate_path(std::string_view path);
 
+// Whether `text` is valid UTF-8 without control characters: what a name shown to people
+// (a path's component, a device id) must be.
+bool is_clean_text(std::string_view text);
+
 // The components of a valid path: "/a/b" -> {"a", "b"}. REQUIRES: validate_path(path).
 std::vector<std::string_view> split_path(std::string_view path);
 
