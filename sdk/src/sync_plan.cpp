@@ -544,8 +544,24 @@ std::string conflicted_copy_name(const std::string& path, const std::string& dev
   std::string copy = " (conflicted copy " + device_name + " " + date;
   if (n > 1) copy += " " + std::to_string(n);
   copy += ")";
-  return folder + name.substr(0, has_extension ? dot : name.size()) + copy +
-         (has_extension ? name.substr(dot) : "");
+  std::string stem = name.substr(0, has_extension ? dot : name.size());
+  std::string extension = has_extension ? name.substr(dot) : "";
+  // A name may be 255 bytes: a long one gives up the end of its stem (whole characters) so
+  // that the copy can exist at all; the rename would fail on every pass otherwise.
+  constexpr std::size_t name_bytes_max = 255;
+  if (stem.size() + copy.size() + extension.size() > name_bytes_max) {
+    if (extension.size() > (name_bytes_max - copy.size()) / 2) {
+      stem += extension;  // an "extension" that long is part of the name
+      extension.clear();
+    }
+    std::size_t keep = name_bytes_max - copy.size() - extension.size();
+    while (keep > 0 && keep < stem.size() &&
+           (static_cast<unsigned char>(stem[keep]) & 0xc0) == 0x80) {
+      --keep;
+    }
+    stem.resize(std::min(keep, stem.size()));
+  }
+  return folder + stem + copy + extension;
 }
 
 // --- the remote tree from the change feed -------------------------------------------------

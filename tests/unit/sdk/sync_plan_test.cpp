@@ -91,6 +91,20 @@ std::vector<std::string> expect(std::initializer_list<const char*> actions) {
   return {actions.begin(), actions.end()};
 }
 
+// No UTF-8 sequence cut short (a lead byte's continuation bytes all follow it).
+bool whole_characters(const std::string& s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    const std::size_t len = b < 0x80 ? 1 : (b & 0xe0) == 0xc0 ? 2 : (b & 0xf0) == 0xe0 ? 3 : 4;
+    if (i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
 sync_action only_action(const sync_plan& p) {
   BOOST_REQUIRE_EQUAL(p.actions.size(), 1u);
   return p.actions.front();
@@ -418,6 +432,23 @@ BOOST_AUTO_TEST_CASE(moves_run_first_and_deletes_last) {
   BOOST_TEST(described(plan(t)) == expect({"move_remote z-old.txt z-new.txt", "upload m-new.txt",
                                            "delete_remote a-gone.txt"}),
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(conflicted_copy_names_of_long_names_fit_in_255_bytes) {
+  const std::string device(64, 'd');
+  std::string long_stem = "n";  // then 120 "é": two bytes each, so a cut may fall inside one
+  for (int i = 0; i < 120; ++i) long_stem += "\xc3\xa9";
+  for (const std::string& name : {long_stem + ".txt", long_stem, "x." + std::string(250, 'e')}) {
+    const auto copy = conflicted_copy_name("folder/" + name, device, "2026-01-02", 3);
+    BOOST_TEST(copy.rfind("folder/", 0) == 0u);
+    const auto copy_name = copy.substr(7);
+    BOOST_TEST(copy_name.size() <= 255u, copy_name.size());
+    BOOST_TEST(copy_name.find(" (conflicted copy " + device + " 2026-01-02 3)") != std::string::npos);
+    BOOST_TEST(whole_characters(copy_name), copy_name);
+  }
+  BOOST_TEST(conflicted_copy_name(long_stem + ".txt", "pc", "2026-01-02").size() <= 255u);
+  const auto kept = conflicted_copy_name(long_stem + ".txt", device, "2026-01-02");
+  BOOST_TEST(kept.substr(kept.size() - 4) == ".txt");
 }
 
 BOOST_AUTO_TEST_CASE(conflicted_copy_names_keep_the_extension_and_the_folder) {
