@@ -80,13 +80,15 @@ public:
 
 struct node::impl {
   node_options options;
+  // Before the actors: a command's audit line is written from its outcome on an actor
+  // thread, so the log must outlive them.
+  std::unique_ptr<audit_log> audit;
   std::unique_ptr<journal::journal> journal;
   std::unique_ptr<actors::journal_event_store> store;
   std::unique_ptr<caf::actor_system_config> caf_config;
   std::unique_ptr<caf::actor_system> system;
   std::unique_ptr<actors::user_directory> users;
   std::unique_ptr<blocking_pool> pool;
-  std::unique_ptr<audit_log> audit;
   std::thread rpc_thread;
   std::string address;
   std::uint16_t port = 0;

@@ -152,14 +152,16 @@ private:
   void apply_retention_if_due();
 
   actors::command make_command(capnp::Text::Reader operation_id, actors::command_body body);
-  // Sends a command to the user's actor; the reply carries the entry at `entry_path`.
-  kj::Promise<command_reply> run(actors::command cmd, std::string entry_path);
+  // Sends a command to the user's actor; the reply carries the entry at `entry_path`. When
+  // the command changes something (not a retry), `audited` goes to the audit log as it
+  // becomes durable, whether or not the reply still reaches the client.
+  kj::Promise<command_reply> run(actors::command cmd, std::string entry_path,
+                                 std::optional<audit_record> audited = std::nullopt);
   // Reads the user's live state on its actor's thread; `fn` must copy what it needs.
   template <class T>
   kj::Promise<result<T>> read_state(std::function<result<T>(const actors::namespace_state&)> fn);
   template <class T>
   kj::Promise<result<T>> on_pool(std::function<result<T>()> fn);
-  void audit(const std::string& action, const std::string& target, const std::string& detail);
 
   rpc_context& ctx_;
   std::shared_ptr<connection_state> connection_;
@@ -206,7 +208,8 @@ actors::command session_impl::make_command(capnp::Text::Reader operation_id,
   return cmd;
 }
 
-kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string entry_path) {
+kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string entry_path,
+                                             std::optional<audit_record> audited) {
   if (cmd.operation_id.empty() || cmd.operation_id.size() > operation_id_bytes_max) {
     command_reply r;
     r.outcome.refused = actors::refusal{
@@ -236,8 +239,19 @@ kj::Promise<command_reply> session_impl::run(actors::command cmd, std::string en
       if (const auto* n = state.lookup(entry_path)) reply->entry = copy_entry(state, *n);
     };
   }
+  if (audited) {
+    audited->user = who_.user;
+    audited->peer = connection_->peer;
+  }
   ctx_.users.send(who_.user, std::move(cmd), std::move(view),
-                  [fulfil = std::move(answer.fulfil), reply](actors::command_outcome out) {
+                  [fulfil = std::move(answer.fulfil), reply, log = ctx_.audit,
+                   audited = std::move(audited)](actors::command_outcome out) mutable {
+                    // Here, not in the reply's continuation: a deadline or a dropped
+                    // connection cancels that, and the client's retry is a was_retry.
+                    if (log != nullptr && audited && out.applied && !out.was_retry) {
+                      audited->time_us = now_us();
+                      log->write(*audited);
+                    }
                     reply->outcome = std::move(out);
                     fulfil(std::move(*reply));
                   });
@@ -261,12 +275,6 @@ kj::Promise<result<T>> session_impl::on_pool(std::function<result<T>()> fn) {
   auto answer = make_cross_thread_reply<result<T>>();
   ctx_.pool.run([fulfil = std::move(answer.fulfil), fn = std::move(fn)] { fulfil(fn()); });
   return kj::mv(answer.promise);
-}
-
-void session_impl::audit(const std::string& action, const std::string& target,
-                         const std::string& detail) {
-  if (ctx_.audit == nullptr) return;
-  ctx_.audit->write({now_us(), action, who_.user, connection_->peer, target, detail});
 }
 
 // --- chunks --------------------------------------------------------------------------------
@@ -396,12 +404,11 @@ kj::Promise<void> session_impl::delete_(DeleteContext context) {
     auto p = context.getParams();
     std::string path = text_of(p.getPath());
     return run(make_command(p.getOperationId(), actors::delete_entry{path, p.getBaseRevision()}),
-               {})
-        .then([this, context, path](command_reply r) mutable {
+               {}, audit_record{0, "delete", {}, {}, path, ""})
+        .then([context](command_reply r) mutable {
           auto results = context.getResults();
           if (!succeeded(r.outcome, results)) return;
           results.setSeq(r.outcome.applied->last_seq);
-          if (!r.outcome.was_retry) audit("delete", path, "");
         });
   });
 }
@@ -435,12 +442,12 @@ kj::Promise<void> session_impl::restore(RestoreContext context) {
     auto p = context.getParams();
     std::string path = text_of(p.getPath());
     const auto revision = p.getRevision();
-    return run(make_command(p.getOperationId(), actors::restore_revision{path, revision}), path)
-        .then([this, context, path, revision](command_reply r) mutable {
+    return run(make_command(p.getOperationId(), actors::restore_revision{path, revision}), path,
+               audit_record{0, "restore", {}, {}, path, "revision " + std::to_string(revision)})
+        .then([context](command_reply r) mutable {
           auto results = context.getResults();
           if (!succeeded(r.outcome, results)) return;
           if (r.entry) to_wire(*r.entry, results.initEntry(), true);
-          if (!r.outcome.was_retry) audit("restore", path, "revision " + std::to_string(revision));
         });
   });
 }
@@ -449,12 +456,12 @@ kj::Promise<void> session_impl::undelete(UndeleteContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     auto p = context.getParams();
     std::string path = text_of(p.getPath());
-    return run(make_command(p.getOperationId(), actors::undelete_file{path}), path)
-        .then([this, context, path](command_reply r) mutable {
+    return run(make_command(p.getOperationId(), actors::undelete_file{path}), path,
+               audit_record{0, "undelete", {}, {}, path, ""})
+        .then([context](command_reply r) mutable {
           auto results = context.getResults();
           if (!succeeded(r.outcome, results)) return;
           if (r.entry) to_wire(*r.entry, results.initEntry(), true);
-          if (!r.outcome.was_retry) audit("undelete", path, "");
         });
   });
 }

@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <iterator>
 #include <thread>
 
@@ -358,6 +359,41 @@ BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_
   auto again = session.listRequest();
   again.setPath("/");
   BOOST_TEST(!again.send().wait(io.waitScope).hasFailure());
+}
+
+// The audit line of a change is written as the change becomes durable: a reply cut short by
+// the deadline (the client's retry is then answered as a retry) still leaves exactly one.
+BOOST_AUTO_TEST_CASE(every_applied_delete_is_audited_once_even_past_the_request_deadline) {
+  test::temp_dir dir;
+  constexpr int files = 30;
+  {
+    test::server_process server(AUTOSYNCD_BIN, dir / "server");
+    auto client = connect(server.address());
+    BOOST_REQUIRE(client);
+    for (int i = 0; i < files; ++i) {
+      BOOST_REQUIRE((*client)->put_bytes("g", "/many/g" + std::to_string(i)));
+    }
+    BOOST_TEST(server.stop() == 0);
+  }
+  std::filesystem::rename(dir / "server" / "server-1.log", dir / "server" / "first.log");
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--request-deadline", "1ms"});
+  auto client = connect(server.address(), 1000);
+  BOOST_REQUIRE(client);
+  for (int i = 0; i < files; ++i) {
+    auto removed = (*client)->remove("/many/g" + std::to_string(i));
+    BOOST_REQUIRE_MESSAGE(removed, test::describe(removed));
+  }
+  BOOST_TEST(server.stop() == 0);
+  std::ifstream audit(server.data_dir() / "audit.log");
+  std::map<std::string, int> deletes;
+  for (std::string line; std::getline(audit, line);) {
+    if (line.find("\"action\":\"delete\"") == std::string::npos) continue;
+    const auto at = line.find("\"target\":\"");
+    BOOST_REQUIRE(at != std::string::npos);
+    ++deletes[line.substr(at + 10, line.find('"', at + 10) - at - 10)];
+  }
+  BOOST_TEST(deletes.size() == static_cast<std::size_t>(files));
+  for (const auto& [target, count] : deletes) BOOST_TEST(count == 1, target);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_past_the_request_deadline_is_answered_unavailable_and_still_completes) {
