@@ -166,13 +166,20 @@ interface Session {
 
   subscribe @13 (listener :ChangeListener, cursor :UInt64)
             -> (subscription :Subscription, failure :Failure);
-  # From now on `listener` receives every change after `cursor`, in order, one call at a
-  # time. The subscription ends when `subscription` is dropped, the listener fails, or
-  # the session's token expires.
+  # From now on `listener` receives every change after `cursor`, in order (calls on one
+  # capability arrive in the order sent; up to a page of them may be in flight). The
+  # subscription ends when `subscription` is dropped or the listener fails; when the
+  # server ends it (the session's token expired, the listener fell 10,000 changes behind)
+  # the listener's `ended` says why. A connection holds at most 16 subscriptions
+  # (`tooLarge` beyond).
 }
 
 interface ChangeListener {
   changed @0 (change :Change) -> ();
+  ended @1 (failure :Failure) -> ();
+  # No change will come any more: `unauthenticated` when the token expired (log in with a
+  # new one), `overloaded` when the listener fell too far behind; either way subscribe
+  # again from the last change received.
 }
 
 interface Subscription {

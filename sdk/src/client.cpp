@@ -42,6 +42,10 @@ protected:
     if (owner_.on_change) owner_.on_change(c);
     return kj::READY_NOW;
   }
+  kj::Promise<void> ended(EndedContext context) override {
+    owner_.subscription_ended = error_from(context.getParams().getFailure());
+    return kj::READY_NOW;
+  }
 
 private:
   client::impl& owner_;
@@ -436,6 +440,7 @@ status client::subscribe(std::uint64_t cursor, std::function<void(const change&)
 void client::unsubscribe() {
   impl_->on_change = nullptr;
   impl_->subscription = nullptr;
+  impl_->subscription_ended.reset();
 }
 
 status client::wait_for_changes(std::chrono::milliseconds timeout,
@@ -443,6 +448,22 @@ status client::wait_for_changes(std::chrono::milliseconds timeout,
   const auto until = std::chrono::steady_clock::now() + timeout;
   constexpr auto step = std::chrono::milliseconds(20);
   while (!(done && done())) {
+    if (impl_->subscription_ended) {
+      auto why = std::move(*impl_->subscription_ended);
+      impl_->subscription_ended.reset();
+      impl_->subscription = nullptr;
+      if (why.kind() != error_kind::overloaded || !impl_->on_change) {
+        impl_->on_change = nullptr;
+        return why;  // a new token is needed: the caller's to get
+      }
+      // Fell behind: take up again from the last change delivered.
+      auto again = impl_->call<bool>([&](rpc::Session::Client&) -> result<bool> {
+        auto s = impl_->subscribe_now();
+        if (!s) throw server_failure{call_error{s.err(), s.err().kind() == error_kind::unavailable}};
+        return true;
+      });
+      if (!again) return again.err();
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now >= until) break;
     if (!impl_->conn || impl_->conn->disconnected) {

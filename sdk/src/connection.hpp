@@ -69,6 +69,8 @@ struct client::impl {
   std::function<void(const change&)> on_change;
   std::uint64_t subscription_cursor = 0;
   kj::Maybe<rpc::Subscription::Client> subscription;
+  // Set when the server ended the subscription (its `ended` call): why.
+  std::optional<error> subscription_ended;
 
   // Connects and logs in (a refused login is not retried: the token will not improve).
   status connect_once();

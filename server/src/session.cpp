@@ -563,7 +563,14 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
 kj::Promise<void> session_impl::subscribe(SubscribeContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     auto p = context.getParams();
-    subscription_target target{who_.user, who_.expires_at_s, p.getCursor()};
+    if (connection_->subscriptions >= subscriptions_per_connection_max) {
+      to_wire(error(error_kind::too_large,
+                    "this connection holds " + std::to_string(connection_->subscriptions) +
+                        " subscriptions, the most it may: drop one before subscribing again"),
+              context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
+    subscription_target target{who_.user, who_.expires_at_s, p.getCursor(), connection_};
     context.getResults().setSubscription(
         make_subscription(ctx_, std::move(target), p.getListener()));
     return kj::READY_NOW;

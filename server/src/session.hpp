@@ -12,6 +12,7 @@ namespace autosync::server {
 struct connection_state {
   std::string peer;
   std::size_t in_flight = 0;
+  std::size_t subscriptions = 0;  // live ones: each may queue up to 10,000 changes
 };
 
 struct session_identity {

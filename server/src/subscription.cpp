@@ -58,15 +58,35 @@ public:
                            if (seq <= cursor) return;
                            if (auto c = actors::change_of(seq, event)) q->push(std::move(*c));
                          });
+    if (target_.connection) ++target_.connection->subscriptions;
     const auto now_s = now_us() / 1000000;
     const auto left_s = target_.expires_at_s > now_s ? target_.expires_at_s - now_s : 0;
+    auto expired = ctx_.timer.afterDelay(left_s * kj::SECONDS).then([] {
+      return error(error_kind::unauthenticated,
+                   "the session's token expired: log in with a new token and subscribe again");
+    });
     running_ = start()
-                   .exclusiveJoin(ctx_.timer.afterDelay(left_s * kj::SECONDS))
-                   .then([this] { stop(); }, [this](kj::Exception&&) { stop(); })
+                   .then([] { return error(error_kind::internal, "the subscription stopped"); })
+                   .exclusiveJoin(kj::mv(expired))
+                   .then([this](error why) { end(std::move(why)); },
+                         [this](kj::Exception&& e) {
+                           // A listener that fails is gone: nobody to tell. Falling behind
+                           // is told, so the client can subscribe again.
+                           if (e.getType() == kj::Exception::Type::OVERLOADED) {
+                             end(error(error_kind::overloaded,
+                                       "the listener fell more than 10,000 changes behind: "
+                                       "subscribe again from the last change received"));
+                           } else {
+                             stop();
+                           }
+                         })
                    .eagerlyEvaluate(nullptr);
   }
 
-  ~subscription_impl() noexcept(false) { stop(); }
+  ~subscription_impl() noexcept(false) {
+    stop();
+    if (target_.connection) --target_.connection->subscriptions;
+  }
 
 private:
   kj::Promise<std::uint64_t> head();
@@ -74,6 +94,14 @@ private:
   kj::Promise<void> catch_up(std::uint64_t from, std::uint64_t to);
   kj::Promise<void> deliver(std::uint64_t after);
   kj::Promise<void> send(std::vector<actors::change> batch);
+
+  // The server ends it: no more changes, and the listener is told why.
+  void end(error why) {
+    stop();
+    auto request = listener_.endedRequest();
+    to_wire(why, request.initFailure());
+    notice_ = request.send().ignoreResult().eagerlyEvaluate([](kj::Exception&&) {});
+  }
 
   void stop() {
     if (stopped_) return;
@@ -93,6 +121,7 @@ private:
   std::uint64_t id_;
   bool stopped_ = false;
   kj::Promise<void> running_ = nullptr;
+  kj::Promise<void> notice_ = nullptr;  // the `ended` call, while it is on its way
 };
 
 kj::Promise<std::uint64_t> subscription_impl::head() {

@@ -393,6 +393,34 @@ BOOST_FIXTURE_TEST_CASE(a_device_id_that_is_not_text_is_refused_at_login, fixtur
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(a_subscription_ended_by_the_tokens_expiry_says_so, fixture) {
+  sdk::connect_options o;
+  o.server = server.address();
+  o.token = test::token_for("alice", std::chrono::seconds(2));
+  o.device_id = "short";
+  auto c = sdk::client::connect(o);
+  BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
+  int changes = 0;
+  BOOST_REQUIRE((*c)->subscribe(0, [&](const sdk::change&) { ++changes; }));
+  const auto start = std::chrono::steady_clock::now();
+  auto waited = (*c)->wait_for_changes(std::chrono::seconds(20));
+  BOOST_REQUIRE(!waited);  // before: it waited the whole time and heard nothing
+  BOOST_TEST(waited.err().kind() == error_kind::unauthenticated);
+  BOOST_TEST(waited.err().message().find("new token") != std::string::npos);
+  BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(15)));
+}
+
+BOOST_FIXTURE_TEST_CASE(a_replaced_subscription_gives_back_its_place_on_the_connection, fixture) {
+  auto alice = connect("alice");
+  // A connection holds at most 16: each new one of the SDK's replaces the last, which the
+  // server then forgets.
+  for (int i = 0; i < 20; ++i) {
+    auto s = alice->subscribe(0, [](const sdk::change&) {});
+    BOOST_REQUIRE_MESSAGE(s, "subscription " << i << ": " << test::describe(s));
+    BOOST_REQUIRE(alice->wait_for_changes(std::chrono::milliseconds(20)));
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
   sdk::connect_options o;
   o.server = server.address();

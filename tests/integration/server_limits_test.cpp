@@ -86,11 +86,39 @@ struct raw_session {
   schema::rpc::Session::Client session = nullptr;
 };
 
+// A listener that takes every change and does nothing with it.
+class idle_listener final : public schema::rpc::ChangeListener::Server {};
+
 capnp::Data::Reader data_of(const std::string& bytes) {
   return {reinterpret_cast<const capnp::byte*>(bytes.data()), bytes.size()};
 }
 
 }  // namespace
+
+BOOST_AUTO_TEST_CASE(one_connection_holds_at_most_16_subscriptions) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  raw_session raw(server.address());
+  std::vector<schema::rpc::Subscription::Client> held;
+  for (int i = 0; i < 16; ++i) {
+    auto request = raw.session.subscribeRequest();
+    request.setListener(kj::heap<idle_listener>());
+    auto reply = request.send().wait(raw.io.waitScope);
+    BOOST_REQUIRE_MESSAGE(!reply.hasFailure(), "subscription " << i);
+    held.push_back(reply.getSubscription());
+  }
+  auto request = raw.session.subscribeRequest();
+  request.setListener(kj::heap<idle_listener>());
+  auto refused = request.send().wait(raw.io.waitScope);
+  BOOST_REQUIRE(refused.hasFailure());
+  BOOST_TEST((refused.getFailure().getKind() == schema::rpc::Failure::Kind::TOO_LARGE));
+  // Dropping one frees its place.
+  held.pop_back();
+  raw.session.listRequest().send().wait(raw.io.waitScope);  // the release has gone through
+  auto again = raw.session.subscribeRequest();
+  again.setListener(kj::heap<idle_listener>());
+  BOOST_TEST(!again.send().wait(raw.io.waitScope).hasFailure());
+}
 
 BOOST_AUTO_TEST_CASE(garbage_and_oversized_messages_end_only_their_connection) {
   test::temp_dir dir;

@@ -214,7 +214,9 @@ public:
   void unsubscribe();
   // Runs the event loop (delivering subscription callbacks) for up to `timeout`, returning
   // early once `done()` is true (checked after each callback). Fails when the subscription
-  // broke and could not be resumed.
+  // broke and could not be resumed, or the server ended it for good (`unauthenticated`:
+  // the token expired; connect again with a new one). One the server ended because the
+  // listener fell behind is resumed here.
   status wait_for_changes(std::chrono::milliseconds timeout,
                           const std::function<bool()>& done = {});
 
