@@ -117,6 +117,24 @@ BOOST_AUTO_TEST_CASE(export_reproduces_the_files_byte_for_byte_now_and_in_the_pa
   BOOST_TEST(r.output.find("not empty") != std::string::npos, r.output);
 }
 
+BOOST_AUTO_TEST_CASE(a_file_that_cannot_be_exported_whole_is_not_written_at_all) {
+  node_data node;
+  {
+    auto j = node.open();
+    write_history(*j);
+    // The photo's content is gone from the store (as retention would reclaim it).
+    BOOST_REQUIRE(j->reclaim_chunks_and_wait("alice", {sha256("a photo")}, INT64_MAX));
+  }
+  const auto into = node.dir / "export";
+  auto r = run_tool(node.args("export alice " + into.string()));
+  BOOST_TEST(r.exit_code == 1, r.output);
+  BOOST_TEST(r.output.find("PROBLEM /photos/img.jpg") != std::string::npos, r.output);
+  BOOST_TEST(r.output.find("export a later point") != std::string::npos, r.output);
+  BOOST_TEST(!std::filesystem::exists(into / "photos" / "img.jpg"));
+  BOOST_TEST(!std::filesystem::exists(into / "photos" / "img.jpg.autosync-export"));
+  BOOST_TEST(read_file(into / "docs" / "report.txt") == "report version two");
+}
+
 BOOST_AUTO_TEST_CASE(events_as_json_survive_a_device_id_that_is_not_utf8) {
   node_data node;
   {

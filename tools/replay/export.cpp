@@ -15,24 +15,41 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Writes one file from its chunks; returns a problem description or nothing.
+// Writes one file from its chunks; returns a problem description or nothing. The content
+// goes to a temporary name first: a file that cannot be exported whole is not left under
+// its real name, where it would pass for the user's file.
 std::optional<std::string> write_file(journal::journal& j, const std::string& user,
                                       const actors::node& n, const fs::path& target) {
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec) return "cannot create " + target.parent_path().string() + ": " + ec.message();
-  std::ofstream out(target, std::ios::binary | std::ios::trunc);
-  if (!out) return "cannot write " + target.string();
+  fs::path partial = target;
+  partial += ".autosync-export";
+  auto fail = [&](std::string why) {
+    fs::remove(partial, ec);
+    return std::optional<std::string>(std::move(why));
+  };
+  std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+  if (!out) return fail("cannot write " + partial.string());
   sha256_hasher whole;
   for (const auto& c : n.content.chunks) {
     auto data = j.get_chunk(user, c.hash);
-    if (!data) return data.err().to_string();
+    if (!data) {
+      if (data.err().kind() == error_kind::not_found) {
+        return fail(data.err().message() +
+                    "; a point older than the retention period can refer to content that "
+                    "was reclaimed: export a later point");
+      }
+      return fail(data.err().to_string());
+    }
     whole.update(*data);
     out.write(data->data(), static_cast<std::streamsize>(data->size()));
   }
   out.close();
-  if (!out) return "writing " + target.string() + " failed (disk full?)";
-  if (whole.finish() != n.content.hash) return "content does not match the file's hash";
+  if (!out) return fail("writing " + partial.string() + " failed (disk full?)");
+  if (whole.finish() != n.content.hash) return fail("content does not match the file's hash");
+  fs::rename(partial, target, ec);
+  if (ec) return fail("cannot rename " + partial.string() + ": " + ec.message());
   // The device's modification time, as sync tools compare it (best effort).
   const timespec times[2] = {{0, UTIME_OMIT},
                              {static_cast<time_t>(n.content.mtime_us / 1000000),
@@ -87,8 +104,8 @@ int export_files(journal::journal& j, const std::string& user, const std::string
   out << "exported " << files << " files (" << bytes << " bytes) of " << user << " as of seq "
       << state->last_seq() << " into " << dest << "\n";
   if (problems != 0) {
-    err << problems << " files could not be exported: run `autosync-replay verify " << user
-        << "`\n";
+    err << problems << " files could not be exported (each named above, none written); "
+        << "for damage, run `autosync-replay verify " << user << "`\n";
     return 1;
   }
   return 0;
