@@ -169,6 +169,7 @@ struct NamespaceState {
   quotaBytes @1 :UInt64;
   nodes @2 :List(Node);            # every entry but the root, live and deleted
   operations @3 :List(Operation);  # remembered operation ids, oldest first
+  lastTimestampUs @4 :Int64;       # the newest event timestamp so far (0: none recorded)
 
   struct Node {
     id @0 :UInt64;

@@ -22,12 +22,14 @@ refusal refuse(error_kind kind, std::string message, std::optional<entry_info> c
 class event_list {
 public:
   event_list(const namespace_state& state, const command& cmd)
-      : cmd_(cmd), next_id_(state.next_node_id()) {}
+      : cmd_(cmd),
+        timestamp_us_(std::max(cmd.timestamp_us, state.last_timestamp_us())),
+        next_id_(state.next_node_id()) {}
 
   schema::Event::Builder add() {
     auto message = std::make_unique<capnp::MallocMessageBuilder>();
     auto event = message->initRoot<schema::Event>();
-    event.setTimestampUs(cmd_.timestamp_us);
+    event.setTimestampUs(timestamp_us_);
     event.setDeviceId(cmd_.device_id);
     event.setOperationId(cmd_.operation_id);
     events_.push_back(std::move(message));
@@ -38,6 +40,7 @@ public:
 
 private:
   const command& cmd_;
+  const std::int64_t timestamp_us_;
   node_id next_id_;
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events_;
 };

@@ -153,6 +153,7 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
   if (!s) return s;
   last_seq_ = seq;
   last_hash_ = hash;
+  last_timestamp_us_ = std::max(last_timestamp_us_, event.getTimestampUs());
   const auto op = event.getOperationId();
   operations_.remember({op.cStr(), op.size()}, seq);
   return status::ok();
@@ -421,6 +422,7 @@ bool same_node(const node& a, const node& b) {
 
 bool operator==(const namespace_state& a, const namespace_state& b) {
   if (a.last_seq_ != b.last_seq_ || a.last_hash_ != b.last_hash_ ||
+      a.last_timestamp_us_ != b.last_timestamp_us_ ||
       a.quota_bytes_ != b.quota_bytes_ || a.used_bytes_ != b.used_bytes_ ||
       a.live_files_ != b.live_files_ || a.next_node_id_ != b.next_node_id_ ||
       !(a.operations_ == b.operations_) || a.nodes_.size() != b.nodes_.size()) {

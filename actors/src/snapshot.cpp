@@ -16,6 +16,7 @@ std::string namespace_state::encode() const {
   auto root = message.initRoot<schema::NamespaceState>();
   root.setNextNodeId(next_node_id_);
   root.setQuotaBytes(quota_bytes_);
+  root.setLastTimestampUs(last_timestamp_us_);
   // Deterministic order, so equal states encode to equal bytes.
   std::vector<const node*> ordered;
   for (const auto& [id, n] : nodes_) {
@@ -82,6 +83,7 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
   state.last_seq_ = seq;
   state.last_hash_ = hash;
   state.quota_bytes_ = root.getQuotaBytes();
+  state.last_timestamp_us_ = root.getLastTimestampUs();
   state.next_node_id_ = root.getNextNodeId();
   state.nodes_.reserve(root.getNodes().size() + 1);  // one table, not twenty rehashes
   for (auto in : root.getNodes()) {

@@ -281,6 +281,29 @@ BOOST_AUTO_TEST_CASE(a_folder_delete_as_of_a_view_refuses_what_arrived_below_sin
   BOOST_TEST((*restored == d.state));  // the move seqs survive a snapshot
 }
 
+BOOST_AUTO_TEST_CASE(event_timestamps_never_go_back_even_when_the_clock_does) {
+  namespace_driver d;
+  d.ok(commit_file{"/a", 0, content_of({"a"})});
+  const auto newest = d.state.last_timestamp_us();
+  command cmd;
+  cmd.device_id = "laptop";
+  cmd.operation_id = "after-a-clock-step";
+  cmd.timestamp_us = newest - 3600'000'000;  // the clock went back an hour
+  cmd.body = commit_file{"/b", 0, content_of({"b"})};
+  auto decided = decide(d.state, cmd, [](const std::vector<sha256_digest>& ids) {
+    return std::vector<std::optional<std::uint64_t>>(ids.size(), 1);
+  });
+  auto* made = std::get_if<decision>(&decided);
+  BOOST_REQUIRE(made != nullptr);
+  for (auto& message : made->events) d.persist_and_apply(*message);
+  BOOST_TEST(d.log.back().reader().getTimestampUs() == newest);
+  BOOST_TEST(d.state.last_timestamp_us() == newest);
+  auto restored = namespace_state::decode(d.state.encode(), d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(restored);
+  BOOST_TEST(restored->last_timestamp_us() == newest);
+  BOOST_TEST((d.replay() == d.state));
+}
+
 BOOST_AUTO_TEST_CASE(bad_input_is_refused_before_anything_else) {
   namespace_driver d;
   auto r = d.refused(commit_file{"relative/path", 0, content_of({"x"})});

@@ -115,6 +115,10 @@ public:
 
   std::uint64_t last_seq() const noexcept { return last_seq_; }
   const sha256_digest& last_hash() const noexcept { return last_hash_; }
+  // The newest timestamp of any event applied. New events are stamped no earlier, so a
+  // user's timestamps rise with seq even when the clock steps back (a point-in-time view
+  // by time relies on it).
+  std::int64_t last_timestamp_us() const noexcept { return last_timestamp_us_; }
   std::uint64_t quota_bytes() const noexcept { return quota_bytes_; }  // 0: unlimited
   std::uint64_t used_bytes() const noexcept { return used_bytes_; }
   node_id next_node_id() const noexcept { return next_node_id_; }
@@ -153,6 +157,7 @@ private:
   std::unordered_map<node_id, node> nodes_;
   std::uint64_t last_seq_ = 0;
   sha256_digest last_hash_;
+  std::int64_t last_timestamp_us_ = 0;
   std::uint64_t quota_bytes_ = 0;
   std::uint64_t used_bytes_ = 0;
   std::size_t live_files_ = 0;
