@@ -236,6 +236,9 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
           st.core = std::move(r->core).value();
         } else {
           st.broken = std::move(r->core).err();
+          // Commands keep such a user from ever going idle: passivate it on a timer, and
+          // the next command tries the recovery again.
+          self->delayed_send(registry, ctx->options.recovery_retry_after, idle_atom::value, user);
         }
         ctx->activations.fetch_add(1, std::memory_order_relaxed);
         self->send(registry, recovered_atom::value, user);

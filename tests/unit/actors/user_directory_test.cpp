@@ -93,8 +93,10 @@ public:
   }
   status read(const std::string& user, std::uint64_t from, std::uint64_t to,
               const std::function<bool(journal::stored_event&&)>& visit) const override {
+    if (unreadable_) return error(error_kind::unavailable, "the disk is away for a moment");
     return inner_.read(user, from, to, visit);
   }
+  void set_unreadable(bool on) { unreadable_ = on; }
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override {
     std::unique_lock lock(gate_mutex_);
     if (user == held_) {
@@ -158,6 +160,7 @@ private:
   journal::reclaim_callback held_reclaim_;
   result<journal::reclaimed> held_answer_ = journal::reclaimed{};
   std::atomic<std::size_t> appends_{0};
+  std::atomic<bool> unreadable_{false};
   mutable std::mutex gate_mutex_;
   mutable std::condition_variable gate_;
   std::string held_;
@@ -217,6 +220,33 @@ BOOST_FIXTURE_TEST_CASE(many_users_at_once_lose_and_reorder_nothing, fixture) {
     });
     BOOST_REQUIRE(s);
   }
+}
+
+BOOST_FIXTURE_TEST_CASE(a_user_whose_recovery_failed_recovers_once_the_store_reads_again,
+                        fixture) {
+  upload("flaky");
+  counting_store counted(store);
+  directory_options options;
+  options.recovery_retry_after = std::chrono::milliseconds(200);
+  user_directory directory(*system, counted, options);
+  counted.set_unreadable(true);
+  outcomes refused;
+  directory.send("flaky", commit("/a", "op-a"), refused.track());
+  refused.wait();
+  BOOST_REQUIRE_EQUAL(refused.failures().size(), 1u);
+  BOOST_TEST(refused.failures()[0].find("the disk is away") != std::string::npos);
+  counted.set_unreadable(false);
+  // A client retrying all along keeps the user from going idle: it recovers anyway.
+  bool applied = false;
+  for (int i = 0; i < 100 && !applied; ++i) {
+    outcomes retry;
+    directory.send("flaky", commit("/a", "op-a"), retry.track());
+    retry.wait();
+    applied = retry.applied() == 1;
+    if (!applied) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  BOOST_TEST(applied);
+  BOOST_TEST(j->head("flaky")->last_seq == 1u);
 }
 
 BOOST_FIXTURE_TEST_CASE(an_idle_user_is_passivated_with_a_snapshot_and_comes_back_intact,

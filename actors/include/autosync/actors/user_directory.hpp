@@ -32,6 +32,10 @@ struct directory_options {
   std::size_t live_users_max = 10000;
   // Users recovering (loading snapshot and tail) at once at most.
   std::size_t recoveries_max = 4;
+  // A user whose recovery failed answers every command with that error for this long,
+  // then is passivated so the next command recovers afresh (the store may have been
+  // unreadable only for a moment; damage fails again, at most this often).
+  std::chrono::milliseconds recovery_retry_after{5000};
 };
 
 // Runs once, on an actor's thread, with the command's outcome (after its events are
