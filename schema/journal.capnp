@@ -80,6 +80,12 @@ struct Event {
     retentionApplied @12 :RetentionApplied;
   }
 
+  commandDigest @13 :UInt64;
+  # The first 8 bytes (little-endian) of the SHA-256 of the command that wrote this event
+  # (its kind and arguments, actors/decide.cpp `command_digest`): a command sent again
+  # with the same operation id but other arguments is told apart from a retry. 0 in
+  # events written before it existed.
+
   struct FileCommitted {
     # A new version of a file: created when `baseRevision` is 0, replaced otherwise.
     # The new version's revision is this event's `seq`.
@@ -195,6 +201,7 @@ struct NamespaceState {
     id @0 :Text;
     firstSeq @1 :UInt64;
     lastSeq @2 :UInt64;
+    commandDigest @3 :UInt64;  # Event.commandDigest of its events (0: not recorded)
   }
 }
 

@@ -23,6 +23,7 @@ class event_list {
 public:
   event_list(const namespace_state& state, const command& cmd)
       : cmd_(cmd),
+        digest_(command_digest(cmd)),
         timestamp_us_(std::max(cmd.timestamp_us, state.last_timestamp_us())),
         next_id_(state.next_node_id()) {}
 
@@ -32,6 +33,7 @@ public:
     event.setTimestampUs(timestamp_us_);
     event.setDeviceId(cmd_.device_id);
     event.setOperationId(cmd_.operation_id);
+    event.setCommandDigest(digest_);
     events_.push_back(std::move(message));
     return event;
   }
@@ -40,6 +42,7 @@ public:
 
 private:
   const command& cmd_;
+  const std::uint64_t digest_;
   const std::int64_t timestamp_us_;
   node_id next_id_;
   std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events_;
@@ -362,10 +365,65 @@ status validate(const command_body& body) {
 
 }  // namespace
 
+std::uint64_t command_digest(const command& cmd) {
+  // A canonical text of the arguments: a tag per kind, then each field, length-prefixed
+  // so that no two commands write the same bytes.
+  std::string text;
+  auto field = [&](std::string_view s) {
+    text += std::to_string(s.size());
+    text += ':';
+    text.append(s.data(), s.size());
+  };
+  auto number = [&](auto n) { field(std::to_string(n)); };
+  auto content = [&](const file_content& c) {
+    number(c.size);
+    field(c.hash.view());
+    number(c.mtime_us);
+    for (const auto& chunk : c.chunks) {
+      field(chunk.hash.view());
+      number(chunk.size);
+    }
+  };
+  std::visit(
+      [&](const auto& body) {
+        using T = std::decay_t<decltype(body)>;
+        if constexpr (std::is_same_v<T, commit_file>) {
+          field("commit"), field(body.path), number(body.base_revision), content(body.content);
+        } else if constexpr (std::is_same_v<T, delete_entry>) {
+          field("delete"), field(body.path), number(body.base_revision);
+        } else if constexpr (std::is_same_v<T, move_entry>) {
+          field("move"), field(body.from), field(body.to);
+        } else if constexpr (std::is_same_v<T, create_folder>) {
+          field("folder"), field(body.path);
+        } else if constexpr (std::is_same_v<T, set_quota>) {
+          field("quota"), number(body.bytes);
+        } else if constexpr (std::is_same_v<T, restore_revision>) {
+          field("restore"), field(body.path), number(body.revision);
+        } else if constexpr (std::is_same_v<T, undelete_file>) {
+          field("undelete"), field(body.path);
+        } else {
+          field("retention"), number(body.cutoff_us);
+        }
+      },
+      cmd.body);
+  const auto digest = sha256(text);
+  std::uint64_t out = 0;
+  for (int i = 7; i >= 0; --i) out = out << 8 | digest.bytes[static_cast<std::size_t>(i)];
+  return out == 0 ? 1 : out;  // 0 means "not recorded"
+}
+
 decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has) {
   // A retry of an applied command: the original result, nothing appended.
   if (!cmd.operation_id.empty()) {
     if (const auto* applied = state.find_operation(cmd.operation_id)) {
+      if (applied->command_digest != 0 && applied->command_digest != command_digest(cmd)) {
+        // Not a retry: another change under an id already used. Answering with the first
+        // change's result would report this one done when nothing was done.
+        return refuse(error_kind::invalid,
+                      "operation id " + cmd.operation_id + " was used for another change (seq " +
+                          std::to_string(applied->first_seq) +
+                          "): give each change an id of its own");
+      }
       return decision{{}, *applied};
     }
   }

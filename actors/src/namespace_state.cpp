@@ -155,7 +155,7 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
   last_hash_ = hash;
   last_timestamp_us_ = std::max(last_timestamp_us_, event.getTimestampUs());
   const auto op = event.getOperationId();
-  operations_.remember({op.cStr(), op.size()}, seq);
+  operations_.remember({op.cStr(), op.size()}, seq, event.getCommandDigest());
   return status::ok();
 }
 

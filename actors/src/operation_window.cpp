@@ -27,7 +27,8 @@ const applied_operation* operation_window::find(std::string_view id) const {
   }
 }
 
-void operation_window::remember(std::string_view id, std::uint64_t seq) {
+void operation_window::remember(std::string_view id, std::uint64_t seq,
+                                std::uint64_t command_digest) {
   if (id.empty()) return;
   const auto hash = hash_of(id);
   for (std::size_t i = home(hash);; i = (i + 1) & (slots_.size() - 1)) {
@@ -39,7 +40,7 @@ void operation_window::remember(std::string_view id, std::uint64_t seq) {
       return;
     }
   }
-  add_newest(id, hash, {seq, seq});
+  add_newest(id, hash, {seq, seq, command_digest});
 }
 
 void operation_window::restore(std::string_view id, applied_operation applied) {
@@ -105,7 +106,8 @@ bool operator==(const operation_window& a, const operation_window& b) {
     const auto& x = a.ring_[(a.oldest_ + k) % n];
     const auto& y = b.ring_[(b.oldest_ + k) % n];
     if (x.id != y.id || x.applied.first_seq != y.applied.first_seq ||
-        x.applied.last_seq != y.applied.last_seq) {
+        x.applied.last_seq != y.applied.last_seq ||
+        x.applied.command_digest != y.applied.command_digest) {
       return false;
     }
   }

@@ -51,6 +51,7 @@ std::string namespace_state::encode() const {
     operations[i].setId({id.data(), id.size()});
     operations[i].setFirstSeq(applied.first_seq);
     operations[i].setLastSeq(applied.last_seq);
+    operations[i].setCommandDigest(applied.command_digest);
     ++i;
   });
   auto words = capnp::messageToFlatArray(message);
@@ -123,7 +124,8 @@ result<namespace_state> namespace_state::decode(std::string_view bytes, std::uin
   }
   for (auto op : root.getOperations()) {
     const auto id = op.getId();
-    state.operations_.restore({id.cStr(), id.size()}, {op.getFirstSeq(), op.getLastSeq()});
+    state.operations_.restore({id.cStr(), id.size()},
+                              {op.getFirstSeq(), op.getLastSeq(), op.getCommandDigest()});
   }
   // Folders' children are derived: link every live node once all nodes are known.
   for (const auto& [id, n] : state.nodes_) {

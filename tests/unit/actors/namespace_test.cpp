@@ -167,6 +167,29 @@ BOOST_AUTO_TEST_CASE(a_retried_operation_returns_the_original_result_and_appends
   BOOST_TEST(d.state.last_seq() == seq);
 }
 
+BOOST_AUTO_TEST_CASE(an_operation_id_reused_for_another_change_is_refused_not_reported_done) {
+  namespace_driver d;
+  d.ok(commit_file{"/keep", 0, content_of({"k"})}, "op-x");
+  const auto seq = d.state.last_seq();
+  for (command_body body : {command_body{delete_entry{"/keep", 0}},
+                            command_body{create_folder{"/newdir"}},
+                            command_body{commit_file{"/keep", 0, content_of({"other"})}}}) {
+    auto r = d.run(std::move(body), "op-x");
+    auto* refused = std::get_if<refusal>(&r);
+    BOOST_REQUIRE(refused != nullptr);
+    BOOST_TEST(refused->reason.kind() == error_kind::invalid);
+    BOOST_TEST(refused->reason.message().find("was used for another change") != std::string::npos);
+  }
+  BOOST_TEST(d.state.last_seq() == seq);
+  BOOST_TEST(d.state.lookup("/keep") != nullptr);
+  // The digest survives a snapshot: still refused after one.
+  auto restored = namespace_state::decode(d.state.encode(), d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(restored);
+  BOOST_TEST(restored->find_operation("op-x")->command_digest ==
+             d.state.find_operation("op-x")->command_digest);
+  BOOST_TEST(d.state.find_operation("op-x")->command_digest != 0u);
+}
+
 BOOST_AUTO_TEST_CASE(the_remembered_operation_window_is_bounded_and_survives_replay) {
   namespace_driver d;
   d.ok(create_folder{"/first"}, "op-first");

@@ -72,6 +72,10 @@ struct command {
   command_body body;
 };
 
+// A digest of the command's kind and arguments (not its operation id, device or time):
+// equal for a retry, different for another command. Stored with its events.
+std::uint64_t command_digest(const command& cmd);
+
 // What stands at a path, as a refusal reports it.
 struct entry_info {
   node_id id = 0;

@@ -13,6 +13,7 @@ namespace autosync::actors {
 struct applied_operation {
   std::uint64_t first_seq = 0;
   std::uint64_t last_seq = 0;
+  std::uint64_t command_digest = 0;  // which command it was (0: not recorded)
 };
 
 // The last `capacity` operation ids, oldest first, each with the seqs its command wrote.
@@ -31,7 +32,7 @@ public:
   // Records that `id` wrote `seq`. An id already remembered keeps its place and its range
   // grows (one command, several events); a new one becomes the newest, and the oldest is
   // forgotten when the window is full.
-  void remember(std::string_view id, std::uint64_t seq);
+  void remember(std::string_view id, std::uint64_t seq, std::uint64_t command_digest = 0);
   // Adds an id with its range as the newest (a snapshot being loaded, oldest first).
   void restore(std::string_view id, applied_operation applied);
 
