@@ -102,6 +102,7 @@ struct Event {
     nodeId @0 :UInt64;
     path @1 :Text;
     baseRevision @2 :UInt64;  # the revision that was deleted
+    isFolder @3 :Bool;        # a folder (false in events written before it existed)
   }
 
   struct Moved {

@@ -26,6 +26,7 @@ bool to_change(std::uint64_t seq, schema::Event::Reader e, change& out) {
       out.what = change::kind::deleted;
       out.node = d.getNodeId();
       out.path = text(d.getPath());
+      out.folder = d.getIsFolder();
       return true;
     }
     case schema::Event::MOVED: {

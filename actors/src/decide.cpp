@@ -213,6 +213,7 @@ decide_result decide_delete(const namespace_state& state, const command& cmd,
   deleted.setNodeId(existing->id);
   deleted.setPath(state.path_of(existing->id));
   deleted.setBaseRevision(existing->revision);
+  deleted.setIsFolder(existing->folder);
   return events.finish();
 }
 

@@ -192,6 +192,9 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_TEST((c[4].what == change::kind::quota_changed && c[4].quota_bytes == 1000u));
   BOOST_TEST(c[4].seq == 6u);
 
+  BOOST_TEST(!c[3].folder);
+
+
   auto first = changes_since(store, "erik", 0, 2);  // pages
   BOOST_REQUIRE(first);
   BOOST_TEST(first->changes.size() == 2u);
@@ -204,4 +207,11 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_REQUIRE(none);
   BOOST_TEST(none->changes.empty());
   BOOST_TEST(none->cursor == 6u);
+
+  BOOST_REQUIRE(erik.run(delete_entry{"/papers", 0}));  // 7: a folder's delete says so
+  auto folder_gone = changes_since(store, "erik", 6, 100);
+  BOOST_REQUIRE(folder_gone);
+  BOOST_REQUIRE_EQUAL(folder_gone->changes.size(), 1u);
+  BOOST_TEST((folder_gone->changes[0].what == change::kind::deleted));
+  BOOST_TEST(folder_gone->changes[0].folder);
 }
