@@ -272,15 +272,34 @@ decide_result decide_restore(const namespace_state& state, const command& cmd,
   const node* file = state.lookup(path);
   if (file != nullptr && file->folder) return refuse(error_kind::invalid, path + " is a folder");
   if (file == nullptr) file = state.find_deleted_file(path);
-  if (file == nullptr) return refuse(error_kind::not_found, "no file was ever at " + path);
-  const version* wanted = nullptr;
-  for (const auto& v : file->history) {
-    if (v.deletion) continue;
-    if (!revision || v.revision == *revision) wanted = &v;  // undelete: the last content
+  if (file == nullptr) {
+    return refuse(error_kind::not_found,
+                  "no file is at " + path + ", and none was deleted there within the retention "
+                  "period (older deletions are reclaimed)");
+  }
+  auto find = [&](const node& n) -> const version* {
+    const version* found = nullptr;
+    for (const auto& v : n.history) {
+      if (v.deletion) continue;
+      if (!revision || v.revision == *revision) found = &v;  // undelete: the last content
+    }
+    return found;
+  };
+  const version* wanted = find(*file);
+  if (wanted == nullptr && !file->deleted) {
+    // The revision may be a deleted file's whose name another file took since.
+    if (const node* gone = state.find_deleted_file(path); gone != nullptr && find(*gone) != nullptr) {
+      return refuse(error_kind::conflict,
+                    path + " is another file now (" + state.path_of(file->id) +
+                        "): move or delete it, then restore revision " +
+                        std::to_string(revision.value_or(0)),
+                    info_of(state, *file));
+    }
   }
   if (wanted == nullptr) {
     return refuse(error_kind::not_found,
-                  path + " has no revision " + std::to_string(revision.value_or(0)));
+                  path + " has no revision " + std::to_string(revision.value_or(0)) +
+                      " (revisions older than the retention period are reclaimed)");
   }
   if (auto r = over_quota(state, file->deleted ? 0 : file->content.size, wanted->content.size)) {
     return std::move(*r);

@@ -529,7 +529,11 @@ kj::Promise<void> session_impl::history(HistoryContext context) {
     return read_state<versions>([path](const actors::namespace_state& state) -> result<versions> {
              if (auto ok = actors::validate_path(path); !ok) return ok.err();
              auto h = state.history(path);
-             if (h.empty()) return error(error_kind::not_found, "no file was ever at " + path);
+             if (h.empty()) {
+               return error(error_kind::not_found,
+                            "no file is at " + path + ", and none was deleted there within "
+                            "the retention period (older deletions are reclaimed)");
+             }
              return h;
            })
         .then([context](result<versions> h) mutable {

@@ -353,6 +353,21 @@ BOOST_AUTO_TEST_CASE(restoring_an_older_revision_makes_it_the_newest) {
   BOOST_TEST(missing.reason.kind() == error_kind::not_found);
 }
 
+BOOST_AUTO_TEST_CASE(restoring_a_deleted_files_revision_where_another_file_now_is_is_a_conflict) {
+  namespace_driver d;
+  const auto old = d.ok(commit_file{"/Readme.txt", 0, content_of({"old"})});
+  d.ok(delete_entry{"/Readme.txt", 0});
+  d.ok(commit_file{"/readme.TXT", 0, content_of({"new"})});
+  auto r = d.refused(restore_revision{"/Readme.txt", old});
+  BOOST_TEST(r.reason.kind() == error_kind::conflict, r.reason.message());
+  BOOST_TEST(r.reason.message().find("is another file now (/readme.TXT)") != std::string::npos,
+             r.reason.message());
+  BOOST_REQUIRE(r.current.has_value());
+  BOOST_TEST(r.current->path == "/readme.TXT");
+  auto never = d.refused(restore_revision{"/nothing.txt", 1});
+  BOOST_TEST(never.reason.message().find("retention period") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(undelete_brings_a_file_back_with_its_folders_and_last_content) {
   namespace_driver d;
   d.ok(commit_file{"/p/q/r.txt", 0, content_of({"v1"})});
