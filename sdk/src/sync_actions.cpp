@@ -144,6 +144,7 @@ action_runner::action_runner(action_context context, sync_summary& summary)
 
 status action_runner::run(const sync_plan& plan) {
   progress_ = {};
+  if (plan.another_pass) again_ = true;
   for (const auto& a : plan.actions) {
     if (a.what == kind::record || a.what == kind::forget) continue;
     ++progress_.files_total;

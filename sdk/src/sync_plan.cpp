@@ -128,6 +128,13 @@ private:
   void finish_folder_deletes();
   std::string conflicted_copy_of(const std::string& path);
   bool frozen(const std::string& path) const;
+  // Below an entry whose type changes this pass: decided by the next one, once the entry
+  // of the old type is gone.
+  bool held_below(const std::string& path) const {
+    return std::any_of(hold_below_.begin(), hold_below_.end(), [&](const std::string& h) {
+      return path != h && is_under(path, h);
+    });
+  }
   void skip(const std::string& path, std::string reason) {
     plan_.skipped.push_back({path, std::move(reason)});
   }
@@ -147,6 +154,7 @@ private:
   const plan_options& options_;
   std::array<std::vector<sync_action>, phase_count> phases_;
   std::set<std::string> copies_;  // conflicted copy names chosen so far
+  std::set<std::string> hold_below_;
   sync_plan plan_;
 };
 
@@ -161,7 +169,7 @@ sync_plan planner::run() {
   for (const auto& [path, item] : remote_) paths.insert(path);
   for (const auto& [path, item] : synced_) paths.insert(path);
   for (const auto& path : paths) {
-    if (!frozen(path)) decide(path);
+    if (!frozen(path) && !held_below(path)) decide(path);
   }
   finish_folder_deletes();
   for (auto& actions : phases_) {
@@ -347,7 +355,16 @@ void planner::push_local_change(const std::string& path, const local_item* l,
       ++plan_.remote_files_deleted;
     }
   } else if (r && l->folder != r->folder) {
-    skip(path, type_clash);
+    // Only this side changed the type, so it wins: the server's entry goes in this pass (a
+    // folder once everything below it goes too), and the next pass sends the new one.
+    if (r->folder) {
+      add(folder_deletes, sync_action::kind::delete_remote_folder, path);
+    } else {
+      add(file_deletes, sync_action::kind::delete_remote, path).base_revision = r->revision;
+      ++plan_.remote_files_deleted;
+      hold_below_.insert(path);
+    }
+    plan_.another_pass = true;
   } else if (l->folder) {
     add(remote_folders, sync_action::kind::make_remote_folder, path);
   } else {
@@ -368,7 +385,16 @@ void planner::pull_remote_change(const std::string& path, const local_item* l,
       ++plan_.local_files_deleted;
     }
   } else if (l && l->folder != r->folder) {
-    skip(path, type_clash);
+    // Only the server changed the type: the entry here goes in this pass, the server's
+    // comes with the next.
+    if (l->folder) {
+      add(folder_deletes, sync_action::kind::delete_local_folder, path);
+    } else {
+      add(file_deletes, sync_action::kind::delete_local, path).local = *l;
+      ++plan_.local_files_deleted;
+      hold_below_.insert(path);
+    }
+    plan_.another_pass = true;
   } else if (r->folder) {
     add(local_folders, sync_action::kind::make_local_folder, path).item = *r;
   } else {

@@ -97,6 +97,29 @@ BOOST_FIXTURE_TEST_CASE(two_folders_converge_through_the_server, fixture) {
   BOOST_TEST(sync("one").output.find("up to date") != std::string::npos);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_folder_replaced_by_a_file_or_back_on_one_side_converges, fixture) {
+  write_file(dir / "one" / "d" / "x.txt", "inside");
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_REQUIRE(read_file(dir / "two" / "d" / "x.txt") == "inside");
+
+  fs::remove_all(dir / "one" / "d");
+  write_file(dir / "one" / "d", "a file now");
+  auto replaced = sync("one");
+  BOOST_TEST(replaced.exit_code == 0, replaced.output);
+  BOOST_TEST(replaced.output.find("skipped") == std::string::npos, replaced.output);
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_TEST((files_of(dir / "two") == std::map<std::string, std::string>{{"d", "a file now"}}));
+
+  fs::remove(dir / "two" / "d");
+  write_file(dir / "two" / "d" / "y.txt", "a folder again");
+  BOOST_REQUIRE_EQUAL(sync("two").exit_code, 0);
+  BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);
+  BOOST_TEST((files_of(dir / "one") ==
+              std::map<std::string, std::string>{{"d/y.txt", "a folder again"}}));
+  BOOST_TEST((files_of(dir / "one") == files_of(dir / "two")));
+}
+
 BOOST_FIXTURE_TEST_CASE(edits_on_both_sides_keep_both_versions, fixture) {
   write_file(dir / "one" / "notes.txt", "v1");
   BOOST_REQUIRE_EQUAL(sync("one").exit_code, 0);

@@ -138,6 +138,46 @@ BOOST_AUTO_TEST_CASE(remote_entries_with_names_the_sync_keeps_for_itself_are_lef
   BOOST_TEST(p.skipped.front().reason.find("rename it on the server") != std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(a_type_changed_on_one_side_wins_over_two_passes) {
+  auto plan_of = [](sync_trees t) {
+    auto p = plan(t);
+    BOOST_TEST(p.skipped.empty());
+    BOOST_TEST(p.another_pass);
+    return described(p);
+  };
+  {  // here, a folder became a file: the server's folder goes (after what was in it)
+    sync_trees t;
+    synced_folder(t, "d", 1, 10);
+    synced_file(t, "d/x", 1, 5, 2, 11);
+    t.local.erase("d/x");
+    t.local["d"] = local_file(2, 12);
+    BOOST_TEST(plan_of(t) == expect({"delete_remote_folder d"}), boost::test_tools::per_element());
+  }
+  {  // here, a file became a folder: the server's file goes; what is inside waits
+    sync_trees t;
+    synced_file(t, "d", 1, 5, 2, 11);
+    t.local["d"] = local_folder(12);
+    t.local["d/x"] = local_file(3, 13);
+    BOOST_TEST(plan_of(t) == expect({"delete_remote d"}), boost::test_tools::per_element());
+  }
+  {  // on the server, a folder became a file: the folder here goes, emptied first
+    sync_trees t;
+    synced_folder(t, "d", 1, 10);
+    synced_file(t, "d/x", 1, 5, 2, 11);
+    t.remote.erase("d/x");
+    t.remote["d"] = remote_file(2, 7, 3);
+    BOOST_TEST(plan_of(t) == expect({"delete_local d/x", "delete_local_folder d"}),
+               boost::test_tools::per_element());
+  }
+  {  // on the server, a file became a folder: the file here goes; what is inside waits
+    sync_trees t;
+    synced_file(t, "d", 1, 5, 2, 11);
+    t.remote["d"] = remote_folder(3);
+    t.remote["d/x"] = remote_file(3, 8, 4);
+    BOOST_TEST(plan_of(t) == expect({"delete_local d"}), boost::test_tools::per_element());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(local_edit_is_uploaded_based_on_the_synced_revision) {
   sync_trees t;
   synced_file(t, "a.txt", 1, 5, 2, 11);

@@ -99,6 +99,9 @@ struct sync_plan {
   // Files the plan deletes, counted before a folder delete absorbs the files below it.
   std::size_t local_files_deleted = 0;
   std::size_t remote_files_deleted = 0;
+  // This pass clears the way (a file that became a folder, or the reverse, on one side
+  // only: the other side's entry goes now); the next pass brings the new one across.
+  bool another_pass = false;
 };
 
 struct plan_options {
