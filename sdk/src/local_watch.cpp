@@ -36,8 +36,10 @@ local_watch::~local_watch() {
   ::close(fd_);
 }
 
-status local_watch::watch_tree() {
-  std::vector<std::filesystem::path> pending{root_};
+status local_watch::watch_tree() { return watch_from(root_); }
+
+status local_watch::watch_from(const std::filesystem::path& top) {
+  std::vector<std::filesystem::path> pending{top};
   while (!pending.empty()) {
     const auto folder = std::move(pending.back());
     pending.pop_back();
@@ -52,6 +54,7 @@ status local_watch::watch_tree() {
       continue;  // gone, or unreadable (the scan reports it)
     }
     if (folder == root_) root_watch_ = wd;
+    folders_[wd] = folder;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(folder, ec), end; !ec && it != end;
          it.increment(ec)) {
@@ -82,10 +85,19 @@ bool local_watch::read_events() {
       const auto* event = reinterpret_cast<const inotify_event*>(buffer + at);
       at += sizeof(inotify_event) + event->len;
       if (event->mask & IN_Q_OVERFLOW) changed = true;
-      if (event->mask & IN_IGNORED) continue;
+      if (event->mask & IN_IGNORED) {
+        folders_.erase(event->wd);
+        continue;
+      }
       const bool ours = event->wd == root_watch_ && event->len > 0 &&
                         std::strcmp(event->name, engine_folder_name) == 0;
-      if (!ours) changed = true;
+      if (ours) continue;
+      changed = true;
+      if ((event->mask & IN_ISDIR) && (event->mask & (IN_CREATE | IN_MOVED_TO)) && event->len > 0) {
+        if (auto at = folders_.find(event->wd); at != folders_.end()) {
+          (void)watch_from(at->second / event->name);  // at the limit: the periodic pass
+        }
+      }
     }
   }
   return changed;

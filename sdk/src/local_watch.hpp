@@ -5,6 +5,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <unordered_map>
 
 #include "autosync/base/error.hpp"
 
@@ -24,16 +25,20 @@ public:
   status watch_tree();
 
   // Waits up to `timeout` for events and consumes all that are queued. True when any of
-  // them was a change in the tree (or the queue overflowed, losing some).
+  // them was a change in the tree (or the queue overflowed, losing some). A folder made
+  // (or moved in) is watched at once, with everything below it: a write into it before
+  // the next pass's watch_tree() would otherwise go unnoticed.
   bool wait(std::chrono::milliseconds timeout);
 
 private:
   local_watch(int fd, std::filesystem::path root) : fd_(fd), root_(std::move(root)) {}
   bool read_events();
+  status watch_from(const std::filesystem::path& top);
 
   int fd_;
   std::filesystem::path root_;
   int root_watch_ = -1;
+  std::unordered_map<int, std::filesystem::path> folders_;  // watch descriptor -> folder
 };
 
 }  // namespace autosync::sdk::internal
