@@ -66,12 +66,18 @@ void print_welcome(const flags& f, const std::string& address, bool dev, bool tl
             << ", data in " << f.data_dir << "\n";
   std::cout << "autosyncd: memory allocator: " << allocator_name() << "\n";
   if (dev) {
-    const auto secret = (std::filesystem::path(f.data_dir) / "dev-jwt-secret").string();
+    // Absolute paths: the commands work from any folder, not only the one started in.
+    std::error_code ec;
+    const auto secret =
+        std::filesystem::absolute(std::filesystem::path(f.data_dir) / "dev-jwt-secret", ec).string();
+    // The tools sit beside this program (build/bin/, or wherever it was installed).
+    auto tools = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+    const auto tool = [&](const char* name) { return ec ? std::string(name) : (tools / name).string(); };
     std::cout << "DEVELOPMENT MODE: tokens are signed with the secret in " << secret
               << " (for production, pass --jwt-public-key-file or --jwt-secret-file)\n"
-              << "  get a token:  export AUTOSYNC_TOKEN=$(build/bin/autosync-admin token issue"
-              << " --secret-file " << secret << " --user alice --ttl 1h)\n"
-              << "  connect:      build/bin/autosync --server " << address << " ls /\n";
+              << "  get a token:  export AUTOSYNC_TOKEN=$(" << tool("autosync-admin")
+              << " token issue --secret-file " << secret << " --user alice --ttl 1h)\n"
+              << "  connect:      " << tool("autosync") << " --server " << address << " ls /\n";
   }
   std::cout << "Stop with Ctrl-C or SIGTERM." << std::endl;
 }

@@ -3,7 +3,11 @@
 #define BOOST_TEST_MODULE sdk_server
 #include <boost/test/unit_test.hpp>
 
+#include <sys/wait.h>
+
+#include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <chrono>
 #include <fstream>
 #include <thread>
@@ -419,6 +423,30 @@ BOOST_FIXTURE_TEST_CASE(a_replaced_subscription_gives_back_its_place_on_the_conn
     BOOST_REQUIRE_MESSAGE(s, "subscription " << i << ": " << test::describe(s));
     BOOST_REQUIRE(alice->wait_for_changes(std::chrono::milliseconds(20)));
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_first_run_instructions_work_from_any_folder) {
+  test::temp_dir dir;
+  const auto log = dir / "first-run.log";
+  const pid_t pid = test::spawn_process(
+      {AUTOSYNCD_BIN, "--data-dir", (dir / "data").string(), "--listen", "127.0.0.1:0"},
+      log.string());
+  std::string printed;
+  for (int i = 0; i < 200 && printed.find("connect:") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    printed = read_file(log);
+  }
+  ::kill(pid, SIGTERM);
+  ::waitpid(pid, nullptr, 0);
+  BOOST_TEST_MESSAGE(printed);
+  const auto from = printed.find("AUTOSYNC_TOKEN=$(");
+  BOOST_REQUIRE(from != std::string::npos);
+  const auto start = from + std::string("AUTOSYNC_TOKEN=$(").size();
+  const std::string command = printed.substr(start, printed.find(')', start) - start);
+  // Run from the root folder, not where the server started.
+  auto issued = test::run_process("cd / &&", command);
+  BOOST_TEST(issued.exit_code == 0, issued.output);
+  BOOST_TEST(std::count(issued.output.begin(), issued.output.end(), '.') == 2, issued.output);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
