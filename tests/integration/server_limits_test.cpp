@@ -188,6 +188,34 @@ BOOST_AUTO_TEST_CASE(a_config_file_carries_the_flags_and_sigterm_stops_cleanly) 
   BOOST_TEST(out.find("stopped cleanly") != std::string::npos, out);
 }
 
+// A key the server would drop (a typo, TOML's underscores, a [section]) is refused, naming
+// the key and the file: dropped, it meant a default in its place, development mode instead
+// of the JWT secret the operator wrote.
+BOOST_AUTO_TEST_CASE(a_config_file_with_a_key_no_flag_has_is_refused_at_start) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "secret") << std::string(48, 's') << "\n"; }
+  const auto secret = (dir / "secret").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"jwt-secrete-file = " + secret + "\n", "unknown key \"jwt-secrete-file\""},
+      {"jwt_secret_file = \"" + secret + "\"\n", "did you mean \"jwt-secret-file\"?"},
+      {"[server]\njwt-secret-file = " + secret + "\n", "section [server]"},
+      {"server.jwt-secret-file = " + secret + "\n", "key \"server.jwt-secret-file\""},
+  };
+  for (const auto& [text, hint] : cases) {
+    const auto file = dir / "autosyncd.conf";
+    { std::ofstream(file) << "rate-limit = 100\n" << text; }
+    // Under `timeout`: a server that starts anyway would serve until killed.
+    auto run = test::run_process("timeout 10 " + std::string(AUTOSYNCD_BIN),
+                                 "--data-dir " + (dir / "d").string() +
+                                     " --listen 127.0.0.1:0 --config " + file.string());
+    BOOST_TEST(run.exit_code == 2, text);
+    BOOST_TEST(run.output.find(hint) != std::string::npos, run.output);
+    BOOST_TEST(run.output.find(file.string()) != std::string::npos, run.output);
+    BOOST_TEST(run.output.find("the keys are the flags' names") != std::string::npos, run.output);
+    BOOST_TEST(run.output.find("DEVELOPMENT MODE") == std::string::npos, run.output);
+  }
+}
+
 // The server is built with jemalloc (a sixth less CPU per commit than glibc's malloc) and
 // says which allocator serves it, so a build that lost it is seen at once.
 BOOST_AUTO_TEST_CASE(the_server_allocates_with_jemalloc_and_says_so) {
