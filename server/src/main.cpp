@@ -215,10 +215,21 @@ int main(int argc, char** argv) {
     }
     sweep = std::chrono::ceil<std::chrono::milliseconds>(*parsed);
   }
+  // A day is no deadline any more (the SDK gives up on a call after two minutes), and far
+  // longer overflows the timer's nanoseconds.
+  constexpr std::chrono::milliseconds deadline_max = std::chrono::hours(24);
   const auto deadline = autosync::parse_duration(f.request_deadline);
-  if (!deadline) {
+  if (!deadline || *deadline > deadline_max) {
     std::cerr << "autosyncd: --request-deadline " << f.request_deadline
-              << " is not a length of time: write it like 500ms, 30s or 2m\n";
+              << " is not a length of time from 1ms to 24h: write it like 500ms, 30s or 2m\n";
+    return 2;
+  }
+  // Below one request a second a client waits seconds before each call, and a sync takes
+  // hours: a slip, not a policy. Above a billion, no node gets near it.
+  constexpr double rate_min = 1, rate_max = 1e9;
+  if (!(f.rate >= rate_min && f.rate <= rate_max)) {  // false for NaN too
+    std::cerr << "autosyncd: --rate-limit " << f.rate
+              << ": the allowed range is 1 to 1000000000 requests per second per user\n";
     return 2;
   }
 

@@ -355,6 +355,31 @@ BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start
   }
 }
 
+// Each of these started a server: with no rate at all (every call refused, or none), or
+// with a deadline whose nanoseconds overflow.
+BOOST_AUTO_TEST_CASE(limits_outside_their_range_are_refused_at_start) {
+  test::temp_dir dir;
+  const std::pair<const char*, const char*> cases[] = {
+      {"--rate-limit 0", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit nan", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit -5", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit 0.5", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit inf", "allowed range is 1 to 1000000000 requests per second"},
+      {"--request-deadline 200000d", "from 1ms to 24h"},
+      {"--request-deadline 25h", "from 1ms to 24h"},
+      {"--request-deadline 0s", "from 1ms to 24h"},
+      {"--request-deadline -1s", "from 1ms to 24h"},
+  };
+  for (const auto& [flag, hint] : cases) {
+    // Under `timeout`: a server that starts anyway would serve until killed.
+    auto run = test::run_process("timeout 10 " + std::string(AUTOSYNCD_BIN),
+                                 "--data-dir " + (dir / "d").string() +
+                                     " --listen 127.0.0.1:0 " + flag);
+    BOOST_TEST(run.exit_code == 2, flag);
+    BOOST_TEST(run.output.find(hint) != std::string::npos, run.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_and_keeps_working) {
   test::temp_dir dir;
   test::server_process server(AUTOSYNCD_BIN, dir / "server");
