@@ -56,7 +56,8 @@ struct Failure {
     missingChunks @12;   # a commit names chunks the server lacks; see `missingChunks`
   }
   message @1 :Text;          # for people: what failed and what to do
-  retryAfterMs @2 :UInt32;   # rateLimited, overloaded: wait at least this long
+  retryAfterMs @2 :UInt32;   # rateLimited, overloaded: wait at least this long (the SDK
+                             # waits at most a minute, whatever this says)
   current @3 :Entry;         # conflict: what is at the path now (may be null)
   missingChunks @4 :List(Data);  # missingChunks: their hashes
 }

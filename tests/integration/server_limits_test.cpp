@@ -12,8 +12,10 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <iterator>
 #include <thread>
 
@@ -152,6 +154,104 @@ BOOST_AUTO_TEST_CASE(a_user_beyond_the_rate_limit_is_told_when_to_retry) {
   BOOST_REQUIRE(limited.has_value());
   BOOST_TEST(limited->kind() == error_kind::rate_limited);
   BOOST_TEST(limited->message().find("retry in") != std::string::npos);
+}
+
+namespace {
+
+// A server that answers every list with rateLimited and the longest wait the field holds
+// (49 days): what a bug or a hostile server could send.
+class stalling_session final : public schema::rpc::Session::Server {
+public:
+  explicit stalling_session(std::atomic<int>& calls) : calls_(calls) {}
+
+protected:
+  kj::Promise<void> list(ListContext context) override {
+    ++calls_;
+    auto failure = context.getResults().initFailure();
+    failure.setKind(schema::rpc::Failure::Kind::RATE_LIMITED);
+    failure.setMessage("too many requests");
+    failure.setRetryAfterMs(UINT32_MAX);
+    return kj::READY_NOW;
+  }
+
+private:
+  std::atomic<int>& calls_;
+};
+
+class stalling_gateway final : public schema::rpc::Gateway::Server {
+public:
+  explicit stalling_gateway(std::atomic<int>& calls) : calls_(calls) {}
+
+protected:
+  kj::Promise<void> login(LoginContext context) override {
+    auto results = context.getResults();
+    results.setUser("alice");
+    results.setExpiresAtS(test::unix_now_s() + 3600);
+    results.setSession(kj::heap<stalling_session>(calls_));
+    return kj::READY_NOW;
+  }
+
+private:
+  std::atomic<int>& calls_;
+};
+
+// The stalling server on a thread of its own (its own event loop), on a free loopback port.
+struct stalling_server {
+  stalling_server() {
+    std::promise<std::uint16_t> port;
+    auto listening = port.get_future();
+    thread = std::thread([this, port = std::move(port)]() mutable {
+      auto io = kj::setupAsyncIo();
+      auto stop_paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+      capnp::TwoPartyServer server(kj::heap<stalling_gateway>(calls));
+      auto address = io.provider->getNetwork().parseAddress("127.0.0.1:0").wait(io.waitScope);
+      auto receiver = address->listen();
+      auto serving = server.listen(*receiver);
+      stop = kj::mv(stop_paf.fulfiller);
+      port.set_value(static_cast<std::uint16_t>(receiver->getPort()));
+      stop_paf.promise.exclusiveJoin(kj::mv(serving)).wait(io.waitScope);
+    });
+    address = "127.0.0.1:" + std::to_string(listening.get());
+  }
+  ~stalling_server() {
+    stop->fulfill();
+    thread.join();
+  }
+  std::atomic<int> calls{0};
+  kj::Own<kj::CrossThreadPromiseFulfiller<void>> stop;
+  std::thread thread;
+  std::string address;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_sdk_waits_at_most_retry_after_max_however_long_the_server_asks) {
+  stalling_server server;
+  auto outcome = std::make_shared<std::promise<std::optional<error>>>();
+  auto answered = outcome->get_future();
+  // On a thread of its own: without the cap it would sleep for 49 days.
+  std::thread client([outcome, address = server.address] {
+    sdk::connect_options o;
+    o.server = address;
+    o.token = "any";
+    o.device_id = "d";
+    o.retries_max = 2;
+    o.retry_after_max = std::chrono::milliseconds(200);
+    auto c = sdk::client::connect(o);
+    if (!c) return outcome->set_value(c.err());
+    auto listed = (*c)->list("/");
+    outcome->set_value(listed ? std::nullopt : std::optional<error>(listed.err()));
+  });
+  if (answered.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    client.detach();  // asleep in its retry: the process ends with it
+    BOOST_FAIL("the client still waits after 20 s: retryAfterMs was not capped");
+  }
+  client.join();
+  const auto failed = answered.get();
+  BOOST_REQUIRE(failed.has_value());
+  BOOST_TEST(failed->kind() == error_kind::rate_limited, failed->to_string());
+  BOOST_TEST(server.calls == 3);  // the first attempt and two retries
+  BOOST_TEST((sdk::connect_options{}.retry_after_max == std::chrono::seconds(60)));
 }
 
 BOOST_AUTO_TEST_CASE(tls_serves_clients_that_trust_the_certificate_and_refuses_plain_ones) {

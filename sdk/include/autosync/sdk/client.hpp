@@ -39,6 +39,9 @@ struct connect_options {
   std::chrono::milliseconds call_timeout{120000};
   // Reconnect-and-retry attempts per call after a lost connection, with backoff.
   int retries_max = 4;
+  // The longest wait before a retry that a server's retryAfterMs (rateLimited, overloaded)
+  // can impose: the field holds up to 49 days, and a bogus value must not stall the client.
+  std::chrono::milliseconds retry_after_max{60000};
   // Bytes of chunk uploads or downloads in flight at once.
   std::size_t window_bytes = 16u << 20;
 };
