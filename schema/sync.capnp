@@ -3,9 +3,10 @@
 #
 # The model is capability-based. A connection's bootstrap capability is a `Gateway`; the
 # only thing it can do is `login` with a bearer token (a JWT). A successful login returns a
-# `Session`: a capability bound to one user, which ends when the token expires. Holding a
-# Session is the authority to act on that user's files and nothing else: there is no user
-# id in any Session method, so one user can never name another's files.
+# `Session`: a capability bound to one user, which ends when the server stops accepting the
+# token (a minute, the clock leeway, after its `exp`). Holding a Session is the authority
+# to act on that user's files and nothing else: there is no user id in any Session method,
+# so one user can never name another's files.
 #
 # Content travels as chunks. A client cuts a file with content-defined chunking, names
 # each chunk by its SHA-256, asks which of them the server lacks (`missingChunks`), uploads
@@ -117,6 +118,9 @@ interface Gateway {
        -> (session :Session, user :Text, expiresAtS :Int64, failure :Failure);
   # `deviceId` names the device in the events it writes (1..64 printable characters).
   # Fails `unauthenticated` (the message says why: expired, bad signature, ...).
+  # `expiresAtS` is the token's `exp`. The server accepts a token up to a minute past it
+  # (clocks differ), and the session acts exactly as long: then every call fails
+  # `unauthenticated`, as a new login with the same token would.
 }
 
 interface Session {
@@ -166,7 +170,7 @@ interface Session {
             -> (subscription :Subscription, failure :Failure);
   # From now on `listener` receives every change after `cursor`, in order, one call at a
   # time. The subscription ends when `subscription` is dropped, the listener fails, or
-  # the session's token expires.
+  # the session ends (its token is no longer accepted).
 }
 
 interface ChangeListener {

@@ -168,7 +168,7 @@ private:
 
 std::optional<std::pair<error, std::uint32_t>> session_impl::refusal_now() {
   const auto now = now_us();
-  if (now / 1000000 > who_.expires_at_s) {
+  if (now / 1000000 > who_.ends_at_s) {
     return std::make_pair(
         error(error_kind::unauthenticated,
               "the session's token has expired: log in again with a new token"),
@@ -556,7 +556,7 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
 kj::Promise<void> session_impl::subscribe(SubscribeContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     auto p = context.getParams();
-    subscription_target target{who_.user, who_.expires_at_s, p.getCursor()};
+    subscription_target target{who_.user, who_.ends_at_s, p.getCursor()};
     context.getResults().setSubscription(
         make_subscription(ctx_, std::move(target), p.getListener()));
     return kj::READY_NOW;

@@ -59,7 +59,7 @@ public:
                            if (auto c = actors::change_of(seq, event)) q->push(std::move(*c));
                          });
     const auto now_s = now_us() / 1000000;
-    const auto left_s = target_.expires_at_s > now_s ? target_.expires_at_s - now_s : 0;
+    const auto left_s = target_.ends_at_s > now_s ? target_.ends_at_s - now_s : 0;
     running_ = start()
                    .exclusiveJoin(ctx_.timer.afterDelay(left_s * kj::SECONDS))
                    .then([this] { stop(); }, [this](kj::Exception&&) { stop(); })

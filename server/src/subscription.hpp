@@ -9,7 +9,7 @@ namespace autosync::server {
 
 struct subscription_target {
   std::string user;
-  std::int64_t expires_at_s = 0;  // the session's token: the subscription ends with it
+  std::int64_t ends_at_s = 0;     // the session's end: the subscription ends with it
   std::uint64_t cursor = 0;       // deliver the changes after this one
 };
 

@@ -140,6 +140,7 @@ public:
 
   const std::string& user() const noexcept;
   const std::string& device_id() const noexcept;
+  // The token's `exp`; the server accepts it, and the session works, a minute past it.
   std::int64_t token_expires_at_s() const noexcept;
 
   // --- files ------------------------------------------------------------------------------
