@@ -164,13 +164,17 @@ interface Session {
 
   changes @12 (cursor :UInt64, limit :UInt32)
           -> (changes :List(Change), cursor :UInt64, more :Bool, failure :Failure);
-  # Changes after `cursor` (0: from the beginning), at most `limit` (at most 10,000).
+  # Changes after `cursor` (0: from the beginning), at most `limit` (at most 10,000). A
+  # cursor is 0 or a `seq` this user has reached (as `list`, `changes` and `Change.seq` give
+  # them); one greater than the user's newest seq fails `invalid`: list again to get a
+  # fresh cursor.
 
   subscribe @13 (listener :ChangeListener, cursor :UInt64)
             -> (subscription :Subscription, failure :Failure);
   # From now on `listener` receives every change after `cursor`, in order, one call at a
-  # time. The subscription ends when `subscription` is dropped, the listener fails, or
-  # the session ends (its token is no longer accepted).
+  # time. A cursor greater than the user's newest seq fails `invalid`, as for `changes`.
+  # The subscription ends when `subscription` is dropped, the listener fails, or the
+  # session ends (its token is no longer accepted).
 }
 
 interface ChangeListener {

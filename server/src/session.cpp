@@ -555,11 +555,17 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
 
 kj::Promise<void> session_impl::subscribe(SubscribeContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
-    auto p = context.getParams();
-    subscription_target target{who_.user, who_.ends_at_s, p.getCursor()};
-    context.getResults().setSubscription(
-        make_subscription(ctx_, std::move(target), p.getListener()));
-    return kj::READY_NOW;
+    const auto cursor = context.getParams().getCursor();
+    return on_pool<bool>([&store = ctx_.store, user = who_.user, cursor]() -> result<bool> {
+             if (auto ok = actors::check_cursor(store, user, cursor); !ok) return ok.err();
+             return true;
+           })
+        .then([this, context, cursor](result<bool> checked) mutable {
+          if (!checked) return to_wire(checked.err(), context.getResults().initFailure());
+          subscription_target target{who_.user, who_.ends_at_s, cursor};
+          context.getResults().setSubscription(
+              make_subscription(ctx_, std::move(target), context.getParams().getListener()));
+        });
   });
 }
 

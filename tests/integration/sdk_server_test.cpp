@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "autosync/sdk/client.hpp"
@@ -174,6 +175,34 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_delivers_another_devices_change_within_a_
   for (int i = 0; i < 20; ++i) BOOST_REQUIRE(writer->put_bytes("n", "/n" + std::to_string(i)));
   BOOST_REQUIRE(watcher->wait_for_changes(std::chrono::seconds(5), [&] { return seen.size() >= 21; }));
   for (std::size_t i = 1; i < seen.size(); ++i) BOOST_TEST(seen[i].seq > seen[i - 1].seq);
+}
+
+// A cursor past the user's newest change is a client's bug (or another server's cursor).
+// 2^64-1 wrapped round to every change, and a subscription one past the head waited for
+// changes that never came: both are refused, saying how to get a good one.
+BOOST_FIXTURE_TEST_CASE(a_cursor_past_the_newest_change_is_refused_as_invalid, fixture) {
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("x", "/x.txt"));
+  auto head = alice->current_cursor();
+  BOOST_REQUIRE(head);
+  for (std::uint64_t bad : {*head + 1, std::numeric_limits<std::uint64_t>::max()}) {
+    auto listed = alice->changes(bad);
+    BOOST_REQUIRE_MESSAGE(!listed, "cursor " << bad << " accepted");
+    BOOST_TEST(listed.err().kind() == error_kind::invalid);
+    BOOST_TEST(listed.err().message().find("list again") != std::string::npos,
+               listed.err().message());
+    auto subscribed = alice->subscribe(bad, [](const sdk::change&) {});
+    BOOST_REQUIRE_MESSAGE(!subscribed, "subscribed at " << bad);
+    BOOST_TEST(subscribed.err().kind() == error_kind::invalid);
+  }
+  auto none = alice->changes(*head);
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->changes.empty());
+  std::vector<sdk::change> seen;
+  BOOST_REQUIRE(alice->subscribe(*head, [&](const sdk::change& c) { seen.push_back(c); }));
+  BOOST_REQUIRE(alice->put_bytes("y", "/y.txt"));
+  BOOST_REQUIRE(alice->wait_for_changes(std::chrono::seconds(5), [&] { return !seen.empty(); }));
+  BOOST_TEST(seen.front().path == "/y.txt");
 }
 
 BOOST_FIXTURE_TEST_CASE(bad_tokens_are_refused_and_users_are_isolated, fixture) {
