@@ -513,6 +513,73 @@ BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_
   BOOST_TEST(!again.send().wait(io.waitScope).hasFailure());
 }
 
+namespace {
+
+// The file descriptors `pid` has open.
+std::size_t open_files_of(pid_t pid) {
+  const auto dir = std::filesystem::path("/proc") / std::to_string(pid) / "fd";
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// Out of file descriptors, accept fails (EMFILE). That once ended the RPC loop: the port
+// closed and every connection with it, for good, with the process still running.
+BOOST_AUTO_TEST_CASE(a_server_out_of_file_descriptors_keeps_serving_and_accepts_again_later) {
+  test::temp_dir dir;
+  constexpr rlim_t open_files_max = 64;  // autosyncd needs about 20 of them idle
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {}, open_files_max);
+  auto kept = connect(server.address(), 0);
+  BOOST_REQUIRE_MESSAGE(kept, test::describe(kept));
+  BOOST_REQUIRE((*kept)->put_bytes("kept", "/kept.txt"));
+
+  // Idle connections until the server has no descriptor left, then a few more that wait
+  // in the listen queue, each accept of them failing.
+  std::vector<int> idle;
+  for (int i = 0; i < 200 && open_files_of(server.pid()) < open_files_max; ++i) {
+    idle.push_back(raw_connect(server.address()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  BOOST_REQUIRE_EQUAL(open_files_of(server.pid()), open_files_max);
+  for (int i = 0; i < 4; ++i) idle.push_back(raw_connect(server.address()));
+  std::string out;
+  for (int i = 0; i < 100 && out.find("cannot accept") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    out = server.output();
+  }
+  BOOST_TEST(out.find("cannot accept a connection (") != std::string::npos, out);
+  BOOST_TEST(out.find("Too many open files") != std::string::npos, out);
+
+  // The connections it has are served meanwhile.
+  auto listed = (*kept)->list("/");
+  BOOST_REQUIRE_MESSAGE(listed, test::describe(listed));
+  BOOST_TEST(listed->size() == 1u);
+
+  // Once descriptors are free again, it accepts again.
+  for (int fd : idle) ::close(fd);
+  auto fresh = connect(server.address());
+  BOOST_REQUIRE_MESSAGE(fresh, test::describe(fresh));
+  auto back = (*fresh)->get_bytes("/kept.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "kept");
+  fresh->reset();
+  kept->reset();
+  BOOST_TEST(server.stop() == 0);
+  // Reported once, not at every retry (every 100 ms).
+  out = server.output();
+  std::size_t reports = 0;
+  for (auto at = out.find("cannot accept"); at != std::string::npos;
+       at = out.find("cannot accept", at + 1)) {
+    ++reports;
+  }
+  BOOST_TEST(reports <= 2u, out);
+}
+
 BOOST_AUTO_TEST_CASE(a_call_past_the_request_deadline_is_answered_unavailable_and_still_completes) {
   test::temp_dir dir;
   // Hashing, sealing and syncing 4 MiB takes milliseconds on any machine.
