@@ -4,10 +4,7 @@
 // snapshot, then the pool drains, then the journal closes.
 #include "autosync/server/node.hpp"
 
-#include "autosync/schema/buffered_stream.hpp"
-
 #include <caf/all.hpp>
-#include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/compat/tls.h>
 #include <sys/socket.h>
@@ -24,6 +21,7 @@
 #include "autosync/actors/event_store.hpp"
 #include "autosync/base/thread_name.hpp"
 #include "retention.hpp"
+#include "rpc_connection.hpp"
 #include "rpc_context.hpp"
 
 namespace autosync::server {
@@ -58,14 +56,6 @@ std::string peer_of(kj::AsyncIoStream& stream) {
   }
   return "unknown";
 }
-
-// One client connection: the stream, the two-party network over it, the RPC system.
-// Members are destroyed in reverse order: the RPC system before the stream it uses.
-struct connection {
-  kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyVatNetwork> network;
-  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
-};
 
 // An accept that failed is tried again after this: the usual causes (no file descriptor or
 // memory left: EMFILE, ENFILE, ENOBUFS, ENOMEM) pass once connections close, and trying at
@@ -144,17 +134,8 @@ struct node::impl {
 kj::Promise<void> node::impl::serve_connection(rpc_context& ctx,
                                                kj::Own<kj::AsyncIoStream> stream,
                                                std::string peer) {
-  capnp::ReaderOptions reader;
-  // Refuses a larger message as soon as its header is read, before its body.
-  reader.traversalLimitInWords = options.limits.message_bytes_max / sizeof(capnp::word);
-  auto c = kj::heap<connection>();
-  c->stream = schema::buffered(kj::mv(stream));
-  c->network = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
-                                                   reader);
-  c->rpc = kj::heap(capnp::makeRpcServer(*c->network,
-                                         capnp::Capability::Client(make_gateway(ctx, peer))));
-  c->rpc->setFlowLimit(options.limits.flow_bytes_max);
-  auto done = c->network->onDisconnect();
+  auto c = kj::heap<rpc_connection>(kj::mv(stream), make_gateway(ctx, peer), options.limits);
+  auto done = c->on_disconnect();
   return done.attach(kj::mv(c));
 }
 
