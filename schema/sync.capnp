@@ -3,9 +3,10 @@
 #
 # The model is capability-based. A connection's bootstrap capability is a `Gateway`; the
 # only thing it can do is `login` with a bearer token (a JWT). A successful login returns a
-# `Session`: a capability bound to one user, which ends when the token expires. Holding a
-# Session is the authority to act on that user's files and nothing else: there is no user
-# id in any Session method, so one user can never name another's files.
+# `Session`: a capability bound to one user, which ends when the server stops accepting the
+# token (a minute, the clock leeway, after its `exp`). Holding a Session is the authority
+# to act on that user's files and nothing else: there is no user id in any Session method,
+# so one user can never name another's files.
 #
 # Content travels as chunks. A client cuts a file with content-defined chunking, names
 # each chunk by its SHA-256, asks which of them the server lacks (`missingChunks`), uploads
@@ -56,7 +57,8 @@ struct Failure {
     missingChunks @12;   # a commit names chunks the server lacks; see `missingChunks`
   }
   message @1 :Text;          # for people: what failed and what to do
-  retryAfterMs @2 :UInt32;   # rateLimited, overloaded: wait at least this long
+  retryAfterMs @2 :UInt32;   # rateLimited, overloaded: wait at least this long (the SDK
+                             # waits at most a minute, whatever this says)
   current @3 :Entry;         # conflict: what is at the path now (may be null)
   missingChunks @4 :List(Data);  # missingChunks: their hashes
 }
@@ -116,6 +118,9 @@ interface Gateway {
        -> (session :Session, user :Text, expiresAtS :Int64, failure :Failure);
   # `deviceId` names the device in the events it writes (1..64 printable characters).
   # Fails `unauthenticated` (the message says why: expired, bad signature, ...).
+  # `expiresAtS` is the token's `exp`. The server accepts a token up to a minute past it
+  # (clocks differ), and the session acts exactly as long: then every call fails
+  # `unauthenticated`, as a new login with the same token would.
 }
 
 interface Session {
@@ -162,16 +167,20 @@ interface Session {
 
   changes @12 (cursor :UInt64, limit :UInt32)
           -> (changes :List(Change), cursor :UInt64, more :Bool, failure :Failure);
-  # Changes after `cursor` (0: from the beginning), at most `limit` (at most 10,000).
+  # Changes after `cursor` (0: from the beginning), at most `limit` (at most 10,000). A
+  # cursor is 0 or a `seq` this user has reached (as `list`, `changes` and `Change.seq` give
+  # them); one greater than the user's newest seq fails `invalid`: list again to get a
+  # fresh cursor.
 
   subscribe @13 (listener :ChangeListener, cursor :UInt64)
             -> (subscription :Subscription, failure :Failure);
   # From now on `listener` receives every change after `cursor`, in order (calls on one
-  # capability arrive in the order sent; up to a page of them may be in flight). The
+  # capability arrive in the order sent; up to a page of them may be in flight). A cursor
+  # greater than the user's newest seq fails `invalid`, as for `changes`. The
   # subscription ends when `subscription` is dropped or the listener fails; when the
-  # server ends it (the session's token expired, the listener fell 10,000 changes behind)
-  # the listener's `ended` says why. A connection holds at most 16 subscriptions
-  # (`tooLarge` beyond).
+  # server ends it (the session ended: its token is no longer accepted; the listener fell
+  # 10,000 changes behind) the listener's `ended` says why. A connection holds at most 16
+  # subscriptions (`tooLarge` beyond).
 }
 
 interface ChangeListener {

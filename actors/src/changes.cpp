@@ -1,8 +1,16 @@
 #include "autosync/actors/changes.hpp"
 
+#include <algorithm>
+
 namespace autosync::actors {
 
 namespace {
+
+error cursor_beyond_head(std::uint64_t cursor) {
+  return error(error_kind::invalid, "cursor " + std::to_string(cursor) +
+                                        " is past this user's newest change: list again to "
+                                        "get a fresh cursor");
+}
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
 
@@ -72,21 +80,42 @@ std::optional<change> change_of(std::uint64_t seq, schema::Event::Reader event) 
   return c;
 }
 
+status check_cursor(const event_store& store, const std::string& user, std::uint64_t cursor) {
+  if (cursor == 0) return status::ok();
+  bool found = false;
+  auto s = store.read(user, cursor, cursor, [&](journal::stored_event&&) {
+    found = true;
+    return false;
+  });
+  if (!s) return s;
+  if (!found) return cursor_beyond_head(cursor);
+  return status::ok();
+}
+
 result<change_page> changes_since(const event_store& store, const std::string& user,
                                   std::uint64_t cursor, std::size_t count_max) {
   change_page page;
   page.cursor = cursor;
-  auto s = store.read(user, cursor + 1, UINT64_MAX, [&](journal::stored_event&& e) {
-    if (page.changes.size() >= count_max) {
-      page.more = true;
-      return false;
-    }
-    change c;
-    if (to_change(e.seq(), e.event(), c)) page.changes.push_back(std::move(c));
-    page.cursor = e.seq();
-    return true;
-  });
+  // From the cursor's own event, which must exist (check_cursor), not cursor + 1: that
+  // wraps round to 0 for the largest cursor.
+  bool cursor_found = cursor == 0;
+  auto s = store.read(user, std::max<std::uint64_t>(cursor, 1), UINT64_MAX,
+                      [&](journal::stored_event&& e) {
+                        if (e.seq() == cursor) {
+                          cursor_found = true;
+                          return true;
+                        }
+                        if (page.changes.size() >= count_max) {
+                          page.more = true;
+                          return false;
+                        }
+                        change c;
+                        if (to_change(e.seq(), e.event(), c)) page.changes.push_back(std::move(c));
+                        page.cursor = e.seq();
+                        return true;
+                      });
   if (!s) return std::move(s).err();
+  if (!cursor_found) return cursor_beyond_head(cursor);
   return page;
 }
 

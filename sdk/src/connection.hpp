@@ -6,6 +6,8 @@
 #include <kj/async-io.h>
 #include <kj/compat/tls.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <thread>
 
 #include "autosync/schema/sync.capnp.h"
@@ -141,7 +143,11 @@ result<T> client::impl::call(const std::function<result<T>(rpc::Session::Client&
     if (!failed->retry) return failed->err;
     last = failed->err;
     if (failed->reconnect) drop_connection();
-    if (failed->retry_after_ms > 0) sleep_ms(failed->retry_after_ms);
+    // The server's wait, capped (options.retry_after_max); none after the last attempt.
+    if (failed->retry_after_ms > 0 && tries < options.retries_max) {
+      const auto longest = std::clamp<std::int64_t>(options.retry_after_max.count(), 0, UINT32_MAX);
+      sleep_ms(std::min(failed->retry_after_ms, static_cast<std::uint32_t>(longest)));
+    }
   }
   return error(last->kind(), last->message() + " (gave up after " +
                                  std::to_string(options.retries_max + 1) + " attempts)");

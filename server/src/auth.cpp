@@ -62,11 +62,18 @@ bool audience_matches(jwt_t* jwt, const std::string& wanted) {
   return false;
 }
 
+// The last second a token expiring at `exp` is accepted (identity::accepted_until).
+std::int64_t accepted_until(const token_policy& policy, std::int64_t exp) {
+  return exp + policy.leeway.count();
+}
+
 status check_times(const token_policy& policy, jwt_t* jwt, std::int64_t now) {
   const auto exp = int_claim(jwt, "exp");
   if (!exp) return refused("it has no expiry (exp): tokens must expire");
   const std::int64_t leeway = policy.leeway.count();
-  if (now > *exp + leeway) return refused("it expired at " + utc(*exp) + ": get a new token");
+  if (now > accepted_until(policy, *exp)) {
+    return refused("it expired at " + utc(*exp) + ": get a new token");
+  }
   if (const auto nbf = int_claim(jwt, "nbf"); nbf && now + leeway < *nbf) {
     return refused("it is not valid before " + utc(*nbf));
   }
@@ -165,6 +172,7 @@ result<identity> verify_token(const token_policy& policy, std::string_view token
   errno = 0;
   who.admin = jwt_get_grant_bool(jwt.get(), "autosync_admin") == 1 && errno == 0;
   who.expires_at = *int_claim(jwt.get(), "exp");
+  who.accepted_until = accepted_until(policy, who.expires_at);
   return who;
 }
 

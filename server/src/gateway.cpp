@@ -70,7 +70,7 @@ protected:
     results.setUser(who->user);
     results.setExpiresAtS(who->expires_at);
     results.setSession(
-        make_session(ctx_, connection_, session_identity{who->user, device, who->expires_at}));
+        make_session(ctx_, connection_, session_identity{who->user, device, who->accepted_until}));
     return kj::READY_NOW;
   }
 

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <signal.h>
 
+#include <algorithm>
 #include <iostream>
+#include <sstream>
 
 #include "autosync/base/secret_file.hpp"
 #include "autosync/base/utc_time.hpp"
@@ -46,6 +48,64 @@ autosync::result<autosync::server::token_policy> token_policy_of(const flags& f,
   return autosync::server::policy_from_secret_file(secret);
 }
 
+// The --config file as CLI11 reads it (TOML, or INI with the same keys), but a key no flag
+// has, or a key under a [section], is refused: CLI11 drops those without a word, and a
+// dropped key means a default in its place (development mode instead of the JWT secret
+// the operator meant). Throws CLI::ConfigError naming the key and saying what is valid.
+class strict_config final : public CLI::ConfigBase {
+public:
+  explicit strict_config(const CLI::App& app) : app_(app) {}
+
+  std::vector<CLI::ConfigItem> from_config(std::istream& input) const override {
+    auto items = CLI::ConfigBase::from_config(input);
+    for (const auto& item : items) check(item);
+    return items;
+  }
+
+private:
+  void check(const CLI::ConfigItem& item) const {
+    if (!item.parents.empty()) {
+      std::string section = item.parents.front();
+      for (std::size_t i = 1; i < item.parents.size(); ++i) section += "." + item.parents[i];
+      // "++" and "--" are CLI11's marks for the start and end of a section.
+      const bool mark = item.name == "++" || item.name == "--";
+      const std::string what =
+          mark ? "section [" + section + "]" : "key \"" + item.fullname() + "\"";
+      throw CLI::ConfigError(what + ": autosyncd reads its keys only at the top level of the "
+                                    "file, outside any [section] and without a prefix; " +
+                             valid_keys());
+    }
+    if (known(item.name)) return;
+    std::string dashed = item.name;
+    std::replace(dashed.begin(), dashed.end(), '_', '-');
+    const std::string hint =
+        dashed != item.name && known(dashed) ? " (did you mean \"" + dashed + "\"?)" : "";
+    throw CLI::ConfigError("unknown key \"" + item.name + "\"" + hint + "; " + valid_keys());
+  }
+
+  bool known(const std::string& name) const {
+    const auto* option = app_.get_option_no_throw("--" + name);
+    return option != nullptr && option->get_configurable();
+  }
+
+  // The flags' long names: the keys a file may hold.
+  std::string valid_keys() const {
+    std::ostringstream out;
+    out << "the keys are the flags' names without the dashes:";
+    const char* separator = " ";
+    for (const auto* option : app_.get_options()) {
+      const auto& names = option->get_lnames();
+      if (names.empty() || !option->get_configurable() || option == app_.get_help_ptr()) continue;
+      out << separator << names.front();
+      separator = ", ";
+    }
+    out << " (autosyncd --help says what each means)";
+    return out.str();
+  }
+
+  const CLI::App& app_;
+};
+
 // jemalloc's control call: defined when jemalloc is linked in (server/CMakeLists.txt).
 extern "C" int mallctl(const char* name, void* old, std::size_t* old_len, void* value,
                        std::size_t value_len) __attribute__((weak));
@@ -87,7 +147,10 @@ void print_welcome(const flags& f, const std::string& address, bool dev, bool tl
 int main(int argc, char** argv) {
   CLI::App app{"autosyncd: an AutoSync node"};
   flags f;
-  app.set_config("--config", "", "a file (TOML or INI) with the same settings as the flags");
+  auto* config = app.set_config("--config", "",
+                                "a file (TOML or INI) with the same settings as the flags: "
+                                "key = value, the keys named as the flags without the dashes");
+  app.config_formatter(std::make_shared<strict_config>(app));
   app.add_option("--data-dir", f.data_dir, "where the journal and keys live")->capture_default_str();
   app.add_option("--listen", f.listen, "HOST:PORT for client RPC")->capture_default_str();
   app.add_option("--jwt-secret-file", f.jwt_secret_file, "HS256 secret (32 bytes or more)");
@@ -119,7 +182,14 @@ int main(int argc, char** argv) {
                  "a call not answered within this is answered 'unavailable, retry' (its work "
                  "still completes; a retry with the same operation id applies nothing twice)")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ConfigError& e) {
+    std::cerr << "autosyncd: config file " << config->as<std::string>() << ": " << e.what() << "\n";
+    return 2;
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
 
   // Longer than this overflows the microsecond clock arithmetic of cutoffs and waits.
   constexpr std::chrono::seconds longest_duration = std::chrono::hours(24 * 36500);
@@ -151,10 +221,21 @@ int main(int argc, char** argv) {
     }
     sweep = std::chrono::ceil<std::chrono::milliseconds>(*parsed);
   }
+  // A day is no deadline any more (the SDK gives up on a call after two minutes), and far
+  // longer overflows the timer's nanoseconds.
+  constexpr std::chrono::milliseconds deadline_max = std::chrono::hours(24);
   const auto deadline = autosync::parse_duration(f.request_deadline);
-  if (!deadline) {
+  if (!deadline || *deadline > deadline_max) {
     std::cerr << "autosyncd: --request-deadline " << f.request_deadline
-              << " is not a length of time: write it like 500ms, 30s or 2m\n";
+              << " is not a length of time from 1ms to 24h: write it like 500ms, 30s or 2m\n";
+    return 2;
+  }
+  // Below one request a second a client waits seconds before each call, and a sync takes
+  // hours: a slip, not a policy. Above a billion, no node gets near it.
+  constexpr double rate_min = 1, rate_max = 1e9;
+  if (!(f.rate >= rate_min && f.rate <= rate_max)) {  // false for NaN too
+    std::cerr << "autosyncd: --rate-limit " << f.rate
+              << ": the allowed range is 1 to 1000000000 requests per second per user\n";
     return 2;
   }
 

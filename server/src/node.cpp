@@ -4,10 +4,7 @@
 // snapshot, then the pool drains, then the journal closes.
 #include "autosync/server/node.hpp"
 
-#include "autosync/schema/buffered_stream.hpp"
-
 #include <caf/all.hpp>
-#include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 #include <kj/compat/tls.h>
 #include <sys/socket.h>
@@ -24,6 +21,7 @@
 #include "autosync/actors/event_store.hpp"
 #include "autosync/base/thread_name.hpp"
 #include "retention.hpp"
+#include "rpc_connection.hpp"
 #include "rpc_context.hpp"
 
 namespace autosync::server {
@@ -59,12 +57,34 @@ std::string peer_of(kj::AsyncIoStream& stream) {
   return "unknown";
 }
 
-// One client connection: the stream, the two-party network over it, the RPC system.
-// Members are destroyed in reverse order: the RPC system before the stream it uses.
-struct connection {
-  kj::Own<kj::AsyncIoStream> stream;
-  kj::Own<capnp::TwoPartyVatNetwork> network;
-  kj::Own<capnp::RpcSystem<capnp::rpc::twoparty::VatId>> rpc;
+// An accept that failed is tried again after this: the usual causes (no file descriptor or
+// memory left: EMFILE, ENFILE, ENOBUFS, ENOMEM) pass once connections close, and trying at
+// once would spin, as the waiting connection keeps the socket readable.
+constexpr auto accept_retry_delay = 100 * kj::MILLISECONDS;
+// While accepts keep failing, one line says so this often, with the count since the last.
+constexpr auto accept_failure_report_every = std::chrono::seconds(10);
+
+// Says on stderr why accepts fail, at most once per accept_failure_report_every.
+class accept_failure_log {
+public:
+  void failed(const kj::Exception& e) {
+    const auto now = std::chrono::steady_clock::now();
+    if (reported_ && now - *reported_ < accept_failure_report_every) {
+      ++unreported_;
+      return;
+    }
+    std::cerr << "autosyncd: cannot accept a connection (" << e.getDescription().cStr()
+              << "); the connections it has are served, and accepting is tried again every "
+                 "100 ms";
+    if (unreported_ > 0) std::cerr << " (" << unreported_ << " more failed since the last report)";
+    std::cerr << std::endl;
+    reported_ = now;
+    unreported_ = 0;
+  }
+
+private:
+  std::optional<std::chrono::steady_clock::time_point> reported_;
+  std::uint64_t unreported_ = 0;
 };
 
 class connection_errors final : public kj::TaskSet::ErrorHandler {
@@ -104,8 +124,11 @@ struct node::impl {
   void sweep_loop();
 
   void serve(std::promise<status> ready);
+  // Accepts connections until the promise is dropped; a failed accept (out of file
+  // descriptors, say) is reported and tried again after a pause, never the loop's end.
   kj::Promise<void> accept_loop(kj::ConnectionReceiver& receiver, rpc_context& ctx,
                                 kj::TlsContext* tls, kj::TaskSet& tasks);
+  accept_failure_log accept_failures;  // the RPC thread's
   kj::Promise<void> serve_connection(rpc_context& ctx, kj::Own<kj::AsyncIoStream> stream,
                                      std::string peer);
 };
@@ -113,36 +136,36 @@ struct node::impl {
 kj::Promise<void> node::impl::serve_connection(rpc_context& ctx,
                                                kj::Own<kj::AsyncIoStream> stream,
                                                std::string peer) {
-  capnp::ReaderOptions reader;
-  // Refuses a larger message as soon as its header is read, before its body.
-  reader.traversalLimitInWords = options.limits.message_bytes_max / sizeof(capnp::word);
-  auto c = kj::heap<connection>();
-  c->stream = schema::buffered(kj::mv(stream));
-  c->network = kj::heap<capnp::TwoPartyVatNetwork>(*c->stream, capnp::rpc::twoparty::Side::SERVER,
-                                                   reader);
-  c->rpc = kj::heap(capnp::makeRpcServer(*c->network,
-                                         capnp::Capability::Client(make_gateway(ctx, peer))));
-  c->rpc->setFlowLimit(options.limits.flow_bytes_max);
-  auto done = c->network->onDisconnect();
+  auto c = kj::heap<rpc_connection>(kj::mv(stream), make_gateway(ctx, peer), options.limits);
+  auto done = c->on_disconnect();
   return done.attach(kj::mv(c));
 }
 
 kj::Promise<void> node::impl::accept_loop(kj::ConnectionReceiver& receiver, rpc_context& ctx,
                                           kj::TlsContext* tls, kj::TaskSet& tasks) {
-  return receiver.accept().then([this, &receiver, &ctx, tls,
-                                 &tasks](kj::Own<kj::AsyncIoStream> stream) {
-    auto peer = peer_of(*stream);
-    if (tls == nullptr) {
-      tasks.add(serve_connection(ctx, kj::mv(stream), std::move(peer)));
-    } else {
-      // The handshake runs per connection: a client that fails it fails alone.
-      tasks.add(tls->wrapServer(kj::mv(stream))
-                    .then([this, &ctx, peer](kj::Own<kj::AsyncIoStream> secured) {
-                      return serve_connection(ctx, kj::mv(secured), peer);
-                    }));
-    }
-    return accept_loop(receiver, ctx, tls, tasks);
-  });
+  // evalNow: kj's accept() throws at once when the socket was already readable.
+  return kj::evalNow([&receiver] { return receiver.accept(); })
+      .then(
+          [this, &ctx, tls, &tasks](kj::Own<kj::AsyncIoStream> stream) -> kj::Promise<void> {
+            auto peer = peer_of(*stream);
+            if (tls == nullptr) {
+              tasks.add(serve_connection(ctx, kj::mv(stream), std::move(peer)));
+            } else {
+              // The handshake runs per connection: a client that fails it fails alone.
+              tasks.add(tls->wrapServer(kj::mv(stream))
+                            .then([this, &ctx, peer](kj::Own<kj::AsyncIoStream> secured) {
+                              return serve_connection(ctx, kj::mv(secured), peer);
+                            }));
+            }
+            return kj::READY_NOW;
+          },
+          [this, &ctx](kj::Exception&& e) -> kj::Promise<void> {
+            accept_failures.failed(e);
+            return ctx.timer.afterDelay(accept_retry_delay);
+          })
+      .then([this, &receiver, &ctx, tls, &tasks] {
+        return accept_loop(receiver, ctx, tls, tasks);
+      });
 }
 
 void node::impl::sweep_loop() {

@@ -170,7 +170,7 @@ private:
 
 std::optional<std::pair<error, std::uint32_t>> session_impl::refusal_now() {
   const auto now = now_us();
-  if (now / 1000000 > who_.expires_at_s) {
+  if (now / 1000000 > who_.ends_at_s) {
     return std::make_pair(
         error(error_kind::unauthenticated,
               "the session's token has expired: log in again with a new token"),
@@ -566,18 +566,25 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
 
 kj::Promise<void> session_impl::subscribe(SubscribeContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
-    auto p = context.getParams();
-    if (connection_->subscriptions >= subscriptions_per_connection_max) {
-      to_wire(error(error_kind::too_large,
-                    "this connection holds " + std::to_string(connection_->subscriptions) +
-                        " subscriptions, the most it may: drop one before subscribing again"),
-              context.getResults().initFailure());
-      return kj::READY_NOW;
-    }
-    subscription_target target{who_.user, who_.expires_at_s, p.getCursor(), connection_};
-    context.getResults().setSubscription(
-        make_subscription(ctx_, std::move(target), p.getListener()));
-    return kj::READY_NOW;
+    const auto cursor = context.getParams().getCursor();
+    return on_pool<bool>([&store = ctx_.store, user = who_.user, cursor]() -> result<bool> {
+             if (auto ok = actors::check_cursor(store, user, cursor); !ok) return ok.err();
+             return true;
+           })
+        .then([this, context, cursor](result<bool> checked) mutable {
+          if (!checked) return to_wire(checked.err(), context.getResults().initFailure());
+          // Counted here, where the subscription is made: no burst of calls gets past it.
+          if (connection_->subscriptions >= subscriptions_per_connection_max) {
+            return to_wire(
+                error(error_kind::too_large,
+                      "this connection holds " + std::to_string(connection_->subscriptions) +
+                          " subscriptions, the most it may: drop one before subscribing again"),
+                context.getResults().initFailure());
+          }
+          subscription_target target{who_.user, who_.ends_at_s, cursor, connection_};
+          context.getResults().setSubscription(
+              make_subscription(ctx_, std::move(target), context.getParams().getListener()));
+        });
   });
 }
 

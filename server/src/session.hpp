@@ -18,7 +18,9 @@ struct connection_state {
 struct session_identity {
   std::string user;
   std::string device_id;
-  std::int64_t expires_at_s = 0;
+  // The last second the session acts: as long as login accepts its token (the token's
+  // `exp` plus the clock leeway, identity::accepted_until).
+  std::int64_t ends_at_s = 0;
 };
 
 kj::Own<schema::rpc::Session::Server> make_session(rpc_context& ctx,

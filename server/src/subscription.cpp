@@ -60,7 +60,7 @@ public:
                          });
     if (target_.connection) ++target_.connection->subscriptions;
     const auto now_s = now_us() / 1000000;
-    const auto left_s = target_.expires_at_s > now_s ? target_.expires_at_s - now_s : 0;
+    const auto left_s = target_.ends_at_s > now_s ? target_.ends_at_s - now_s : 0;
     auto expired = ctx_.timer.afterDelay(left_s * kj::SECONDS).then([] {
       return error(error_kind::unauthenticated,
                    "the session's token expired: log in with a new token and subscribe again");

@@ -14,7 +14,7 @@ inline constexpr std::size_t subscriptions_per_connection_max = 16;
 
 struct subscription_target {
   std::string user;
-  std::int64_t expires_at_s = 0;  // the session's token: the subscription ends with it
+  std::int64_t ends_at_s = 0;     // the session's end: the subscription ends with it
   std::uint64_t cursor = 0;       // deliver the changes after this one
   std::shared_ptr<connection_state> connection;  // counted in its `subscriptions`
 };

@@ -60,3 +60,24 @@ BOOST_AUTO_TEST_CASE(bad_arguments_get_errors_that_say_what_to_do) {
   BOOST_TEST(missing_code != 0);
   BOOST_TEST(missing_out.find("secret-file") != std::string::npos, missing_out);
 }
+
+// The server refuses a token living longer than its maximum (24 h) at every login: the tool
+// refuses to issue one rather than print a token that never works.
+BOOST_AUTO_TEST_CASE(a_ttl_beyond_the_servers_maximum_is_refused) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "jwt.secret") << std::string(64, 'k') << "\n"; }
+  const auto issue = "token issue --secret-file " + (dir / "jwt.secret").string() + " --user alice";
+  auto [long_code, long_out] = run(issue + " --ttl 25h");
+  BOOST_TEST(long_code == 2);
+  BOOST_TEST(long_out.find("--ttl 25h is longer than the 24h autosyncd accepts") !=
+                 std::string::npos,
+             long_out);
+  BOOST_TEST(long_out.find("eyJ") == std::string::npos, long_out);  // no token printed
+  auto [day_code, day_out] = run(issue + " --ttl 24h");
+  BOOST_REQUIRE_MESSAGE(day_code == 0, day_out);
+  while (!day_out.empty() && day_out.back() == '\n') day_out.pop_back();
+  auto policy = server::policy_from_secret_file(dir / "jwt.secret");
+  BOOST_REQUIRE(policy);
+  auto who = server::verify_token(*policy, day_out, now_s());
+  BOOST_TEST(who.has_value(), test::describe(who));
+}

@@ -10,6 +10,7 @@
 #include <csignal>
 #include <chrono>
 #include <fstream>
+#include <limits>
 #include <thread>
 
 #include "autosync/sdk/client.hpp"
@@ -179,6 +180,34 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_delivers_another_devices_change_within_a_
   for (int i = 0; i < 20; ++i) BOOST_REQUIRE(writer->put_bytes("n", "/n" + std::to_string(i)));
   BOOST_REQUIRE(watcher->wait_for_changes(std::chrono::seconds(5), [&] { return seen.size() >= 21; }));
   for (std::size_t i = 1; i < seen.size(); ++i) BOOST_TEST(seen[i].seq > seen[i - 1].seq);
+}
+
+// A cursor past the user's newest change is a client's bug (or another server's cursor).
+// 2^64-1 wrapped round to every change, and a subscription one past the head waited for
+// changes that never came: both are refused, saying how to get a good one.
+BOOST_FIXTURE_TEST_CASE(a_cursor_past_the_newest_change_is_refused_as_invalid, fixture) {
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("x", "/x.txt"));
+  auto head = alice->current_cursor();
+  BOOST_REQUIRE(head);
+  for (std::uint64_t bad : {*head + 1, std::numeric_limits<std::uint64_t>::max()}) {
+    auto listed = alice->changes(bad);
+    BOOST_REQUIRE_MESSAGE(!listed, "cursor " << bad << " accepted");
+    BOOST_TEST(listed.err().kind() == error_kind::invalid);
+    BOOST_TEST(listed.err().message().find("list again") != std::string::npos,
+               listed.err().message());
+    auto subscribed = alice->subscribe(bad, [](const sdk::change&) {});
+    BOOST_REQUIRE_MESSAGE(!subscribed, "subscribed at " << bad);
+    BOOST_TEST(subscribed.err().kind() == error_kind::invalid);
+  }
+  auto none = alice->changes(*head);
+  BOOST_REQUIRE(none);
+  BOOST_TEST(none->changes.empty());
+  std::vector<sdk::change> seen;
+  BOOST_REQUIRE(alice->subscribe(*head, [&](const sdk::change& c) { seen.push_back(c); }));
+  BOOST_REQUIRE(alice->put_bytes("y", "/y.txt"));
+  BOOST_REQUIRE(alice->wait_for_changes(std::chrono::seconds(5), [&] { return !seen.empty(); }));
+  BOOST_TEST(seen.front().path == "/y.txt");
 }
 
 BOOST_FIXTURE_TEST_CASE(bad_tokens_are_refused_and_users_are_isolated, fixture) {
@@ -400,7 +429,10 @@ BOOST_FIXTURE_TEST_CASE(a_device_id_that_is_not_text_is_refused_at_login, fixtur
 BOOST_FIXTURE_TEST_CASE(a_subscription_ended_by_the_tokens_expiry_says_so, fixture) {
   sdk::connect_options o;
   o.server = server.address();
-  o.token = test::token_for("alice", std::chrono::seconds(2));
+  // Expired already, accepted (with the clock leeway) for 2 more seconds.
+  const std::int64_t leeway = server::token_policy{}.leeway.count();
+  o.token = test::token_for("alice", std::chrono::seconds(3600),
+                            test::unix_now_s() - 3600 - leeway + 2);
   o.device_id = "short";
   auto c = sdk::client::connect(o);
   BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
@@ -449,17 +481,31 @@ BOOST_AUTO_TEST_CASE(the_first_run_instructions_work_from_any_folder) {
   BOOST_TEST(std::count(issued.output.begin(), issued.output.end(), '.') == 2, issued.output);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_session_ends_when_its_token_expires, fixture) {
+// Login accepts a token up to the clock leeway past its `exp`; the session it opens works
+// exactly as long (it once refused every call at once: a login that led nowhere), and a
+// login with the token after that is refused.
+BOOST_FIXTURE_TEST_CASE(a_session_lasts_as_long_as_login_accepts_its_token, fixture) {
+  const std::int64_t leeway = server::token_policy{}.leeway.count();
+  const std::int64_t lifetime = 3600;
+  // Expired already, accepted for 3 more seconds.
+  const auto token = test::token_for("alice", std::chrono::seconds(lifetime),
+                                     test::unix_now_s() - lifetime - leeway + 3);
   sdk::connect_options o;
   o.server = server.address();
-  o.token = test::token_for("alice", std::chrono::seconds(2));
+  o.token = token;
   o.device_id = "short";
+  o.retries_max = 0;
   auto c = sdk::client::connect(o);
   BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
-  BOOST_REQUIRE((*c)->list("/").has_value());
-  std::this_thread::sleep_for(std::chrono::milliseconds(3100));
+  auto listed = (*c)->list("/");
+  BOOST_TEST(listed.has_value(), test::describe(listed));
+  std::this_thread::sleep_for(std::chrono::milliseconds(4200));
   auto late = (*c)->list("/");
   BOOST_REQUIRE(!late.has_value());
   BOOST_TEST(late.err().kind() == error_kind::unauthenticated);
   BOOST_TEST(late.err().message().find("new token") != std::string::npos);
+  auto again = sdk::client::connect(o);
+  BOOST_REQUIRE(!again.has_value());
+  BOOST_TEST(again.err().kind() == error_kind::unauthenticated);
+  BOOST_TEST(again.err().message().find("expired") != std::string::npos, again.err().message());
 }

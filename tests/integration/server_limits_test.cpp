@@ -12,8 +12,10 @@
 #include <capnp/rpc-twoparty.h>
 #include <kj/async-io.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <map>
 #include <iterator>
 #include <thread>
@@ -183,6 +185,104 @@ BOOST_AUTO_TEST_CASE(a_user_beyond_the_rate_limit_is_told_when_to_retry) {
   BOOST_TEST(limited->message().find("retry in") != std::string::npos);
 }
 
+namespace {
+
+// A server that answers every list with rateLimited and the longest wait the field holds
+// (49 days): what a bug or a hostile server could send.
+class stalling_session final : public schema::rpc::Session::Server {
+public:
+  explicit stalling_session(std::atomic<int>& calls) : calls_(calls) {}
+
+protected:
+  kj::Promise<void> list(ListContext context) override {
+    ++calls_;
+    auto failure = context.getResults().initFailure();
+    failure.setKind(schema::rpc::Failure::Kind::RATE_LIMITED);
+    failure.setMessage("too many requests");
+    failure.setRetryAfterMs(UINT32_MAX);
+    return kj::READY_NOW;
+  }
+
+private:
+  std::atomic<int>& calls_;
+};
+
+class stalling_gateway final : public schema::rpc::Gateway::Server {
+public:
+  explicit stalling_gateway(std::atomic<int>& calls) : calls_(calls) {}
+
+protected:
+  kj::Promise<void> login(LoginContext context) override {
+    auto results = context.getResults();
+    results.setUser("alice");
+    results.setExpiresAtS(test::unix_now_s() + 3600);
+    results.setSession(kj::heap<stalling_session>(calls_));
+    return kj::READY_NOW;
+  }
+
+private:
+  std::atomic<int>& calls_;
+};
+
+// The stalling server on a thread of its own (its own event loop), on a free loopback port.
+struct stalling_server {
+  stalling_server() {
+    std::promise<std::uint16_t> port;
+    auto listening = port.get_future();
+    thread = std::thread([this, port = std::move(port)]() mutable {
+      auto io = kj::setupAsyncIo();
+      auto stop_paf = kj::newPromiseAndCrossThreadFulfiller<void>();
+      capnp::TwoPartyServer server(kj::heap<stalling_gateway>(calls));
+      auto address = io.provider->getNetwork().parseAddress("127.0.0.1:0").wait(io.waitScope);
+      auto receiver = address->listen();
+      auto serving = server.listen(*receiver);
+      stop = kj::mv(stop_paf.fulfiller);
+      port.set_value(static_cast<std::uint16_t>(receiver->getPort()));
+      stop_paf.promise.exclusiveJoin(kj::mv(serving)).wait(io.waitScope);
+    });
+    address = "127.0.0.1:" + std::to_string(listening.get());
+  }
+  ~stalling_server() {
+    stop->fulfill();
+    thread.join();
+  }
+  std::atomic<int> calls{0};
+  kj::Own<kj::CrossThreadPromiseFulfiller<void>> stop;
+  std::thread thread;
+  std::string address;
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(the_sdk_waits_at_most_retry_after_max_however_long_the_server_asks) {
+  stalling_server server;
+  auto outcome = std::make_shared<std::promise<std::optional<error>>>();
+  auto answered = outcome->get_future();
+  // On a thread of its own: without the cap it would sleep for 49 days.
+  std::thread client([outcome, address = server.address] {
+    sdk::connect_options o;
+    o.server = address;
+    o.token = "any";
+    o.device_id = "d";
+    o.retries_max = 2;
+    o.retry_after_max = std::chrono::milliseconds(200);
+    auto c = sdk::client::connect(o);
+    if (!c) return outcome->set_value(c.err());
+    auto listed = (*c)->list("/");
+    outcome->set_value(listed ? std::nullopt : std::optional<error>(listed.err()));
+  });
+  if (answered.wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    client.detach();  // asleep in its retry: the process ends with it
+    BOOST_FAIL("the client still waits after 20 s: retryAfterMs was not capped");
+  }
+  client.join();
+  const auto failed = answered.get();
+  BOOST_REQUIRE(failed.has_value());
+  BOOST_TEST(failed->kind() == error_kind::rate_limited, failed->to_string());
+  BOOST_TEST(server.calls == 3);  // the first attempt and two retries
+  BOOST_TEST((sdk::connect_options{}.retry_after_max == std::chrono::seconds(60)));
+}
+
 BOOST_AUTO_TEST_CASE(tls_serves_clients_that_trust_the_certificate_and_refuses_plain_ones) {
   test::temp_dir dir;
   auto made = test::run_process(
@@ -215,6 +315,34 @@ BOOST_AUTO_TEST_CASE(a_config_file_carries_the_flags_and_sigterm_stops_cleanly) 
   BOOST_TEST(server.stop() == 0);
   const auto out = server.output();
   BOOST_TEST(out.find("stopped cleanly") != std::string::npos, out);
+}
+
+// A key the server would drop (a typo, TOML's underscores, a [section]) is refused, naming
+// the key and the file: dropped, it meant a default in its place, development mode instead
+// of the JWT secret the operator wrote.
+BOOST_AUTO_TEST_CASE(a_config_file_with_a_key_no_flag_has_is_refused_at_start) {
+  test::temp_dir dir;
+  { std::ofstream(dir / "secret") << std::string(48, 's') << "\n"; }
+  const auto secret = (dir / "secret").string();
+  const std::pair<std::string, std::string> cases[] = {
+      {"jwt-secrete-file = " + secret + "\n", "unknown key \"jwt-secrete-file\""},
+      {"jwt_secret_file = \"" + secret + "\"\n", "did you mean \"jwt-secret-file\"?"},
+      {"[server]\njwt-secret-file = " + secret + "\n", "section [server]"},
+      {"server.jwt-secret-file = " + secret + "\n", "key \"server.jwt-secret-file\""},
+  };
+  for (const auto& [text, hint] : cases) {
+    const auto file = dir / "autosyncd.conf";
+    { std::ofstream(file) << "rate-limit = 100\n" << text; }
+    // Under `timeout`: a server that starts anyway would serve until killed.
+    auto run = test::run_process("timeout 10 " + std::string(AUTOSYNCD_BIN),
+                                 "--data-dir " + (dir / "d").string() +
+                                     " --listen 127.0.0.1:0 --config " + file.string());
+    BOOST_TEST(run.exit_code == 2, text);
+    BOOST_TEST(run.output.find(hint) != std::string::npos, run.output);
+    BOOST_TEST(run.output.find(file.string()) != std::string::npos, run.output);
+    BOOST_TEST(run.output.find("the keys are the flags' names") != std::string::npos, run.output);
+    BOOST_TEST(run.output.find("DEVELOPMENT MODE") == std::string::npos, run.output);
+  }
 }
 
 // The server is built with jemalloc (a sixth less CPU per commit than glibc's malloc) and
@@ -356,6 +484,31 @@ BOOST_AUTO_TEST_CASE(durations_that_are_not_lengths_of_time_are_refused_at_start
   }
 }
 
+// Each of these started a server: with no rate at all (every call refused, or none), or
+// with a deadline whose nanoseconds overflow.
+BOOST_AUTO_TEST_CASE(limits_outside_their_range_are_refused_at_start) {
+  test::temp_dir dir;
+  const std::pair<const char*, const char*> cases[] = {
+      {"--rate-limit 0", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit nan", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit -5", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit 0.5", "allowed range is 1 to 1000000000 requests per second"},
+      {"--rate-limit inf", "allowed range is 1 to 1000000000 requests per second"},
+      {"--request-deadline 200000d", "from 1ms to 24h"},
+      {"--request-deadline 25h", "from 1ms to 24h"},
+      {"--request-deadline 0s", "from 1ms to 24h"},
+      {"--request-deadline -1s", "from 1ms to 24h"},
+  };
+  for (const auto& [flag, hint] : cases) {
+    // Under `timeout`: a server that starts anyway would serve until killed.
+    auto run = test::run_process("timeout 10 " + std::string(AUTOSYNCD_BIN),
+                                 "--data-dir " + (dir / "d").string() +
+                                     " --listen 127.0.0.1:0 " + flag);
+    BOOST_TEST(run.exit_code == 2, flag);
+    BOOST_TEST(run.output.find(hint) != std::string::npos, run.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_and_keeps_working) {
   test::temp_dir dir;
   test::server_process server(AUTOSYNCD_BIN, dir / "server");
@@ -422,6 +575,73 @@ BOOST_AUTO_TEST_CASE(every_applied_delete_is_audited_once_even_past_the_request_
   }
   BOOST_TEST(deletes.size() == static_cast<std::size_t>(files));
   for (const auto& [target, count] : deletes) BOOST_TEST(count == 1, target);
+}
+
+namespace {
+
+// The file descriptors `pid` has open.
+std::size_t open_files_of(pid_t pid) {
+  const auto dir = std::filesystem::path("/proc") / std::to_string(pid) / "fd";
+  std::error_code ec;
+  std::size_t n = 0;
+  for (std::filesystem::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    ++n;
+  }
+  return n;
+}
+
+}  // namespace
+
+// Out of file descriptors, accept fails (EMFILE). That once ended the RPC loop: the port
+// closed and every connection with it, for good, with the process still running.
+BOOST_AUTO_TEST_CASE(a_server_out_of_file_descriptors_keeps_serving_and_accepts_again_later) {
+  test::temp_dir dir;
+  constexpr rlim_t open_files_max = 64;  // autosyncd needs about 20 of them idle
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {}, open_files_max);
+  auto kept = connect(server.address(), 0);
+  BOOST_REQUIRE_MESSAGE(kept, test::describe(kept));
+  BOOST_REQUIRE((*kept)->put_bytes("kept", "/kept.txt"));
+
+  // Idle connections until the server has no descriptor left, then a few more that wait
+  // in the listen queue, each accept of them failing.
+  std::vector<int> idle;
+  for (int i = 0; i < 200 && open_files_of(server.pid()) < open_files_max; ++i) {
+    idle.push_back(raw_connect(server.address()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  BOOST_REQUIRE_EQUAL(open_files_of(server.pid()), open_files_max);
+  for (int i = 0; i < 4; ++i) idle.push_back(raw_connect(server.address()));
+  std::string out;
+  for (int i = 0; i < 100 && out.find("cannot accept") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    out = server.output();
+  }
+  BOOST_TEST(out.find("cannot accept a connection (") != std::string::npos, out);
+  BOOST_TEST(out.find("Too many open files") != std::string::npos, out);
+
+  // The connections it has are served meanwhile.
+  auto listed = (*kept)->list("/");
+  BOOST_REQUIRE_MESSAGE(listed, test::describe(listed));
+  BOOST_TEST(listed->size() == 1u);
+
+  // Once descriptors are free again, it accepts again.
+  for (int fd : idle) ::close(fd);
+  auto fresh = connect(server.address());
+  BOOST_REQUIRE_MESSAGE(fresh, test::describe(fresh));
+  auto back = (*fresh)->get_bytes("/kept.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "kept");
+  fresh->reset();
+  kept->reset();
+  BOOST_TEST(server.stop() == 0);
+  // Reported once, not at every retry (every 100 ms).
+  out = server.output();
+  std::size_t reports = 0;
+  for (auto at = out.find("cannot accept"); at != std::string::npos;
+       at = out.find("cannot accept", at + 1)) {
+    ++reports;
+  }
+  BOOST_TEST(reports <= 2u, out);
 }
 
 BOOST_AUTO_TEST_CASE(a_call_past_the_request_deadline_is_answered_unavailable_and_still_completes) {

@@ -22,8 +22,11 @@ namespace autosync::test {
 class server_process {
 public:
   // `binary`: autosyncd. `dir`: holds data/, jwt.secret and the process's output.
-  server_process(std::string binary, std::filesystem::path dir, std::vector<std::string> extra = {})
-      : binary_(std::move(binary)), dir_(std::move(dir)), extra_(std::move(extra)) {
+  // `open_files_max`, when not 0: the process's limit on file descriptors.
+  server_process(std::string binary, std::filesystem::path dir, std::vector<std::string> extra = {},
+                 rlim_t open_files_max = 0)
+      : binary_(std::move(binary)), dir_(std::move(dir)), extra_(std::move(extra)),
+        open_files_max_(open_files_max) {
     std::filesystem::create_directories(dir_);
     if (!std::filesystem::exists(secret_file())) {
       std::ofstream(secret_file()) << std::string(48, 's') << "\n";  // tokens.hpp: test_secret()
@@ -46,7 +49,7 @@ public:
     std::vector<std::string> args{binary_, "--data-dir", data_dir().string(), "--listen", listen,
                                   "--jwt-secret-file", secret_file().string()};
     args.insert(args.end(), extra_.begin(), extra_.end());
-    pid_ = spawn_process(std::move(args), log.string());
+    pid_ = spawn_process(std::move(args), log.string(), open_files_max_);
     address_ = wait_for_address(log);
   }
 
@@ -103,6 +106,7 @@ private:
   std::string binary_;
   std::filesystem::path dir_;
   std::vector<std::string> extra_;
+  rlim_t open_files_max_ = 0;
   std::string address_;
   std::filesystem::path log_;
   pid_t pid_ = -1;

@@ -1,6 +1,7 @@
 // Data and processes the tests share.
 #pragma once
 
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,8 +55,10 @@ inline process_result run_process(const std::string& binary, const std::string& 
 }
 
 // Starts `args[0]` with `args` in the background, its standard output and error going to
-// `log`; returns its pid (reap it with waitpid).
-inline pid_t spawn_process(std::vector<std::string> args, const std::string& log) {
+// `log`; returns its pid (reap it with waitpid). `open_files_max`, when not 0, is the
+// child's limit on file descriptors (RLIMIT_NOFILE).
+inline pid_t spawn_process(std::vector<std::string> args, const std::string& log,
+                           rlim_t open_files_max = 0) {
   std::fflush(nullptr);  // or the child repeats the parent's buffered output
   const pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
@@ -63,6 +66,10 @@ inline pid_t spawn_process(std::vector<std::string> args, const std::string& log
     std::FILE* out = std::freopen(log.c_str(), "w", stdout);
     (void)out;
     ::dup2(::fileno(stdout), 2);
+    if (open_files_max != 0) {
+      const rlimit limit{open_files_max, open_files_max};
+      if (::setrlimit(RLIMIT_NOFILE, &limit) != 0) ::_exit(126);
+    }
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);

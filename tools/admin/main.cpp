@@ -19,7 +19,7 @@ int main(int argc, char** argv) {
   bool admin = false;
   issue->add_option("--secret-file", secret_file, "the server's --jwt-secret-file")->required();
   issue->add_option("--user", user, "the user the token is for (its sub)")->required();
-  issue->add_option("--ttl", ttl_text, "lifetime: 90s, 15m, 2h, 1d (default 15m)");
+  issue->add_option("--ttl", ttl_text, "lifetime: 90s, 15m, 2h, 1d (default 15m; at most 24h)");
   issue->add_option("--issuer", issuer, "iss claim, if the server checks one");
   issue->add_option("--audience", audience, "aud claim, if the server checks one");
   issue->add_flag("--admin", admin, "allow the admin API");
@@ -29,6 +29,17 @@ int main(int argc, char** argv) {
   if (!ttl) {
     std::cerr << "autosync-admin: --ttl wants a number and a unit (ms, s, m, h, d), like 15m, not \""
               << ttl_text << "\"\n";
+    return 2;
+  }
+  // autosyncd refuses a token that lives longer than this at every login: issuing one would
+  // only hand out a token that never works.
+  const auto lifetime_max = autosync::server::token_policy{}.lifetime_max;
+  if (*ttl > lifetime_max) {
+    const auto hours = std::to_string(lifetime_max / std::chrono::hours(1)) + "h";
+    std::cerr << "autosync-admin: --ttl " << ttl_text << " is longer than the " << hours
+              << " autosyncd accepts (it refuses longer-lived tokens at login, and has no flag "
+                 "to raise that): issue a token of at most "
+              << hours << ", and a new one when it expires\n";
     return 2;
   }
   auto policy = autosync::server::policy_from_secret_file(secret_file);

@@ -215,3 +215,33 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_TEST((folder_gone->changes[0].what == change::kind::deleted));
   BOOST_TEST(folder_gone->changes[0].folder);
 }
+
+// 2^64-1 as cursor + 1 wrapped round to 0 and paged through everything; a cursor past the
+// head answered "nothing yet" for ever.
+BOOST_AUTO_TEST_CASE(a_cursor_past_the_users_newest_change_is_invalid) {
+  test::temp_dir dir;
+  auto j = test::open_journal(test::journal_options(dir.path()));
+  journal_event_store store(*j);
+  test::journaled_user erik(*j, "erik");
+  BOOST_REQUIRE(erik.run(create_folder{"/a"}));  // 1
+  BOOST_REQUIRE(erik.run(create_folder{"/b"}));  // 2
+  for (std::uint64_t bad : {std::uint64_t{3}, std::uint64_t{1000},
+                            std::numeric_limits<std::uint64_t>::max()}) {
+    auto page = changes_since(store, "erik", bad, 100);
+    BOOST_REQUIRE_MESSAGE(!page, "cursor " << bad << " accepted");
+    BOOST_TEST(page.err().kind() == error_kind::invalid);
+    BOOST_TEST(page.err().message().find("list again to get a fresh cursor") != std::string::npos,
+               page.err().message());
+    auto checked = check_cursor(store, "erik", bad);
+    BOOST_REQUIRE(!checked);
+    BOOST_TEST(checked.err().kind() == error_kind::invalid);
+  }
+  for (std::uint64_t good : {0, 1, 2}) {
+    BOOST_TEST(check_cursor(store, "erik", good).is_ok(), good);
+    BOOST_TEST(changes_since(store, "erik", good, 100).has_value(), good);
+  }
+  // A user with no events yet: only 0.
+  BOOST_TEST(check_cursor(store, "nobody", 0).is_ok());
+  BOOST_TEST(changes_since(store, "nobody", 0, 100)->changes.empty());
+  BOOST_TEST(!changes_since(store, "nobody", 1, 100).has_value());
+}

@@ -100,7 +100,19 @@ BOOST_AUTO_TEST_CASE(a_valid_hs256_token_names_its_user) {
 BOOST_AUTO_TEST_CASE(expired_tokens_are_refused_beyond_the_leeway) {
   const auto token = hs256(alice(std::chrono::seconds(600)));
   BOOST_TEST(verify_token(hs256_policy(), token, now + 600 + 30).has_value());  // within leeway
+  BOOST_TEST(verify_token(hs256_policy(), token, now + 600 + 60).has_value());
   refused(verify_token(hs256_policy(), token, now + 600 + 61), "expired at");
+}
+
+// The session ends when login would refuse the token: its last second is the last one
+// verify_token accepts.
+BOOST_AUTO_TEST_CASE(a_token_is_accepted_until_exp_plus_the_leeway) {
+  const auto token = hs256(alice(std::chrono::seconds(600)));
+  auto who = verify_token(hs256_policy(), token, now);
+  BOOST_REQUIRE_MESSAGE(who, test::describe(who));
+  BOOST_TEST(who->accepted_until == now + 600 + 60);
+  BOOST_TEST(verify_token(hs256_policy(), token, who->accepted_until).has_value());
+  BOOST_TEST(!verify_token(hs256_policy(), token, who->accepted_until + 1).has_value());
 }
 
 BOOST_AUTO_TEST_CASE(tokens_living_longer_than_the_maximum_are_refused) {

@@ -31,8 +31,15 @@ struct change {
 // (retention records).
 std::optional<change> change_of(std::uint64_t seq, schema::Event::Reader event);
 
-// Up to `count_max` changes after `cursor`, in order. Retention records are not changes
-// to the tree people see and are skipped (the cursor still moves past them).
+// A cursor is 0 or one of the user's seqs (every cursor the server hands out is). Any
+// other is a client's bug, or a cursor of another server's journal: `invalid`, saying to
+// list again. (Taken as it is, 2^64-1 wrapped round to the first change, and a cursor
+// past the head waited for changes that were not coming.)
+status check_cursor(const event_store& store, const std::string& user, std::uint64_t cursor);
+
+// Up to `count_max` changes after `cursor`, in order; `invalid` for a cursor check_cursor
+// refuses. Retention records are not changes to the tree people see and are skipped (the
+// cursor still moves past them).
 struct change_page {
   std::vector<change> changes;
   std::uint64_t cursor = 0;  // pass this next time

@@ -39,6 +39,9 @@ struct connect_options {
   std::chrono::milliseconds call_timeout{120000};
   // Reconnect-and-retry attempts per call after a lost connection, with backoff.
   int retries_max = 4;
+  // The longest wait before a retry that a server's retryAfterMs (rateLimited, overloaded)
+  // can impose: the field holds up to 49 days, and a bogus value must not stall the client.
+  std::chrono::milliseconds retry_after_max{60000};
   // Bytes of chunk uploads or downloads in flight at once.
   std::size_t window_bytes = 16u << 20;
 };
@@ -137,6 +140,7 @@ public:
 
   const std::string& user() const noexcept;
   const std::string& device_id() const noexcept;
+  // The token's `exp`; the server accepts it, and the session works, a minute past it.
   std::int64_t token_expires_at_s() const noexcept;
 
   // --- files ------------------------------------------------------------------------------

@@ -42,6 +42,9 @@ struct identity {
   std::string user;             // the token's `sub`
   bool admin = false;           // the `autosync_admin` claim
   std::int64_t expires_at = 0;  // `exp`, seconds since 1970
+  // The last second the token is accepted: `exp` plus the policy's leeway. A session opened
+  // with it lasts until then, so login never accepts a token its session would refuse.
+  std::int64_t accepted_until = 0;
 };
 
 // Verifies a token at time `now_s` (seconds since 1970). Every refusal is `unauthenticated`

@@ -25,7 +25,9 @@ struct rpc_limits {
   std::size_t message_bytes_max = 8u << 20;
   // Calls a connection may have in flight; beyond it calls fail `overloaded` at once.
   std::size_t calls_in_flight_max = 256;
-  // Bytes of calls a connection may have in flight before the server stops reading from it.
+  // Bytes of call messages (parameters included) a connection may have unanswered before
+  // the server stops reading from it. (Cap'n Proto's flow limit counts words: given this
+  // number as words, it allowed eight times as many bytes.)
   std::size_t flow_bytes_max = 64u << 20;
   // Per-user token bucket: sustained requests per second, and the burst allowed.
   double user_requests_per_s = 20000;
