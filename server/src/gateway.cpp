@@ -54,16 +54,18 @@ protected:
     }
     const std::string device = text_of(p.getDeviceId());
     if (auto ok = check_device_id(device); !ok) {
+      audit("login_failed", who->user, ok.err().message());
       to_wire(ok.err(), results.initFailure());
       return kj::READY_NOW;
     }
     if (p.getProtocolVersion() > rpc::PROTOCOL_VERSION) {
-      to_wire(error(error_kind::invalid, "the client speaks protocol version " +
-                                             std::to_string(p.getProtocolVersion()) +
-                                             ", this server " +
-                                             std::to_string(rpc::PROTOCOL_VERSION) +
-                                             ": upgrade the server"),
-              results.initFailure());
+      const error too_new(error_kind::invalid, "the client speaks protocol version " +
+                                                   std::to_string(p.getProtocolVersion()) +
+                                                   ", this server " +
+                                                   std::to_string(rpc::PROTOCOL_VERSION) +
+                                                   ": upgrade the server");
+      audit("login_failed", who->user, too_new.message());
+      to_wire(too_new, results.initFailure());
       return kj::READY_NOW;
     }
     audit("login", who->user, "device " + device);

@@ -424,6 +424,15 @@ BOOST_FIXTURE_TEST_CASE(a_device_id_that_is_not_text_is_refused_at_login, fixtur
     BOOST_REQUIRE(!c.has_value());
     BOOST_TEST(c.err().kind() == error_kind::invalid, c.err().to_string());
   }
+  // A failed login is a failed login, whatever failed: audited.
+  const std::string log = read_file(server.data_dir() / "audit.log");
+  std::size_t failed = 0;
+  for (auto at = log.find("\"login_failed\""); at != std::string::npos;
+       at = log.find("\"login_failed\"", at + 1)) {
+    ++failed;
+  }
+  BOOST_TEST(failed == 2u, log);
+  BOOST_TEST(log.find("a device id must be UTF-8 text") != std::string::npos, log);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_subscription_ended_by_the_tokens_expiry_says_so, fixture) {
