@@ -516,6 +516,13 @@ kj::Promise<void> session_impl::list(ListContext context) {
              }
              auto state = actors::state_at(store, user, seq);
              if (!state) return state.err();
+             if (at_seq != 0 && state->last_seq() < at_seq) {
+               // Not "now" under the label of a point that has not happened yet.
+               return error(error_kind::invalid,
+                            "seq " + std::to_string(at_seq) + " is past the newest change (" +
+                                std::to_string(state->last_seq()) +
+                                "): list without a point to see now");
+             }
              return listed(*state);
            })
         .then(kj::mv(fill));

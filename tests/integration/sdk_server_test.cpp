@@ -139,6 +139,10 @@ BOOST_FIXTURE_TEST_CASE(namespace_operations_answer_with_typed_errors, fixture) 
   BOOST_REQUIRE(at_seq);
   BOOST_REQUIRE(at_seq->size() == 1u);
   BOOST_TEST(at_seq->front().path == "/docs/a.txt");
+  auto future = alice->list("/docs", {false, changes->cursor + 100, 0});
+  BOOST_REQUIRE(!future.has_value());
+  BOOST_TEST(future.err().kind() == error_kind::invalid);
+  BOOST_TEST(future.err().message().find("past the newest change") != std::string::npos);
 
   // Deletes, restores and undeletes leave a line each in the audit log.
   const auto audit = read_file(server.data_dir() / "audit.log");
