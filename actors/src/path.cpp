@@ -1,5 +1,7 @@
 #include "autosync/actors/path.hpp"
 
+#include "autosync/base/name_fold.hpp"
+
 #include <algorithm>
 #include <cstdint>
 
@@ -114,12 +116,6 @@ std::string_view parent_of(std::string_view path) {
 
 std::string_view name_of(std::string_view path) { return path.substr(path.rfind('/') + 1); }
 
-std::string fold_case(std::string_view name) {
-  std::string out(name);
-  for (auto& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
-}
+std::string fold_case(std::string_view name) { return fold_name(name); }
 
 }  // namespace autosync::actors

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "autosync/sdk/client.hpp"
+#include "autosync/base/name_fold.hpp"
 #include "local_scan.hpp"
 
 namespace autosync::sdk {
@@ -431,16 +432,11 @@ std::string planner::conflicted_copy_of(const std::string& path) {
   }
 }
 
-// The server compares names without letter case (ASCII, as actors/path.hpp folds them), so
+// The server compares names without letter case or Unicode normalization (base/name_fold), so
 // of two paths that differ only in case it holds one: a local path clashing with another is
 // left alone, with the reason, rather than failing as a conflict on every pass.
 void planner::skip_case_collisions() {
-  auto fold = [](std::string s) {
-    for (auto& c : s) {
-      if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    }
-    return s;
-  };
+  const auto fold = [](const std::string& path) { return fold_name(path); };
   std::map<std::string, std::string> first;  // folded -> the path that keeps the name
   for (const auto& [path, item] : remote_) first.emplace(fold(path), path);
   for (const auto& [path, item] : local_) {

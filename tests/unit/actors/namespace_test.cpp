@@ -102,6 +102,15 @@ BOOST_AUTO_TEST_CASE(names_differing_only_in_letter_case_conflict) {
   // A new file under the differently-cased folder name lands in the existing folder.
   d.ok(commit_file{"/DOCS/other.txt", 0, content_of({"z"})});
   BOOST_TEST(d.state.path_of(d.state.lookup("/docs/other.txt")->id) == "/Docs/other.txt");
+  // Any script's letters, and the two ways of writing an accented letter, are one name.
+  d.ok(commit_file{"/\xc3\x89t\xc3\xa9.txt", 0, content_of({"summer"})});  // Été.txt
+  for (const char* same : {"/\xc3\xa9t\xc3\xa9.txt", "/e\xcc\x81te\xcc\x81.txt"}) {
+    auto r = d.refused(commit_file{same, 0, content_of({"other"})});
+    BOOST_TEST(r.reason.kind() == error_kind::conflict);
+    BOOST_REQUIRE(r.current.has_value());
+    BOOST_TEST(r.current->path == "/\xc3\x89t\xc3\xa9.txt");
+  }
+  BOOST_TEST(d.state.lookup("/e\xcc\x81te\xcc\x81.TXT") != nullptr);
 }
 
 BOOST_AUTO_TEST_CASE(a_commit_naming_chunks_the_store_lacks_lists_them_and_changes_nothing) {

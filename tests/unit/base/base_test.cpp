@@ -3,6 +3,7 @@
 
 #include "autosync/base/blocking_pool.hpp"
 #include "autosync/base/error.hpp"
+#include "autosync/base/name_fold.hpp"
 #include "autosync/base/secret_file.hpp"
 #include "autosync/base/sha256.hpp"
 #include "autosync/base/thread_name.hpp"
@@ -18,6 +19,17 @@
 #include <thread>
 
 using namespace autosync;
+
+BOOST_AUTO_TEST_CASE(names_fold_across_letter_case_and_unicode_normalization) {
+  BOOST_TEST(fold_name("Report.PDF") == "report.pdf");
+  BOOST_TEST(fold_name("\xc3\x89t\xc3\xa9.txt") == fold_name("\xc3\xa9t\xc3\xa9.TXT"));  // Été, été
+  BOOST_TEST(fold_name("e\xcc\x81") == fold_name("\xc3\xa9"));  // e + combining acute, é
+  BOOST_TEST(fold_name("Stra\xc3\x9f" "e") == fold_name("STRASSE"));  // ß folds to ss
+  BOOST_TEST(fold_name("\xce\xa3\xce\x9f\xce\xa6") == fold_name("\xcf\x83\xce\xbf\xcf\x86"));  // Greek
+  BOOST_TEST(fold_name("\xd0\x94\xd0\xbe\xd0\xba") == fold_name("\xd0\xb4\xd0\xbe\xd0\xba"));  // Cyrillic
+  BOOST_TEST(fold_name("a") != fold_name("\xc3\xa1"));  // an accent is not case
+  BOOST_TEST(fold_name("A\xff") == "a\xff");  // not UTF-8: ASCII letters only
+}
 
 BOOST_AUTO_TEST_CASE(sha256_matches_the_published_test_vectors) {
   BOOST_TEST(sha256("").hex() ==

@@ -34,10 +34,9 @@ std::string_view parent_of(std::string_view path);
 // The last component. REQUIRES: validate_path(path).
 std::string_view name_of(std::string_view path);
 
-// The key under which names in one folder collide: two names that differ only in letter
-// case cannot live side by side (macOS and Windows devices could not hold both). Folds
-// ASCII letters.
-// TODO(i18n): full Unicode case folding once a Unicode library is available.
+// The key under which names in one folder collide (base/name_fold.hpp: letter case and
+// Unicode normalization): two such names cannot live side by side, as macOS and Windows
+// devices could not hold both.
 std::string fold_case(std::string_view name);
 
 }  // namespace autosync::actors
