@@ -156,8 +156,12 @@ private:
   std::array<std::vector<sync_action>, phase_count> phases_;
   std::set<std::string> copies_;  // conflicted copy names chosen so far
   std::set<std::string> hold_below_;
+  std::set<std::string> type_changes_;  // paths whose old entry this pass deletes
   sync_plan plan_;
 };
+
+const char* const type_clash =
+    "is a folder on one side and a file on the other; rename one of them and sync again";
 
 sync_plan planner::run() {
   for (int round = 0; round < move_rounds_max && detect_remote_moves(); ++round) {
@@ -173,6 +177,36 @@ sync_plan planner::run() {
     if (!frozen(path) && !held_below(path)) decide(path);
   }
   finish_folder_deletes();
+  // A type change goes on only if its old entry's delete stayed in the plan (a folder is
+  // deleted only once nothing below it is kept: the other side may have added something).
+  for (const auto& path : type_changes_) {
+    const bool deleting = std::any_of(
+        phases_[file_deletes].begin(), phases_[file_deletes].end(),
+        [&](const sync_action& a) { return a.path == path; }) ||
+        std::any_of(phases_[folder_deletes].begin(), phases_[folder_deletes].end(),
+                    [&](const sync_action& a) { return a.path == path; });
+    if (deleting) {
+      plan_.another_pass = true;
+      continue;
+    }
+    // Not this pass, then not in part either: nothing at or below it is touched (the
+    // other side's new entries could not land below an entry of the other type).
+    for (auto& actions : phases_) {
+      actions.erase(std::remove_if(actions.begin(), actions.end(),
+                                   [&](const sync_action& a) {
+                                     if (!is_under(a.path, path)) return false;
+                                     if (a.what == sync_action::kind::delete_remote) {
+                                       --plan_.remote_files_deleted;
+                                     } else if (a.what == sync_action::kind::delete_local) {
+                                       --plan_.local_files_deleted;
+                                     }
+                                     return true;
+                                   }),
+                    actions.end());
+    }
+    skip(path, std::string(type_clash) +
+                   " (the other side added entries inside the folder since the last sync)");
+  }
   for (auto& actions : phases_) {
     for (auto& action : actions) plan_.actions.push_back(std::move(action));
   }
@@ -342,8 +376,6 @@ void planner::decide(const std::string& path) {
   }
 }
 
-const char* const type_clash =
-    "is a folder on one side and a file on the other; rename one of them and sync again";
 
 // Changed here only (the server still holds what was synced, or nothing).
 void planner::push_local_change(const std::string& path, const local_item* l,
@@ -365,7 +397,7 @@ void planner::push_local_change(const std::string& path, const local_item* l,
       ++plan_.remote_files_deleted;
       hold_below_.insert(path);
     }
-    plan_.another_pass = true;
+    type_changes_.insert(path);
   } else if (l->folder) {
     add(remote_folders, sync_action::kind::make_remote_folder, path);
   } else {
@@ -395,7 +427,7 @@ void planner::pull_remote_change(const std::string& path, const local_item* l,
       ++plan_.local_files_deleted;
       hold_below_.insert(path);
     }
-    plan_.another_pass = true;
+    type_changes_.insert(path);
   } else if (r->folder) {
     add(local_folders, sync_action::kind::make_local_folder, path).item = *r;
   } else {

@@ -169,6 +169,22 @@ BOOST_AUTO_TEST_CASE(a_type_changed_on_one_side_wins_over_two_passes) {
     BOOST_TEST(plan_of(t) == expect({"delete_local d/x", "delete_local_folder d"}),
                boost::test_tools::per_element());
   }
+  {  // here, a folder became a file, but the server got a new file inside it meanwhile:
+     // nothing is touched, and the clash is reported
+    sync_trees t;
+    synced_folder(t, "d", 1, 10);
+    synced_file(t, "d/x", 1, 5, 2, 11);
+    t.local.erase("d/x");
+    t.local["d"] = local_file(2, 12);
+    t.remote["d/new"] = remote_file(3, 9, 5);
+    const auto p = plan(t);
+    BOOST_TEST(p.actions.empty(), described(p).size());
+    BOOST_TEST(!p.another_pass);
+    BOOST_TEST(p.remote_files_deleted == 0u);
+    BOOST_REQUIRE_EQUAL(p.skipped.size(), 1u);
+    BOOST_TEST(p.skipped[0].path == "d");
+    BOOST_TEST(p.skipped[0].reason.find("added entries inside the folder") != std::string::npos);
+  }
   {  // on the server, a file became a folder: the file here goes; what is inside waits
     sync_trees t;
     synced_file(t, "d", 1, 5, 2, 11);
