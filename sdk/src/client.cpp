@@ -222,6 +222,7 @@ status client::impl::connect_once() {
 }
 
 status client::impl::subscribe_now() {
+  subscription_ended.reset();  // about a subscription this one replaces
   auto request = conn->session.subscribeRequest();
   request.setListener(kj::heap<listener_impl>(*this));
   request.setCursor(subscription_cursor);

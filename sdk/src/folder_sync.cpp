@@ -241,6 +241,14 @@ result<bool> folder_sync::impl::run_round(sync_summary& summary) {
 status folder_sync::impl::refresh_remote() {
   if (!state.remote_listed) return list_remote();
   auto page = remote.changes(state.cursor, changes_page_max);
+  if (!page && page.err().kind() == error_kind::invalid) {
+    // The server does not know the cursor: its journal was restored to an earlier point.
+    // What was synced since is not on it, and must not read as deleted there: forget what
+    // was synced and list afresh, so this side's files go up again (a file that differs
+    // from the server's becomes a conflicted copy, never a delete).
+    state.synced.clear();
+    return list_remote();
+  }
   if (!page) return std::move(page).err();
   if (page->changes.empty() && !page->more) {
     state.cursor = page->cursor;

@@ -355,6 +355,33 @@ BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_la
   BOOST_TEST(laptop->stat("/r.txt")->revision == theirs->revision);
 }
 
+BOOST_FIXTURE_TEST_CASE(a_server_restored_to_before_the_last_sync_gets_the_files_again, fixture) {
+  sdk::folder_sync_options o;
+  o.local = dir / "laptop";
+  o.remote = "/sync";
+  std::filesystem::create_directories(o.local);
+  { std::ofstream(o.local / "kept.txt") << "only here now"; }
+  {
+    auto laptop = connect("alice", "laptop");
+    auto sync = sdk::folder_sync::open(*laptop, o);
+    BOOST_REQUIRE(sync);
+    BOOST_REQUIRE((*sync)->run_once());
+  }
+  // The server comes back from a backup older than all of it: an empty journal.
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::remove_all(server.data_dir());
+  server.start();
+  auto laptop = connect("alice", "laptop");
+  auto sync = sdk::folder_sync::open(*laptop, o);
+  BOOST_REQUIRE(sync);
+  auto pass = (*sync)->run_once();
+  BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
+  BOOST_TEST(read_file(o.local / "kept.txt") == "only here now");  // not deleted here
+  auto back = laptop->get_bytes("/sync/kept.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "only here now");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_folder_deleted_here_keeps_what_another_device_put_in_meanwhile, fixture) {
   auto laptop = connect("alice", "laptop");
   auto phone = connect("alice", "phone");
