@@ -64,18 +64,28 @@ entry_copy copy_entry(const actors::namespace_state& state, const actors::node& 
   return e;
 }
 
+namespace {
+
+// A file as one revision left it.
+entry_copy file_entry(actors::node_id id, const std::string& path, std::uint64_t revision,
+                      const actors::file_content& content, const std::string& device_id) {
+  entry_copy e;
+  e.id = id;
+  e.path = path;
+  e.revision = revision;
+  e.content = content;
+  e.device_id = device_id;
+  return e;
+}
+
+}  // namespace
+
 std::optional<entry_copy> entry_at_revision(const actors::namespace_state& state,
                                             std::string_view path, std::uint64_t revision) {
   auto from = [&](const actors::node& n) -> std::optional<entry_copy> {
     for (const auto& v : n.history) {
       if (v.revision != revision || v.deletion) continue;
-      entry_copy e;
-      e.id = n.id;
-      e.path = v.path;
-      e.revision = v.revision;
-      e.content = v.content;
-      e.device_id = v.device_id;
-      return e;
+      return file_entry(n.id, v.path, v.revision, v.content, v.device_id);
     }
     return std::nullopt;
   };
@@ -123,13 +133,7 @@ void to_wire(const actors::change& c, rpc::Change::Builder out) {
   out.setDeviceId(c.device_id);
   out.setTimestampUs(c.timestamp_us);
   if (c.what == actors::change::kind::committed || c.what == actors::change::kind::restored) {
-    entry_copy e;
-    e.id = c.node;
-    e.path = c.path;
-    e.revision = c.revision;
-    e.content = c.content;
-    e.device_id = c.device_id;
-    to_wire(e, out.initEntry(), true);
+    to_wire(file_entry(c.node, c.path, c.revision, c.content, c.device_id), out.initEntry(), true);
   }
 }
 
