@@ -20,10 +20,19 @@ std::string fold_ascii(std::string_view name) {
 
 std::string fold_name(std::string_view name) {
   // Most names are ASCII, where folding is lower-casing: every look-up of a path folds
-  // each of its names, so they skip the library.
+  // each of its names (and loading a snapshot every name), so they take one pass and skip
+  // the library.
+  std::string out(name);
   bool ascii = true;
-  for (unsigned char c : name) ascii = ascii && c < 0x80;
-  if (ascii) return fold_ascii(name);
+  for (auto& c : out) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) {
+      ascii = false;
+      break;
+    }
+    if (u >= 'A' && u <= 'Z') c = static_cast<char>(u - 'A' + 'a');
+  }
+  if (ascii) return out;
   utf8proc_uint8_t* folded = nullptr;
   const auto length = utf8proc_map(reinterpret_cast<const utf8proc_uint8_t*>(name.data()),
                                    static_cast<utf8proc_ssize_t>(name.size()), &folded,
@@ -31,7 +40,7 @@ std::string fold_name(std::string_view name) {
                                                                   UTF8PROC_COMPOSE |
                                                                   UTF8PROC_CASEFOLD));
   if (length < 0) return fold_ascii(name);
-  std::string out(reinterpret_cast<const char*>(folded), static_cast<std::size_t>(length));
+  out.assign(reinterpret_cast<const char*>(folded), static_cast<std::size_t>(length));
   std::free(folded);
   return out;
 }
