@@ -127,6 +127,7 @@ private:
   void skip_case_collisions();
   void freeze_reserved_names();
   void finish_folder_deletes();
+  void drop_unfinished_type_changes(std::vector<std::string>& remote_deleted);
   std::string conflicted_copy_of(const std::string& path);
   bool frozen(const std::string& path) const;
   // Below an entry whose type changes this pass: decided by the next one, once the entry
@@ -177,36 +178,6 @@ sync_plan planner::run() {
     if (!frozen(path) && !held_below(path)) decide(path);
   }
   finish_folder_deletes();
-  // A type change goes on only if its old entry's delete stayed in the plan (a folder is
-  // deleted only once nothing below it is kept: the other side may have added something).
-  for (const auto& path : type_changes_) {
-    const bool deleting = std::any_of(
-        phases_[file_deletes].begin(), phases_[file_deletes].end(),
-        [&](const sync_action& a) { return a.path == path; }) ||
-        std::any_of(phases_[folder_deletes].begin(), phases_[folder_deletes].end(),
-                    [&](const sync_action& a) { return a.path == path; });
-    if (deleting) {
-      plan_.another_pass = true;
-      continue;
-    }
-    // Not this pass, then not in part either: nothing at or below it is touched (the
-    // other side's new entries could not land below an entry of the other type).
-    for (auto& actions : phases_) {
-      actions.erase(std::remove_if(actions.begin(), actions.end(),
-                                   [&](const sync_action& a) {
-                                     if (!is_under(a.path, path)) return false;
-                                     if (a.what == sync_action::kind::delete_remote) {
-                                       --plan_.remote_files_deleted;
-                                     } else if (a.what == sync_action::kind::delete_local) {
-                                       --plan_.local_files_deleted;
-                                     }
-                                     return true;
-                                   }),
-                    actions.end());
-    }
-    skip(path, std::string(type_clash) +
-                   " (the other side added entries inside the folder since the last sync)");
-  }
   for (auto& actions : phases_) {
     for (auto& action : actions) plan_.actions.push_back(std::move(action));
   }
@@ -480,6 +451,44 @@ void planner::skip_case_collisions() {
   }
 }
 
+// A type change goes on only if its old entry's delete stayed in the plan (a folder is
+// deleted only once nothing below it is kept: the other side may have added something).
+// One that cannot is not made in part either: nothing at or below it is touched (the other
+// side's new entries could not land below an entry of the other type), and it is reported.
+void planner::drop_unfinished_type_changes(std::vector<std::string>& remote_deleted) {
+  auto at = [](const std::string& path) {
+    return [&path](const sync_action& a) { return a.path == path; };
+  };
+  for (const auto& path : type_changes_) {
+    if (std::any_of(phases_[file_deletes].begin(), phases_[file_deletes].end(), at(path)) ||
+        std::any_of(phases_[folder_deletes].begin(), phases_[folder_deletes].end(), at(path))) {
+      plan_.another_pass = true;
+      continue;
+    }
+    for (auto& actions : phases_) {
+      actions.erase(std::remove_if(actions.begin(), actions.end(),
+                                   [&](const sync_action& a) {
+                                     if (!is_under(a.path, path) &&
+                                         (a.to.empty() || !is_under(a.to, path))) {
+                                       return false;
+                                     }
+                                     if (a.what == sync_action::kind::delete_remote) {
+                                       --plan_.remote_files_deleted;
+                                     } else if (a.what == sync_action::kind::delete_local) {
+                                       --plan_.local_files_deleted;
+                                     }
+                                     return true;
+                                   }),
+                    actions.end());
+    }
+    remote_deleted.erase(std::remove_if(remote_deleted.begin(), remote_deleted.end(),
+                                        [&](const std::string& f) { return is_under(f, path); }),
+                         remote_deleted.end());
+    skip(path, std::string(type_clash) +
+                   " (the other side added entries inside the folder since the last sync)");
+  }
+}
+
 // A folder is deleted only once nothing below it is kept. On the server one delete takes
 // everything below, so the file deletes under a deleted folder are dropped; here folders
 // are removed deepest first, each only if empty by then.
@@ -514,6 +523,8 @@ void planner::finish_folder_deletes() {
   folders.erase(std::remove_if(folders.begin(), folders.end(),
                                [&](const sync_action& a) { return !kept(a); }),
                 folders.end());
+  // Before any file delete is absorbed into a folder's: what is dropped here is uncounted.
+  drop_unfinished_type_changes(remote_deleted);
   // The topmost deleted remote folder takes everything below it.
   auto absorbed = [&](const sync_action& a) {
     if (a.what != sync_action::kind::delete_remote &&

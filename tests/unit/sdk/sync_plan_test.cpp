@@ -176,6 +176,12 @@ BOOST_AUTO_TEST_CASE(a_type_changed_on_one_side_wins_over_two_passes) {
     synced_file(t, "d/x", 1, 5, 2, 11);
     t.local.erase("d/x");
     t.local["d"] = local_file(2, 12);
+    synced_folder(t, "d/sub", 6, 14);  // a folder below that would go whole
+    for (int i = 0; i < 12; ++i) {
+      synced_file(t, "d/sub/f" + std::to_string(i), 1, 5, 20 + i, 30 + i);
+      t.local.erase("d/sub/f" + std::to_string(i));
+    }
+    t.local.erase("d/sub");
     t.remote["d/new"] = remote_file(3, 9, 5);
     const auto p = plan(t);
     BOOST_TEST(p.actions.empty(), described(p).size());
