@@ -1,5 +1,7 @@
 #include "autosync/sdk/folder_sync.hpp"
 
+#include "autosync/base/name_fold.hpp"
+
 #include <algorithm>
 #include <thread>
 
@@ -163,10 +165,12 @@ result<std::unique_ptr<folder_sync>> folder_sync::open(client& c, folder_sync_op
   const auto start_over = "; to change that, delete " + engine.string() +
                           " (the next sync then compares both sides afresh and keeps both "
                           "versions of any file that differs)";
-  if (state->remote_root != options.remote) {
+  // Names on the server ignore letter case and normalization: "/docs" is "/Docs".
+  if (fold_name(state->remote_root) != fold_name(options.remote)) {
     return error(error_kind::invalid, options.local.string() + " syncs with " + state->remote_root +
                                           ", not " + options.remote + start_over);
   }
+  options.remote = state->remote_root;  // the server's spelling, once learnt
   if (state->user != c.user()) {
     return error(error_kind::invalid, options.local.string() + " syncs the files of " +
                                           state->user + ", not " + c.user() + start_over);
@@ -344,6 +348,10 @@ status folder_sync::impl::list_remote() {
     if (!root->folder) {
       return error(error_kind::invalid, options.remote + " is a file on the server; name a folder");
     }
+    // Paths in listings and the change feed are spelt as the server holds them: the root
+    // must be too, or nothing below it would be recognised (and would read as deleted).
+    options.remote = root->path;
+    state.remote_root = root->path;
   }
   client::list_options everything;
   everything.recursive = true;

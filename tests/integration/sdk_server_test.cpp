@@ -382,6 +382,32 @@ BOOST_FIXTURE_TEST_CASE(a_server_restored_to_before_the_last_sync_gets_the_files
   BOOST_TEST(*back == "only here now");
 }
 
+BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_itself, fixture) {
+  auto laptop = connect("alice", "laptop");
+  BOOST_REQUIRE(laptop->put_bytes("from the server", "/Docs/there.txt"));
+  sdk::folder_sync_options o;
+  o.local = dir / "laptop";
+  o.remote = "/docs";  // the server holds /Docs
+  std::filesystem::create_directories(o.local);
+  {
+    auto sync = sdk::folder_sync::open(*laptop, o);
+    BOOST_REQUIRE(sync);
+    BOOST_REQUIRE((*sync)->run_once());
+    { std::ofstream(o.local / "own.txt") << "from here"; }
+    BOOST_REQUIRE((*sync)->run_once());
+    auto again = (*sync)->run_once();
+    BOOST_REQUIRE_MESSAGE(again, test::describe(again));
+    BOOST_TEST(again->deleted_local == 0u);
+  }
+  BOOST_TEST(read_file(o.local / "own.txt") == "from here");  // before: deleted here
+  BOOST_TEST(read_file(o.local / "there.txt") == "from the server");
+  auto uploaded = laptop->get_bytes("/Docs/own.txt");
+  BOOST_REQUIRE_MESSAGE(uploaded, test::describe(uploaded));
+  BOOST_TEST(*uploaded == "from here");
+  o.remote = "/DOCS";  // any spelling of the same folder opens the same sync
+  BOOST_TEST(sdk::folder_sync::open(*laptop, o).has_value());
+}
+
 BOOST_FIXTURE_TEST_CASE(a_folder_deleted_here_keeps_what_another_device_put_in_meanwhile, fixture) {
   auto laptop = connect("alice", "laptop");
   auto phone = connect("alice", "phone");
