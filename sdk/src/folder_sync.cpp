@@ -113,6 +113,7 @@ struct folder_sync::impl {
   status save() { return internal::save_state(state_file, state); }
   result<bool> run_round(sync_summary& summary);
   status refresh_remote();
+  status follow_feed();
   status apply(remote_tree& tree, const change& c);
   error root_gone(const std::string& moved_to) const;
   status fetch_at(remote_tree& tree, const std::string& path, std::uint64_t seq);
@@ -244,8 +245,22 @@ result<bool> folder_sync::impl::run_round(sync_summary& summary) {
 // were, together.
 status folder_sync::impl::refresh_remote() {
   if (!state.remote_listed) return list_remote();
+  if (auto s = follow_feed(); !s) return s;
+  // A server restored from a backup may still know the cursor but not what came after it:
+  // a revision this side synced beyond the server's newest change says it lost history.
+  // Those files must not read as deleted there: start over as after an unknown cursor.
+  if (std::any_of(state.synced.begin(), state.synced.end(),
+                  [&](const auto& synced) { return synced.second.revision > state.cursor; })) {
+    state.synced.clear();
+    return list_remote();
+  }
+  return status::ok();
+}
+
+status folder_sync::impl::follow_feed() {
   auto page = remote.changes(state.cursor, changes_page_max);
-  if (!page && page.err().kind() == error_kind::invalid) {
+  if (!page && page.err().kind() == error_kind::invalid &&
+      page.err().message().find("cursor") != std::string::npos) {
     // The server does not know the cursor: its journal was restored to an earlier point.
     // What was synced since is not on it, and must not read as deleted there: forget what
     // was synced and list afresh, so this side's files go up again (a file that differs

@@ -408,6 +408,46 @@ BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_it
   BOOST_TEST(sdk::folder_sync::open(*laptop, o).has_value());
 }
 
+BOOST_FIXTURE_TEST_CASE(a_server_restored_to_a_backup_after_the_last_sync_loses_nothing_here, fixture) {
+  sdk::folder_sync_options o;
+  o.local = dir / "laptop";
+  o.remote = "/sync";
+  std::filesystem::create_directories(o.local);
+  { std::ofstream(o.local / "a.txt") << "a"; }
+  {
+    auto laptop = connect("alice", "laptop");
+    auto sync = sdk::folder_sync::open(*laptop, o);
+    BOOST_REQUIRE(sync);
+    BOOST_REQUIRE((*sync)->run_once());
+    BOOST_REQUIRE((*sync)->run_once());  // the feed now reaches past a.txt
+  }
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::copy(server.data_dir(), dir / "backup", std::filesystem::copy_options::recursive);
+  server.start();
+  {
+    { std::ofstream(o.local / "b.txt") << "b"; }
+    auto laptop = connect("alice", "laptop");
+    auto sync = sdk::folder_sync::open(*laptop, o);
+    BOOST_REQUIRE(sync);
+    BOOST_REQUIRE((*sync)->run_once());
+  }
+  // Back to the backup: the server knows the laptop's cursor, not b.txt.
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::remove_all(server.data_dir());
+  std::filesystem::copy(dir / "backup", server.data_dir(), std::filesystem::copy_options::recursive);
+  server.start();
+  auto laptop = connect("alice", "laptop");
+  auto sync = sdk::folder_sync::open(*laptop, o);
+  BOOST_REQUIRE(sync);
+  auto pass = (*sync)->run_once();
+  BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
+  BOOST_TEST(pass->deleted_local == 0u);
+  BOOST_TEST(read_file(o.local / "b.txt") == "b");
+  auto back = laptop->get_bytes("/sync/b.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "b");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_folder_deleted_here_keeps_what_another_device_put_in_meanwhile, fixture) {
   auto laptop = connect("alice", "laptop");
   auto phone = connect("alice", "phone");
