@@ -28,6 +28,8 @@ BOOST_AUTO_TEST_CASE(names_fold_across_letter_case_and_unicode_normalization) {
   BOOST_TEST(fold_name("\xce\xa3\xce\x9f\xce\xa6") == fold_name("\xcf\x83\xce\xbf\xcf\x86"));  // Greek
   BOOST_TEST(fold_name("\xd0\x94\xd0\xbe\xd0\xba") == fold_name("\xd0\xb4\xd0\xbe\xd0\xba"));  // Cyrillic
   BOOST_TEST(fold_name("a") != fold_name("\xc3\xa1"));  // an accent is not case
+  // Alpha with ypogegrammeni (U+0345) and acute, the marks in either order: one name.
+  BOOST_TEST(fold_name("\xce\xb1\xcd\x85\xcc\x81") == fold_name("\xce\xb1\xcc\x81\xcd\x85"));
   BOOST_TEST(fold_name("A\xff") == "a\xff");  // not UTF-8: ASCII letters only
 }
 
