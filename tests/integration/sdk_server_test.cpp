@@ -44,6 +44,25 @@ struct fixture {
     BOOST_REQUIRE_MESSAGE(c.has_value(), test::describe(c));
     return std::move(c).value();
   }
+
+  // The sync of the folder `local` (under the test's folder, created) with `remote`.
+  sdk::folder_sync_options sync_of(const std::string& local, const std::string& remote) {
+    sdk::folder_sync_options o;
+    o.local = dir / local;
+    o.remote = remote;
+    std::filesystem::create_directories(o.local);
+    return o;
+  }
+
+  // One pass of that sync as `device`, from a fresh connection; it must succeed.
+  sdk::sync_summary sync_once(const sdk::folder_sync_options& o, const std::string& device) {
+    auto c = connect("alice", device);
+    auto sync = sdk::folder_sync::open(*c, o);
+    BOOST_REQUIRE_MESSAGE(sync, test::describe(sync));
+    auto pass = (*sync)->run_once();
+    BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
+    return std::move(pass).value();
+  }
 };
 
 }  // namespace
@@ -356,28 +375,16 @@ BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_la
 }
 
 BOOST_FIXTURE_TEST_CASE(a_server_restored_to_before_the_last_sync_gets_the_files_again, fixture) {
-  sdk::folder_sync_options o;
-  o.local = dir / "laptop";
-  o.remote = "/sync";
-  std::filesystem::create_directories(o.local);
+  const auto o = sync_of("laptop", "/sync");
   { std::ofstream(o.local / "kept.txt") << "only here now"; }
-  {
-    auto laptop = connect("alice", "laptop");
-    auto sync = sdk::folder_sync::open(*laptop, o);
-    BOOST_REQUIRE(sync);
-    BOOST_REQUIRE((*sync)->run_once());
-  }
+  sync_once(o, "laptop");
   // The server comes back from a backup older than all of it: an empty journal.
   BOOST_REQUIRE(server.stop() == 0);
   std::filesystem::remove_all(server.data_dir());
   server.start();
-  auto laptop = connect("alice", "laptop");
-  auto sync = sdk::folder_sync::open(*laptop, o);
-  BOOST_REQUIRE(sync);
-  auto pass = (*sync)->run_once();
-  BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
+  sync_once(o, "laptop");
   BOOST_TEST(read_file(o.local / "kept.txt") == "only here now");  // not deleted here
-  auto back = laptop->get_bytes("/sync/kept.txt");
+  auto back = connect("alice")->get_bytes("/sync/kept.txt");
   BOOST_REQUIRE_MESSAGE(back, test::describe(back));
   BOOST_TEST(*back == "only here now");
 }
@@ -409,41 +416,24 @@ BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_it
 }
 
 BOOST_FIXTURE_TEST_CASE(a_server_restored_to_a_backup_after_the_last_sync_loses_nothing_here, fixture) {
-  sdk::folder_sync_options o;
-  o.local = dir / "laptop";
-  o.remote = "/sync";
-  std::filesystem::create_directories(o.local);
+  const auto o = sync_of("laptop", "/sync");
   { std::ofstream(o.local / "a.txt") << "a"; }
-  {
-    auto laptop = connect("alice", "laptop");
-    auto sync = sdk::folder_sync::open(*laptop, o);
-    BOOST_REQUIRE(sync);
-    BOOST_REQUIRE((*sync)->run_once());
-    BOOST_REQUIRE((*sync)->run_once());  // the feed now reaches past a.txt
-  }
+  sync_once(o, "laptop");
+  sync_once(o, "laptop");  // the feed now reaches past a.txt
   BOOST_REQUIRE(server.stop() == 0);
   std::filesystem::copy(server.data_dir(), dir / "backup", std::filesystem::copy_options::recursive);
   server.start();
-  {
-    { std::ofstream(o.local / "b.txt") << "b"; }
-    auto laptop = connect("alice", "laptop");
-    auto sync = sdk::folder_sync::open(*laptop, o);
-    BOOST_REQUIRE(sync);
-    BOOST_REQUIRE((*sync)->run_once());
-  }
+  { std::ofstream(o.local / "b.txt") << "b"; }
+  sync_once(o, "laptop");
   // Back to the backup: the server knows the laptop's cursor, not b.txt.
   BOOST_REQUIRE(server.stop() == 0);
   std::filesystem::remove_all(server.data_dir());
   std::filesystem::copy(dir / "backup", server.data_dir(), std::filesystem::copy_options::recursive);
   server.start();
-  auto laptop = connect("alice", "laptop");
-  auto sync = sdk::folder_sync::open(*laptop, o);
-  BOOST_REQUIRE(sync);
-  auto pass = (*sync)->run_once();
-  BOOST_REQUIRE_MESSAGE(pass, test::describe(pass));
-  BOOST_TEST(pass->deleted_local == 0u);
+  const auto pass = sync_once(o, "laptop");
+  BOOST_TEST(pass.deleted_local == 0u);
   BOOST_TEST(read_file(o.local / "b.txt") == "b");
-  auto back = laptop->get_bytes("/sync/b.txt");
+  auto back = connect("alice")->get_bytes("/sync/b.txt");
   BOOST_REQUIRE_MESSAGE(back, test::describe(back));
   BOOST_TEST(*back == "b");
 }
