@@ -165,12 +165,16 @@ interface Session {
 
   undelete @11 (path :Text, operationId :Text) -> (entry :Entry, failure :Failure);
 
-  changes @12 (cursor :UInt64, limit :UInt32)
-          -> (changes :List(Change), cursor :UInt64, more :Bool, failure :Failure);
+  changes @12 (cursor :UInt64, limit :UInt32, cursorHash :Data)
+          -> (changes :List(Change), cursor :UInt64, more :Bool, failure :Failure,
+              cursorHash :Data);
   # Changes after `cursor` (0: from the beginning), at most `limit` (at most 10,000). A
   # cursor is 0 or a `seq` this user has reached (as `list`, `changes` and `Change.seq` give
   # them); one greater than the user's newest seq fails `invalid`: list again to get a
-  # fresh cursor.
+  # fresh cursor. The answer's `cursorHash` is the hash of the event at its `cursor` (empty
+  # for 0); a caller that sends it back with that cursor is told `invalid` should the event
+  # there be another one now (the journal was restored from a backup and went on
+  # differently): its view is not of this history, and it must list again.
 
   subscribe @13 (listener :ChangeListener, cursor :UInt64)
             -> (subscription :Subscription, failure :Failure);

@@ -93,9 +93,11 @@ status check_cursor(const event_store& store, const std::string& user, std::uint
 }
 
 result<change_page> changes_since(const event_store& store, const std::string& user,
-                                  std::uint64_t cursor, std::size_t count_max) {
+                                  std::uint64_t cursor, std::size_t count_max,
+                                  const std::optional<sha256_digest>& cursor_hash) {
   change_page page;
   page.cursor = cursor;
+  bool another_history = false;
   // From the cursor's own event, which must exist (check_cursor), not cursor + 1: that
   // wraps round to 0 for the largest cursor.
   bool cursor_found = cursor == 0;
@@ -103,7 +105,9 @@ result<change_page> changes_since(const event_store& store, const std::string& u
                       [&](journal::stored_event&& e) {
                         if (e.seq() == cursor) {
                           cursor_found = true;
-                          return true;
+                          page.cursor_hash = e.hash();
+                          another_history = cursor_hash && *cursor_hash != e.hash();
+                          return !another_history;
                         }
                         if (page.changes.size() >= count_max) {
                           page.more = true;
@@ -112,10 +116,16 @@ result<change_page> changes_since(const event_store& store, const std::string& u
                         change c;
                         if (to_change(e.seq(), e.event(), c)) page.changes.push_back(std::move(c));
                         page.cursor = e.seq();
+                        page.cursor_hash = e.hash();
                         return true;
                       });
   if (!s) return std::move(s).err();
   if (!cursor_found) return cursor_beyond_head(cursor);
+  if (another_history) {
+    return error(error_kind::invalid,
+                 "cursor " + std::to_string(cursor) + " names another event than the one this "
+                 "view saw: the journal was restored from a backup since; list again");
+  }
   return page;
 }
 

@@ -407,16 +407,22 @@ result<entry> client::undelete(const std::string& path) {
 
 // --- changes -------------------------------------------------------------------------------
 
-result<change_page> client::changes(std::uint64_t cursor, std::uint32_t limit) {
+result<change_page> client::changes(std::uint64_t cursor, std::uint32_t limit,
+                                    const std::optional<sha256_digest>& cursor_hash) {
   return impl_->call<change_page>([&](rpc::Session::Client& s) -> result<change_page> {
     auto request = s.changesRequest();
     request.setCursor(cursor);
     request.setLimit(limit);
+    if (cursor_hash) request.setCursorHash({cursor_hash->bytes.data(), cursor_hash->bytes.size()});
     auto reply = impl_->wait(request.send());
     check(reply);
     change_page page;
     for (auto c : reply.getChanges()) page.changes.push_back(change_from(c));
     page.cursor = reply.getCursor();
+    if (auto h = sha256_digest::from_bytes({reinterpret_cast<const char*>(reply.getCursorHash().begin()),
+                                            reply.getCursorHash().size()})) {
+      page.cursor_hash = *h;
+    }
     page.more = reply.getMore();
     return page;
   });

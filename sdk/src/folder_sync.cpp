@@ -258,7 +258,9 @@ status folder_sync::impl::refresh_remote() {
 }
 
 status folder_sync::impl::follow_feed() {
-  auto page = remote.changes(state.cursor, changes_page_max);
+  std::optional<sha256_digest> seen;
+  if (!state.cursor_hash.is_zero()) seen = state.cursor_hash;
+  auto page = remote.changes(state.cursor, changes_page_max, seen);
   if (!page && page.err().kind() == error_kind::invalid &&
       page.err().message().find("cursor") != std::string::npos) {
     // The server does not know the cursor: its journal was restored to an earlier point.
@@ -271,6 +273,7 @@ status folder_sync::impl::follow_feed() {
   if (!page) return std::move(page).err();
   if (page->changes.empty() && !page->more) {
     state.cursor = page->cursor;
+    state.cursor_hash = page->cursor_hash;
     return status::ok();
   }
   remote_tree tree = state.remote;
@@ -284,6 +287,7 @@ status folder_sync::impl::follow_feed() {
   }
   state.remote = std::move(tree);
   state.cursor = page->cursor;
+  state.cursor_hash = page->cursor_hash;
   return status::ok();
 }
 
@@ -353,6 +357,7 @@ status folder_sync::impl::list_remote() {
       if (made) {
         state.remote.clear();
         state.cursor = *made;
+        state.cursor_hash = {};  // learnt from the next page
         state.remote_listed = true;
         return status::ok();
       }
@@ -380,6 +385,7 @@ status folder_sync::impl::list_remote() {
   }
   state.remote = std::move(tree);
   state.cursor = listed->seq;
+  state.cursor_hash = {};  // learnt from the next page
   state.remote_listed = true;
   return status::ok();
 }

@@ -128,6 +128,10 @@ result<sync_state> load_state(const std::filesystem::path& file) {
     state.user = j.at("user").get<std::string>();
     state.remote_root = j.at("remote_root").get<std::string>();
     state.cursor = j.at("cursor").get<std::uint64_t>();
+    // Written by later builds: older state files have none (checked from the next page on).
+    if (auto h = j.find("cursor_hash"); h != j.end()) {
+      if (auto d = sha256_digest::from_hex(h->get<std::string>())) state.cursor_hash = *d;
+    }
     state.remote_listed = j.at("remote_listed").get<bool>();
     state.scanned_at_ns = j.at("scanned_at_ns").get<std::int64_t>();
     state.remote = remote_tree_of(j.at("remote"));
@@ -145,6 +149,7 @@ status save_state(const std::filesystem::path& file, const sync_state& state) {
   j["user"] = state.user;
   j["remote_root"] = state.remote_root;
   j["cursor"] = state.cursor;
+  j["cursor_hash"] = state.cursor_hash.hex();
   j["remote_listed"] = state.remote_listed;
   j["scanned_at_ns"] = state.scanned_at_ns;
   j["remote"] = to_json(state.remote);

@@ -30,6 +30,7 @@ struct sync_state {
   std::string user;
   std::string remote_root;
   std::uint64_t cursor = 0;        // the change feed's cursor `remote` is at
+  sha256_digest cursor_hash;       // the event at `cursor` (zero: not known yet)
   bool remote_listed = false;      // false: the first pass lists the remote folder
   std::int64_t scanned_at_ns = 0;  // when the scan in `scanned` started
   remote_tree remote;

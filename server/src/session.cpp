@@ -556,9 +556,18 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
   return guarded(context, [this, context]() mutable -> kj::Promise<void> {
     auto p = context.getParams();
     const std::uint32_t limit = std::min(std::max(p.getLimit(), 1u), changes_per_call_max);
+    std::optional<sha256_digest> expected;
+    if (p.getCursorHash().size() != 0) {
+      auto h = digest_from(p.getCursorHash());
+      if (!h) {
+        to_wire(h.err(), context.getResults().initFailure());
+        return kj::READY_NOW;
+      }
+      expected = *h;
+    }
     return on_pool<actors::change_page>([&store = ctx_.store, user = who_.user,
-                                         cursor = p.getCursor(), limit] {
-             return actors::changes_since(store, user, cursor, limit);
+                                         cursor = p.getCursor(), limit, expected] {
+             return actors::changes_since(store, user, cursor, limit, expected);
            })
         .then([context](result<actors::change_page> page) mutable {
           auto results = context.getResults();
@@ -567,6 +576,9 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
           for (unsigned i = 0; i < out.size(); ++i) to_wire(page->changes[i], out[i]);
           results.setCursor(page->cursor);
           results.setMore(page->more);
+          if (page->cursor != 0) {
+            results.setCursorHash({page->cursor_hash.bytes.data(), page->cursor_hash.bytes.size()});
+          }
         });
   });
 }

@@ -389,6 +389,40 @@ BOOST_FIXTURE_TEST_CASE(a_server_restored_to_before_the_last_sync_gets_the_files
   BOOST_TEST(*back == "only here now");
 }
 
+BOOST_FIXTURE_TEST_CASE(a_restored_server_that_went_on_differently_is_told_apart, fixture) {
+  const auto o = sync_of("laptop", "/sync");
+  { std::ofstream(o.local / "a.txt") << "a"; }
+  sync_once(o, "laptop");
+  sync_once(o, "laptop");
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::copy(server.data_dir(), dir / "backup", std::filesystem::copy_options::recursive);
+  server.start();
+  { std::ofstream(o.local / "b.txt") << "b"; }
+  { std::ofstream(o.local / "c.txt") << "c"; }
+  sync_once(o, "laptop");
+  sync_once(o, "laptop");  // the laptop's cursor now names its own upload of c.txt
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::remove_all(server.data_dir());
+  std::filesystem::copy(dir / "backup", server.data_dir(), std::filesystem::copy_options::recursive);
+  server.start();
+  {  // another device writes on: the seqs the laptop saw now name other events
+    auto phone = connect("alice", "phone");
+    for (int i = 0; i < 8; ++i) {
+      BOOST_REQUIRE(phone->put_bytes("p" + std::to_string(i), "/sync/p" + std::to_string(i) + ".txt"));
+    }
+  }
+  const auto pass = sync_once(o, "laptop");
+  BOOST_TEST(pass.deleted_local == 0u);
+  BOOST_TEST(read_file(o.local / "b.txt") == "b");
+  BOOST_TEST(read_file(o.local / "c.txt") == "c");
+  BOOST_TEST(read_file(o.local / "p7.txt") == "p7");
+  auto phone = connect("alice", "phone");
+  for (const char* name : {"a.txt", "b.txt", "c.txt"}) {
+    auto back = phone->get_bytes(std::string("/sync/") + name);
+    BOOST_REQUIRE_MESSAGE(back, name << ": " << test::describe(back));
+  }
+}
+
 BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_itself, fixture) {
   auto laptop = connect("alice", "laptop");
   BOOST_REQUIRE(laptop->put_bytes("from the server", "/Docs/there.txt"));

@@ -207,6 +207,13 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_REQUIRE(none);
   BOOST_TEST(none->changes.empty());
   BOOST_TEST(none->cursor == 6u);
+  // The cursor's event named by its hash: the same history passes, another is refused.
+  BOOST_TEST(!none->cursor_hash.is_zero());
+  BOOST_TEST(changes_since(store, "erik", 6, 100, none->cursor_hash).has_value());
+  auto other = changes_since(store, "erik", 6, 100, sha256("another history"));
+  BOOST_REQUIRE(!other.has_value());
+  BOOST_TEST(other.err().kind() == error_kind::invalid);
+  BOOST_TEST(other.err().message().find("restored from a backup") != std::string::npos);
 
   BOOST_REQUIRE(erik.run(delete_entry{"/papers", 0}));  // 7: a folder's delete says so
   auto folder_gone = changes_since(store, "erik", 6, 100);

@@ -42,10 +42,14 @@ status check_cursor(const event_store& store, const std::string& user, std::uint
 // cursor still moves past them).
 struct change_page {
   std::vector<change> changes;
-  std::uint64_t cursor = 0;  // pass this next time
-  bool more = false;         // there are changes after `cursor`
+  std::uint64_t cursor = 0;   // pass this next time
+  sha256_digest cursor_hash;  // the hash of the event at `cursor` (zero for 0)
+  bool more = false;          // there are changes after `cursor`
 };
+// With `cursor_hash`, the event at `cursor` must have that hash: `invalid` if another event
+// stands there now (a journal restored to an earlier point that went on differently).
 result<change_page> changes_since(const event_store& store, const std::string& user,
-                                  std::uint64_t cursor, std::size_t count_max);
+                                  std::uint64_t cursor, std::size_t count_max,
+                                  const std::optional<sha256_digest>& cursor_hash = std::nullopt);
 
 }  // namespace autosync::actors

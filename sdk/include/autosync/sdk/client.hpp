@@ -90,6 +90,7 @@ const char* to_string(change::kind kind) noexcept;
 struct change_page {
   std::vector<change> changes;
   std::uint64_t cursor = 0;
+  sha256_digest cursor_hash;  // names the event at `cursor` (zero for 0): pass it back
   bool more = false;
 };
 
@@ -210,7 +211,11 @@ public:
   result<entry> undelete(const std::string& path);
 
   // --- changes ----------------------------------------------------------------------------
-  result<change_page> changes(std::uint64_t cursor, std::uint32_t limit = 1000);
+  // With `cursor_hash` (a page's), fails `invalid` when the server's event at `cursor` is
+  // another one now: its journal was restored from a backup, and what was seen up to the
+  // cursor is not its history any more.
+  result<change_page> changes(std::uint64_t cursor, std::uint32_t limit = 1000,
+                              const std::optional<sha256_digest>& cursor_hash = std::nullopt);
   // From now on `fn` gets every change after `cursor`, in order, on this client's thread
   // while it waits in a call or in wait_for_changes(). One subscription per client; a new
   // one replaces it. Survives reconnects (resumes after the last change delivered).
