@@ -21,6 +21,14 @@ namespace {
 
 constexpr std::size_t device_id_bytes_max = 64;
 
+// "10.0.0.7:51234" -> "10.0.0.7", "[::1]:51234" -> "[::1]": the client's machine, whatever
+// port it came from.
+std::string address_of(const std::string& peer) {
+  const auto colon = peer.rfind(':');
+  if (colon == std::string::npos || peer.find(']', colon) != std::string::npos) return peer;
+  return peer.substr(0, colon);
+}
+
 status check_device_id(std::string_view device) {
   if (device.empty() || device.size() > device_id_bytes_max) {
     return error(error_kind::invalid, "a device id of 1 to 64 characters is required");
@@ -46,6 +54,15 @@ protected:
     auto p = context.getParams();
     auto results = context.getResults();
     const auto now = now_us();
+    if (auto wait_ms = ctx_.logins.admit(address_of(connection_->peer), now); wait_ms > 0) {
+      auto failure = results.initFailure();
+      to_wire(error(error_kind::rate_limited, "too many logins from " +
+                                                  address_of(connection_->peer) + ": retry in " +
+                                                  std::to_string(wait_ms) + " ms"),
+              failure);
+      failure.setRetryAfterMs(wait_ms);
+      return kj::READY_NOW;
+    }
     auto who = verify_token(ctx_.tokens, text_of(p.getToken()), now / 1000000);
     if (!who) {
       audit("login_failed", "", who.err().message());

@@ -35,6 +35,10 @@ struct rpc_context {
   rate_limiter limiter;
   retention_schedule retention;
   std::uint64_t next_subscription_id = 1;
+  // Logins per client address, before a token is even checked: a flood of them (each a
+  // signature check and, when it fails, an audit line) is bounded. Generous: a whole
+  // office's devices behind one address reconnecting at once pass.
+  rate_limiter logins{20, 200};
 };
 
 // The wall clock, µs since 1970 (the server's clock for events and token checks).

@@ -185,6 +185,53 @@ BOOST_AUTO_TEST_CASE(a_user_beyond_the_rate_limit_is_told_when_to_retry) {
   BOOST_TEST(limited->message().find("retry in") != std::string::npos);
 }
 
+// Logins from one address beyond a generous budget are refused before any token is
+// checked or any audit line written, and told when to come back.
+BOOST_AUTO_TEST_CASE(a_flood_of_logins_from_one_address_is_rate_limited) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  int refused = 0, limited = 0;
+  std::uint32_t retry_after = 0;
+  {  // a raw connection, closed (with its event loop) before the SDK connects below
+    auto io = kj::setupAsyncIo();
+    auto stream = io.provider->getNetwork().parseAddress(server.address()).wait(io.waitScope)
+                      ->connect().wait(io.waitScope);
+    capnp::TwoPartyClient rpc(*stream);
+    auto gateway = rpc.bootstrap().castAs<schema::rpc::Gateway>();
+    for (int i = 0; i < 400 && limited == 0; ++i) {
+      auto login = gateway.loginRequest();
+      login.setToken("not a token");
+      login.setDeviceId("d");
+      login.setProtocolVersion(schema::rpc::PROTOCOL_VERSION);
+      auto reply = login.send().wait(io.waitScope);
+      BOOST_REQUIRE(reply.hasFailure());
+      if (reply.getFailure().getKind() == schema::rpc::Failure::Kind::RATE_LIMITED) {
+        ++limited;
+        retry_after = reply.getFailure().getRetryAfterMs();
+      } else {
+        ++refused;
+      }
+    }
+  }
+  BOOST_TEST(limited == 1);
+  BOOST_TEST(refused >= 200);  // the burst passed: an office behind one address is fine
+  BOOST_TEST(retry_after > 0u);
+  // Only the logins that were checked left audit lines.
+  const std::string log = [&] {
+    std::ifstream in(server.data_dir() / "audit.log");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  std::size_t lines = 0;
+  for (auto at = log.find("login_failed"); at != std::string::npos; at = log.find("login_failed", at + 1)) {
+    ++lines;
+  }
+  BOOST_TEST(lines == static_cast<std::size_t>(refused));
+  // Later, logins pass again.
+  std::this_thread::sleep_for(std::chrono::milliseconds(retry_after + 50));
+  auto good = connect(server.address(), 0);
+  BOOST_TEST(good.has_value(), test::describe(good));
+}
+
 namespace {
 
 // A server that answers every list with rateLimited and the longest wait the field holds
