@@ -13,7 +13,18 @@
 //   - a local file is replaced or deleted only if it is still as scanned;
 //   - downloads land in .autosync/tmp and are renamed into place once complete and checked;
 //   - a pass that would delete many files stops before changing anything (max_delete);
-//   - paths the scan cannot read are left alone on both sides, never taken for deletions.
+//   - paths the scan cannot read are left alone on both sides, never taken for deletions;
+//   - a folder is deleted on the server as of the view the pass planned from: what another
+//     device put inside meanwhile makes it a conflict, and it is fetched next;
+//   - a file that becomes a folder (or the reverse) on one side wins over two passes, the
+//     old entry first; when the other side added inside the folder, nothing is touched
+//     and the clash is reported;
+//   - a server that forgot history this side saw (restored from a backup: the cursor is
+//     unknown, names another event, or synced revisions lie past its newest change) makes
+//     the folder start over with nothing counted as synced: what it forgot goes up again,
+//     a file that differs becomes a conflicted copy, and nothing is deleted for it;
+//   - the names this sync keeps for itself (.autosync at the top, *.autosync-part) are
+//     skipped on the server's side too.
 #pragma once
 
 #include <chrono>
