@@ -3,6 +3,7 @@
 #include "autosync/base/name_fold.hpp"
 
 #include <algorithm>
+#include <map>
 #include <thread>
 
 #include "autosync/base/utc_time.hpp"
@@ -114,6 +115,7 @@ struct folder_sync::impl {
   result<bool> run_round(sync_summary& summary);
   status refresh_remote();
   status follow_feed();
+  void learn_cursor_hash();
   status apply(remote_tree& tree, const change& c);
   error root_gone(const std::string& moved_to) const;
   status fetch_at(remote_tree& tree, const std::string& path, std::uint64_t seq);
@@ -276,9 +278,26 @@ status folder_sync::impl::follow_feed() {
     state.cursor_hash = page->cursor_hash;
     return status::ok();
   }
+  // What this side wrote since its cursor, by seq: the feed must show it there. Another
+  // change at that seq means a server restored from a backup went on without it.
+  std::map<std::uint64_t, std::string> ours;
+  for (const auto& [path, item] : state.synced) {
+    if (item.revision > state.cursor) ours.emplace(item.revision, remote_path(options.remote, path));
+  }
   remote_tree tree = state.remote;
   for (;;) {
     for (const auto& c : page->changes) {
+      if (auto it = ours.find(c.seq); it != ours.end()) {
+        // Compared as the server compares names: it may spell a folder as it holds it.
+        const bool same = fold_name(c.path) == fold_name(it->second) &&
+                          (c.what == change::kind::committed ||
+                                                   c.what == change::kind::restored ||
+                                                   c.what == change::kind::folder_created);
+        if (!same) {
+          state.synced.clear();
+          return list_remote();
+        }
+      }
       if (auto applied = apply(tree, c); !applied) return applied;
     }
     if (!page->more) break;
@@ -289,6 +308,16 @@ status folder_sync::impl::follow_feed() {
   state.cursor = page->cursor;
   state.cursor_hash = page->cursor_hash;
   return status::ok();
+}
+
+// A listing gives a seq, not the hash of its event: the page that ends on that seq does.
+// Without it the next pass could not tell a restored server that went on differently
+// from the one listed; failing to learn it leaves that check off until the next page.
+void folder_sync::impl::learn_cursor_hash() {
+  state.cursor_hash = {};
+  if (state.cursor == 0) return;
+  auto page = remote.changes(state.cursor - 1, 1);
+  if (page && page->cursor == state.cursor) state.cursor_hash = page->cursor_hash;
 }
 
 // The remote folder itself went away: nothing here is deleted for that, people decide.
@@ -357,7 +386,7 @@ status folder_sync::impl::list_remote() {
       if (made) {
         state.remote.clear();
         state.cursor = *made;
-        state.cursor_hash = {};  // learnt from the next page
+        learn_cursor_hash();
         state.remote_listed = true;
         return status::ok();
       }
@@ -385,7 +414,7 @@ status folder_sync::impl::list_remote() {
   }
   state.remote = std::move(tree);
   state.cursor = listed->seq;
-  state.cursor_hash = {};  // learnt from the next page
+  learn_cursor_hash();
   state.remote_listed = true;
   return status::ok();
 }

@@ -54,17 +54,21 @@ protected:
     auto p = context.getParams();
     auto results = context.getResults();
     const auto now = now_us();
-    if (auto wait_ms = ctx_.logins.admit(address_of(connection_->peer), now); wait_ms > 0) {
-      auto failure = results.initFailure();
-      to_wire(error(error_kind::rate_limited, "too many logins from " +
-                                                  address_of(connection_->peer) + ": retry in " +
-                                                  std::to_string(wait_ms) + " ms"),
-              failure);
-      failure.setRetryAfterMs(wait_ms);
-      return kj::READY_NOW;
-    }
     auto who = verify_token(ctx_.tokens, text_of(p.getToken()), now / 1000000);
     if (!who) {
+      // Failed logins are budgeted per client address: beyond it they are refused as rate
+      // limited and leave no audit line each, so a flood cannot fill the disk. A valid token
+      // is never held back (a client behind the same address as a flood still logs in).
+      const auto address = address_of(connection_->peer);
+      if (auto wait_ms = ctx_.failed_logins.admit(address, now); wait_ms > 0) {
+        auto failure = results.initFailure();
+        to_wire(error(error_kind::rate_limited, "too many failed logins from " + address +
+                                                    ": retry in " + std::to_string(wait_ms) +
+                                                    " ms with a valid token"),
+                failure);
+        failure.setRetryAfterMs(wait_ms);
+        return kj::READY_NOW;
+      }
       audit("login_failed", "", who.err().message());
       to_wire(who.err(), results.initFailure());
       return kj::READY_NOW;

@@ -35,10 +35,9 @@ struct rpc_context {
   rate_limiter limiter;
   retention_schedule retention;
   std::uint64_t next_subscription_id = 1;
-  // Logins per client address, before a token is even checked: a flood of them (each a
-  // signature check and, when it fails, an audit line) is bounded. Generous: a whole
-  // office's devices behind one address reconnecting at once pass.
-  rate_limiter logins{20, 200};
+  // Failed logins per client address: beyond the budget they are answered rate limited
+  // and not audited one by one (a flood would fill the disk). Valid logins never count.
+  rate_limiter failed_logins{20, 200};
 };
 
 // The wall clock, µs since 1970 (the server's clock for events and token checks).

@@ -423,6 +423,32 @@ BOOST_FIXTURE_TEST_CASE(a_restored_server_that_went_on_differently_is_told_apart
   }
 }
 
+BOOST_FIXTURE_TEST_CASE(a_first_sync_can_already_tell_a_restored_server_apart, fixture) {
+  BOOST_REQUIRE(connect("alice", "phone")->put_bytes("one", "/sync/one.txt"));
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::copy(server.data_dir(), dir / "backup", std::filesystem::copy_options::recursive);
+  server.start();
+  const auto o = sync_of("laptop", "/sync");
+  { std::ofstream(o.local / "mine.txt") << "mine"; }
+  sync_once(o, "laptop");  // one pass: it lists, then uploads
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::remove_all(server.data_dir());
+  std::filesystem::copy(dir / "backup", server.data_dir(), std::filesystem::copy_options::recursive);
+  server.start();
+  {
+    auto phone = connect("alice", "phone");
+    for (int i = 1; i <= 3; ++i) {
+      BOOST_REQUIRE(phone->put_bytes("p", "/sync/p" + std::to_string(i) + ".txt"));
+    }
+  }
+  const auto pass = sync_once(o, "laptop");
+  BOOST_TEST(pass.deleted_local == 0u);
+  BOOST_TEST(read_file(o.local / "mine.txt") == "mine");
+  auto back = connect("alice", "phone")->get_bytes("/sync/mine.txt");
+  BOOST_REQUIRE_MESSAGE(back, test::describe(back));
+  BOOST_TEST(*back == "mine");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_itself, fixture) {
   auto laptop = connect("alice", "laptop");
   BOOST_REQUIRE(laptop->put_bytes("from the server", "/Docs/there.txt"));
