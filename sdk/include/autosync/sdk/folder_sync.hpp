@@ -20,7 +20,8 @@
 //     old entry first; when the other side added inside the folder, nothing is touched
 //     and the clash is reported;
 //   - a server that forgot history this side saw (restored from a backup: the cursor is
-//     unknown, names another event, or synced revisions lie past its newest change) makes
+//     unknown or names another event, synced revisions lie past its newest change, or the
+//     feed shows another change at a seq this side wrote) makes
 //     the folder start over with nothing counted as synced: what it forgot goes up again,
 //     a file that differs becomes a conflicted copy, and nothing is deleted for it;
 //   - the names this sync keeps for itself (.autosync at the top, *.autosync-part) are
