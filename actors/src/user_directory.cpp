@@ -78,6 +78,7 @@ using passivate_atom = caf::atom_constant<caf::atom("passivate")>;
 using busy_atom = caf::atom_constant<caf::atom("busy")>;
 using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
 
 struct shared_context {
   event_store* store;
@@ -237,12 +238,16 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
         } else {
           st.broken = std::move(r->core).err();
           // Commands keep such a user from ever going idle: passivate it on a timer, and
-          // the next command tries the recovery again.
-          self->delayed_send(registry, ctx->options.recovery_retry_after, idle_atom::value, user);
+          // the next command tries the recovery again. The timer is this actor's own, so
+          // it can never reach a later, healthy actor of the same user.
+          self->delayed_send(self, ctx->options.recovery_retry_after, retry_atom::value);
         }
         ctx->activations.fetch_add(1, std::memory_order_relaxed);
         self->send(registry, recovered_atom::value, user);
         pump(self, ctx);
+      },
+      [=](retry_atom) {
+        if (self->state.broken) self->send(registry, idle_atom::value, user);
       },
       [=](command_ptr c) {
         if (self->state.stopping) return fail(c, shutting_down);
