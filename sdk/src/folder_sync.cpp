@@ -115,6 +115,7 @@ struct folder_sync::impl {
   result<bool> run_round(sync_summary& summary);
   status refresh_remote();
   status follow_feed();
+  status start_over();
   void learn_cursor_hash();
   status apply(remote_tree& tree, const change& c);
   error root_gone(const std::string& moved_to) const;
@@ -253,25 +254,31 @@ status folder_sync::impl::refresh_remote() {
   // Those files must not read as deleted there: start over as after an unknown cursor.
   if (std::any_of(state.synced.begin(), state.synced.end(),
                   [&](const auto& synced) { return synced.second.revision > state.cursor; })) {
-    state.synced.clear();
-    return list_remote();
+    return start_over();
   }
   return status::ok();
+}
+
+// The server lost history this side saw. What was synced since is not on it, and must not
+// read as deleted there: forget what was synced and list afresh, so this side's files go
+// up again (a file that differs from the server's becomes a conflicted copy, never a
+// delete).
+status folder_sync::impl::start_over() {
+  state.synced.clear();
+  return list_remote();
 }
 
 status folder_sync::impl::follow_feed() {
   std::optional<sha256_digest> seen;
   if (!state.cursor_hash.is_zero()) seen = state.cursor_hash;
   auto page = remote.changes(state.cursor, changes_page_max, seen);
-  if (!page && page.err().kind() == error_kind::invalid &&
-      page.err().message().find("cursor") != std::string::npos) {
-    // The server does not know the cursor: its journal was restored to an earlier point.
-    // What was synced since is not on it, and must not read as deleted there: forget what
-    // was synced and list afresh, so this side's files go up again (a file that differs
-    // from the server's becomes a conflicted copy, never a delete).
-    state.synced.clear();
-    return list_remote();
-  }
+  // The server does not know the cursor, or another event stands there: its journal was
+  // restored to an earlier point.
+  const auto forgot = [](const result<change_page>& p) {
+    return !p && p.err().kind() == error_kind::invalid &&
+           p.err().message().find("cursor") != std::string::npos;
+  };
+  if (forgot(page)) return start_over();
   if (!page) return std::move(page).err();
   if (page->changes.empty() && !page->more) {
     state.cursor = page->cursor;
@@ -293,15 +300,15 @@ status folder_sync::impl::follow_feed() {
                           (c.what == change::kind::committed ||
                                                    c.what == change::kind::restored ||
                                                    c.what == change::kind::folder_created);
-        if (!same) {
-          state.synced.clear();
-          return list_remote();
-        }
+        if (!same) return start_over();
       }
       if (auto applied = apply(tree, c); !applied) return applied;
     }
     if (!page->more) break;
-    page = remote.changes(page->cursor, changes_page_max);
+    // Each page from where the last ended, named by its hash: a restore between two pages
+    // of one pass is caught too.
+    page = remote.changes(page->cursor, changes_page_max, page->cursor_hash);
+    if (forgot(page)) return start_over();
     if (!page) return std::move(page).err();
   }
   state.remote = std::move(tree);
