@@ -408,21 +408,34 @@ std::uint64_t command_digest(const command& cmd) {
       [&](const auto& body) {
         using T = std::decay_t<decltype(body)>;
         if constexpr (std::is_same_v<T, commit_file>) {
-          field("commit"), field(body.path), number(body.base_revision), content(body.content);
+          field("commit");
+          field(body.path);
+          number(body.base_revision);
+          content(body.content);
         } else if constexpr (std::is_same_v<T, delete_entry>) {
-          field("delete"), field(body.path), number(body.base_revision);
+          field("delete");
+          field(body.path);
+          number(body.base_revision);
         } else if constexpr (std::is_same_v<T, move_entry>) {
-          field("move"), field(body.from), field(body.to);
+          field("move");
+          field(body.from);
+          field(body.to);
         } else if constexpr (std::is_same_v<T, create_folder>) {
-          field("folder"), field(body.path);
+          field("folder");
+          field(body.path);
         } else if constexpr (std::is_same_v<T, set_quota>) {
-          field("quota"), number(body.bytes);
+          field("quota");
+          number(body.bytes);
         } else if constexpr (std::is_same_v<T, restore_revision>) {
-          field("restore"), field(body.path), number(body.revision);
+          field("restore");
+          field(body.path);
+          number(body.revision);
         } else if constexpr (std::is_same_v<T, undelete_file>) {
-          field("undelete"), field(body.path);
+          field("undelete");
+          field(body.path);
         } else {
-          field("retention"), number(body.cutoff_us);
+          field("retention");
+          number(body.cutoff_us);
         }
       },
       cmd.body);
