@@ -13,8 +13,9 @@ void journal_event_store::append(const std::string& user,
 }
 
 status journal_event_store::read(const std::string& user, std::uint64_t from, std::uint64_t to,
-                                 const std::function<bool(journal::stored_event&&)>& visit) const {
-  return journal_.read_events(user, from, to, visit);
+                                 const std::function<bool(journal::stored_event&&)>& visit,
+                                 journal::chain_check check) const {
+  return journal_.read_events(user, from, to, visit, check);
 }
 
 result<std::optional<journal::snapshot>> journal_event_store::latest_snapshot(

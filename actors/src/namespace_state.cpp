@@ -1,6 +1,7 @@
 #include "autosync/actors/namespace_state.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "autosync/actors/path.hpp"
 
@@ -138,6 +139,13 @@ status namespace_state::apply(std::uint64_t seq, const sha256_digest& hash,
                               schema::Event::Reader event) {
   if (seq != last_seq_ + 1) {
     return does_not_fit(seq, "expected seq " + std::to_string(last_seq_ + 1));
+  }
+  // The chain is part of the state: an event follows only the event whose hash it names.
+  const auto prev = event.getPrevHash();
+  if (prev.size() != last_hash_.bytes.size() ||
+      std::memcmp(prev.begin(), last_hash_.bytes.data(), prev.size()) != 0) {
+    return does_not_fit(seq, "prevHash does not match the hash of seq " +
+                                 std::to_string(last_seq_) + ": the chain is broken");
   }
   status s;
   switch (event.which()) {

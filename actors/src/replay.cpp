@@ -89,7 +89,7 @@ status apply_directly(const event_store& store, const std::string& user, namespa
     }
     ++applied;
     return true;
-  });
+  }, journal::chain_check::by_caller);  // apply() checks each prevHash
   if (failure) return std::move(*failure);
   return s;
 }
@@ -117,7 +117,7 @@ status replay_events(const event_store& store, const std::string& user, namespac
       wanted = pipe.push(std::move(batch));
       batch.clear();  // moved-from: make it a valid empty vector again
       return wanted;
-    });
+    }, journal::chain_check::by_caller);  // apply() checks each prevHash, hashing there
     if (s && wanted && !batch.empty()) pipe.push(std::move(batch));
     pipe.close(std::move(s));
   });

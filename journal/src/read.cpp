@@ -73,9 +73,7 @@ result<stored_event> decode_event(const data_key& dk, std::string_view user, std
   auto words = stored_event::parsed::unseal(dk, binding{keys::family_tag::event, key}, sealed);
   if (!words) return corrupt(user, seq, unsealed_failure);
   if (words->segment.size() == 0) return corrupt(user, seq, "event is empty");
-  auto bytes = words->segment.asBytes();
-  const auto hash = sha256({reinterpret_cast<const char*>(bytes.begin()), bytes.size()});
-  stored_event out(seq, hash, std::move(words));
+  stored_event out(seq, std::move(words));
   auto event = out.event();
   if (event.getFormatVersion() > schema::EVENT_FORMAT_VERSION) {
     return corrupt(user, seq, "event format " + std::to_string(event.getFormatVersion()) +
@@ -112,8 +110,8 @@ result<user_head> journal::impl::durable_head(std::string_view user) const {
   return user_head{seq, event->hash()};
 }
 
-stored_event::stored_event(std::uint64_t seq, sha256_digest hash, std::unique_ptr<parsed> words)
-    : seq_(seq), hash_(hash), parsed_(std::move(words)) {}
+stored_event::stored_event(std::uint64_t seq, std::unique_ptr<parsed> words)
+    : seq_(seq), parsed_(std::move(words)) {}
 stored_event::stored_event(stored_event&&) noexcept = default;
 stored_event& stored_event::operator=(stored_event&&) noexcept = default;
 stored_event::~stored_event() = default;
@@ -122,13 +120,22 @@ schema::Event::Reader stored_event::event() const {
   return parsed_->reader.getRoot<schema::Event>();
 }
 
+const sha256_digest& stored_event::hash() const noexcept {
+  if (!hashed_) {
+    hash_ = sha256(canonical_bytes());
+    hashed_ = true;
+  }
+  return hash_;
+}
+
 std::string_view stored_event::canonical_bytes() const noexcept {
   auto bytes = parsed_->segment.asBytes();
   return {reinterpret_cast<const char*>(bytes.begin()), bytes.size()};
 }
 
 status journal::read_events(std::string_view user, std::uint64_t from, std::uint64_t to,
-                            const std::function<bool(stored_event&&)>& visit) const {
+                            const std::function<bool(stored_event&&)>& visit,
+                            chain_check check) const {
   if (auto s = validate_user_id(user); !s) return s;
   if (from == 0) from = 1;
   if (from > to) return status::ok();
@@ -139,10 +146,11 @@ status journal::read_events(std::string_view user, std::uint64_t from, std::uint
   if (!user_key) return std::move(user_key).err();
   const std::uint64_t last = std::min(to, head->last_seq);
 
+  const bool chained = check == chain_check::by_journal;
   // Start one early so the first visited event's prevHash is checked too.
-  std::uint64_t expected = from > 1 ? from - 1 : 1;
+  std::uint64_t expected = chained && from > 1 ? from - 1 : from;
   std::optional<sha256_digest> prev_hash;
-  if (expected == 1 && from == 1) prev_hash = sha256_digest{};  // seq 1 chains on zeros
+  if (chained && from == 1) prev_hash = sha256_digest{};  // seq 1 chains on zeros
   const std::string prefix = keys::user_prefix(user);
   rocksdb::ReadOptions ro;
   // The iterator stops at the last wanted event instead of reading on into the next
@@ -175,7 +183,7 @@ status journal::read_events(std::string_view user, std::uint64_t from, std::uint
                                       std::to_string(seq - 1) + ": the chain is broken");
       }
     }
-    prev_hash = event->hash();
+    if (chained) prev_hash = event->hash();
     ++expected;
     if (seq >= from && !visit(std::move(*event))) return status::ok();
   }

@@ -15,11 +15,12 @@ public:
   journaled_user(journal::journal& j, std::string user) : journal_(j), user_(std::move(user)) {}
 
   std::string device_id = "phone";
+  std::string operation_prefix = "op-";
 
   bool run(actors::command_body body) {
     actors::command cmd;
     cmd.device_id = device_id;
-    cmd.operation_id = "op-" + std::to_string(++ops_);
+    cmd.operation_id = operation_prefix + std::to_string(++ops_);
     cmd.timestamp_us = static_cast<std::int64_t>(ops_);
     cmd.body = std::move(body);
     auto result = actors::decide(state, cmd, [this](const std::vector<sha256_digest>& ids) {

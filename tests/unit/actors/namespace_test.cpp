@@ -63,6 +63,28 @@ BOOST_AUTO_TEST_CASE(a_commit_creates_the_file_and_its_missing_folders) {
   BOOST_TEST(d.state.live_files() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(an_event_that_names_another_previous_hash_is_refused_and_changes_nothing) {
+  namespace_driver d;
+  d.ok(create_folder{"/a"});
+  d.ok(create_folder{"/b"});
+  BOOST_REQUIRE(d.log.size() == 2u);
+  // A state whose event 1 hashes differently (another history's event 1): event 2 of this
+  // log does not follow it, though its seq does.
+  namespace_state other;
+  BOOST_REQUIRE(other.apply(1, sha256("another event 1"), d.log[0].reader()));
+  auto s = other.apply(2, d.log[1].hash, d.log[1].reader());
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("the chain is broken") != std::string::npos, s.err().message());
+  BOOST_TEST(other.last_seq() == 1u);
+  BOOST_TEST(other.lookup("/b") == nullptr);
+  // On the state it names, it applies.
+  namespace_state same;
+  BOOST_REQUIRE(same.apply(1, d.log[0].hash, d.log[0].reader()));
+  BOOST_REQUIRE(same.apply(2, d.log[1].hash, d.log[1].reader()));
+  BOOST_TEST(same.lookup("/b") != nullptr);
+}
+
 BOOST_AUTO_TEST_CASE(a_commit_with_a_stale_base_is_a_conflict_reporting_the_current_entry) {
   namespace_driver d;
   d.ok(commit_file{"/a.txt", 0, content_of({"v1"})});

@@ -129,6 +129,61 @@ BOOST_AUTO_TEST_CASE(pipelined_replay_equals_the_live_state_and_reports_a_gap) {
   BOOST_TEST(broken.last_seq() < 2000u);
 }
 
+// AES-GCM binds an event to its user and seq, not to the history it belongs to: once a
+// copy of the journal is written on, one seq exists in two histories that both open under
+// the user's key. Only the hash chain tells them apart, so replay, which leaves the chain
+// to apply() (its hashing runs on the applying thread), must still refuse the splice.
+BOOST_AUTO_TEST_CASE(replay_refuses_an_event_spliced_in_from_another_history_of_the_user) {
+  test::temp_dir dir;
+  const auto main_dir = dir.path() / "main";
+  const auto fork_dir = dir.path() / "fork";
+  {
+    auto j = test::open_journal(test::journal_options(main_dir));
+    test::journaled_user dave(*j, "dave");
+    for (int i = 1; i <= 4; ++i) BOOST_REQUIRE(dave.run(create_folder{"/d" + std::to_string(i)}));
+    BOOST_REQUIRE(j->create_checkpoint(fork_dir));
+    for (int i = 5; i <= 8; ++i) BOOST_REQUIRE(dave.run(create_folder{"/main" + std::to_string(i)}));
+  }
+  {
+    auto j = test::open_journal(test::journal_options(fork_dir));
+    test::journaled_user forked(*j, "dave");
+    forked.operation_prefix = "fork-op-";
+    forked.state = replay_from(*j, "dave");
+    BOOST_REQUIRE(forked.state.last_seq() == 4u);
+    for (int i = 5; i <= 8; ++i) BOOST_REQUIRE(forked.run(create_folder{"/fork" + std::to_string(i)}));
+  }
+  std::string spliced;
+  {
+    test::raw_database fork(fork_dir);
+    BOOST_REQUIRE(fork.db->Get(rocksdb::ReadOptions(), fork.handles[1],
+                               test::raw_database::event_key("dave", 6), &spliced).ok());
+  }
+  {
+    test::raw_database main(main_dir);
+    BOOST_REQUIRE(main.db->Put(rocksdb::WriteOptions(), main.handles[1],
+                               test::raw_database::event_key("dave", 6), spliced).ok());
+  }
+  auto j = test::open_journal(test::journal_options(main_dir));
+  // The spliced event opens: it is a genuine event of this user at this seq.
+  BOOST_REQUIRE(j->read_events("dave", 6, 6, [](journal::stored_event&&) { return true; },
+                               journal::chain_check::by_caller));
+
+  journal_event_store store(*j);
+  namespace_state replayed;
+  auto s = replay_events(store, "dave", replayed);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().kind() == error_kind::corruption);
+  BOOST_TEST(s.err().message().find("seq 6") != std::string::npos, s.err().message());
+  BOOST_TEST(s.err().message().find("chain is broken") != std::string::npos, s.err().message());
+  BOOST_TEST(replayed.last_seq() == 5u);
+  BOOST_TEST(!state_at(store, "dave", 8));
+
+  // The journal's own check refuses it too.
+  s = j->read_events("dave", 1, 8, [](journal::stored_event&&) { return true; });
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.err().message().find("user dave seq 6") != std::string::npos, s.err().message());
+}
+
 BOOST_AUTO_TEST_CASE(point_in_time_views_by_seq_and_by_time_match_what_was_live_then) {
   test::temp_dir dir;
   auto j = test::open_journal(test::journal_options(dir.path()));

@@ -92,9 +92,10 @@ public:
     inner_.append(user, std::move(events), expected_next_seq, std::move(done));
   }
   status read(const std::string& user, std::uint64_t from, std::uint64_t to,
-              const std::function<bool(journal::stored_event&&)>& visit) const override {
+              const std::function<bool(journal::stored_event&&)>& visit,
+              journal::chain_check check = journal::chain_check::by_journal) const override {
     if (unreadable_) return error(error_kind::unavailable, "the disk is away for a moment");
-    return inner_.read(user, from, to, visit);
+    return inner_.read(user, from, to, visit, check);
   }
   void set_unreadable(bool on) { unreadable_ = on; }
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override {

@@ -24,9 +24,11 @@ public:
                       std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
                       std::uint64_t expected_next_seq, journal::append_callback done) = 0;
 
-  // The user's events from..to, verified, in order.
+  // The user's events from..to, verified, in order; with chain_check::by_caller the
+  // caller compares each event's prevHash with the hash of the one before it.
   virtual status read(const std::string& user, std::uint64_t from, std::uint64_t to,
-                      const std::function<bool(journal::stored_event&&)>& visit) const = 0;
+                      const std::function<bool(journal::stored_event&&)>& visit,
+                      journal::chain_check check = journal::chain_check::by_journal) const = 0;
 
   virtual result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const = 0;
   // The newest snapshot with seq <= at_or_below.
@@ -58,7 +60,8 @@ public:
               std::vector<std::unique_ptr<capnp::MallocMessageBuilder>> events,
               std::uint64_t expected_next_seq, journal::append_callback done) override;
   status read(const std::string& user, std::uint64_t from, std::uint64_t to,
-              const std::function<bool(journal::stored_event&&)>& visit) const override;
+              const std::function<bool(journal::stored_event&&)>& visit,
+              journal::chain_check check = journal::chain_check::by_journal) const override;
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override;
   result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
                                                        std::uint64_t at_or_below) const override;

@@ -98,17 +98,25 @@ struct reclaimed {
 };
 using reclaim_callback = std::function<void(result<reclaimed>)>;
 
+// Who checks that each event's prevHash is the hash of the event before it. by_caller is
+// for a caller that checks it anyway (applying events to a namespace does): the hashing
+// then runs on the caller's thread, so a replay's reading and applying threads share it.
+enum class chain_check { by_journal, by_caller };
+
 // One event as stored, decrypted and verified (seq matches its key, hash matches bytes).
 class stored_event {
 public:
   struct parsed;  // the canonical words and a reader over them, one heap block (read.cpp)
-  stored_event(std::uint64_t seq, sha256_digest hash, std::unique_ptr<parsed> words);
+  stored_event(std::uint64_t seq, std::unique_ptr<parsed> words);
   stored_event(stored_event&&) noexcept;
   stored_event& operator=(stored_event&&) noexcept;
   ~stored_event();
 
   std::uint64_t seq() const noexcept { return seq_; }
-  const sha256_digest& hash() const noexcept { return hash_; }
+  // The SHA-256 of canonical_bytes(), computed on first use: a replay hashes on the thread
+  // that applies, so reading and applying cost about the same and overlap best. Not
+  // thread safe (like the rest of an event, it is used by one thread at a time).
+  const sha256_digest& hash() const noexcept;
   // Valid while this object lives.
   schema::Event::Reader event() const;
   // The canonical bytes the hash covers.
@@ -116,7 +124,8 @@ public:
 
 private:
   std::uint64_t seq_;
-  sha256_digest hash_;
+  mutable bool hashed_ = false;
+  mutable sha256_digest hash_;
   std::unique_ptr<parsed> parsed_;
 };
 
@@ -163,10 +172,12 @@ public:
   result<user_head> head(std::string_view user) const;
 
   // Visits the user's events with from <= seq <= to in order, verified: each seq is dense,
-  // each hash matches its bytes, each prevHash names the previous hash. Stops early when
-  // `visit` returns false. A failed check is a `corruption` error naming user and seq.
+  // each event opens under the user's key, bound to its seq, and (by_journal) each prevHash
+  // names the previous event's hash. Stops early when `visit` returns false. A failed check
+  // is a `corruption` error naming user and seq.
   status read_events(std::string_view user, std::uint64_t from, std::uint64_t to,
-                     const std::function<bool(stored_event&&)>& visit) const;
+                     const std::function<bool(stored_event&&)>& visit,
+                     chain_check check = chain_check::by_journal) const;
 
   // Visits every user with at least one event or chunk, in key order.
   status list_users(const std::function<bool(std::string_view user, const user_head&)>& visit) const;
