@@ -144,6 +144,7 @@ result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool r
 
 pack_store::~pack_store() {
   if (current_fd_ >= 0) ::close(current_fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
   for (auto& [pack, fd] : readers_) ::close(fd);
 }
 
@@ -168,7 +169,10 @@ status pack_store::open_for_append(std::uint32_t pack) {
     }
   }
   if (current_fd_ >= 0) ::close(current_fd_);
+  if (direct_fd_ >= 0) ::close(direct_fd_);
   current_fd_ = fd;
+  // Where the file system has no direct I/O (tmpfs), every write goes through the cache.
+  direct_fd_ = ::open(file.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
   current_pack_ = pack;
   // Bytes past the last indexed record (a crash between write and index) are never
   // referenced; appending after them keeps the code simple and costs only their space.
@@ -215,7 +219,13 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
     at += header_bytes + sealed.size();
   }
   const fs::path file = pack_path(dir_, current_pack_);
-  std::size_t done = 0;
+  bool written = false;
+  if (direct_fd_ >= 0 && total >= direct_bytes_min && total / records.size() >= bulk_record_bytes) {
+    auto direct = write_direct(iov, total);
+    if (!direct) return std::move(direct).err();
+    written = *direct;
+  }
+  std::size_t done = written ? iov.size() : 0;
   std::uint64_t offset = current_end_;
   while (done < iov.size()) {
     const int count = static_cast<int>(std::min<std::size_t>(iov.size() - done, IOV_MAX));
@@ -243,7 +253,8 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
     broken_ = true;
     return io_error("syncing pack", file, errno);
   }
-  // Runs of bulk records leave the page cache (see release_cached).
+  // Runs of bulk records leave the page cache (see release_cached); after a direct write
+  // that is the page it began in, completed through the cache.
   for (std::size_t i = 0; i < locations.size();) {
     if (locations[i].sealed_length < bulk_record_bytes) {
       ++i;
@@ -255,6 +266,74 @@ result<std::vector<pack_location>> pack_store::append_durably(const std::vector<
   }
   current_end_ = at;
   return locations;
+}
+
+// Bulk appends skip the page cache for their whole pages. Written through the cache, every
+// byte of an upload was copied into page-cache pages the guest had not touched for a
+// while, and on a VM that hands free memory back to its host the first touch of each
+// page faults it in again: that copy was a fifth of the server's CPU during an upload,
+// even with the synced pages dropped after each append (release_cached). Gathered into
+// staging memory that stays resident and written with O_DIRECT, the disk reads the bytes
+// where they are. The partial pages at either end go through the cache as before, so the
+// pack's format is unchanged: records stay back to back, no byte is padded or written
+// twice. The fdatasync that follows covers both kinds of write.
+result<bool> pack_store::write_direct(const std::vector<iovec>& iov, std::uint64_t total) {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  const std::uint64_t start = current_end_;
+  const std::uint64_t end = start + total;
+  const std::uint64_t head_end = (start + page - 1) / page * page;
+  const std::uint64_t tail_start = end / page * page;
+  if (tail_start <= head_end) return false;
+  // The byte at file offset start + i sits at staging + start % page + i, so the file's
+  // whole pages are whole, aligned pages of memory.
+  const std::uint64_t lead = start % page;
+  const std::uint64_t wanted = (lead + total + page - 1) / page * page;
+  if (staging_bytes_ < wanted) {
+    staging_.reset();
+    staging_bytes_ = 0;
+    void* memory = nullptr;
+    if (::posix_memalign(&memory, page, wanted) != 0) return false;
+    staging_.reset(static_cast<char*>(memory));
+    staging_bytes_ = wanted;
+  }
+  char* data = staging_.get() + lead;
+  char* out = data;
+  for (const auto& v : iov) {
+    std::memcpy(out, v.iov_base, v.iov_len);
+    out += v.iov_len;
+  }
+  if (auto s = write_at(data, head_end - start, start, false); !s) return std::move(s).err();
+  if (auto s = write_at(data + (head_end - start), tail_start - head_end, head_end, true); !s) {
+    return std::move(s).err();
+  }
+  if (auto s = write_at(data + (tail_start - start), end - tail_start, tail_start, false); !s) {
+    return std::move(s).err();
+  }
+  return true;
+}
+
+status pack_store::write_at(const char* data, std::uint64_t len, std::uint64_t offset, bool direct) {
+  static const auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+  while (len > 0) {
+    // A short direct write leaves the rest unaligned: the cache takes it from there.
+    if (direct && (direct_fd_ < 0 || offset % page != 0 || len % page != 0)) direct = false;
+    const ssize_t n = ::pwrite(direct ? direct_fd_ : current_fd_, data, len, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (direct && errno == EINVAL) {
+        // The file system takes no direct writes after all: the cache does from now on.
+        ::close(direct_fd_);
+        direct_fd_ = -1;
+        continue;
+      }
+      broken_ = true;
+      return io_error("writing pack", pack_path(dir_, current_pack_), errno);
+    }
+    data += n;
+    len -= static_cast<std::uint64_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return status::ok();
 }
 
 // A pack is written once and read back only when a device downloads, so the synced pages

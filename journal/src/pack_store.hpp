@@ -19,7 +19,10 @@
 // least as new: a listed range reads either as it was or as zeros, and is never checked.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
 #include <memory>
@@ -49,6 +52,9 @@ public:
   // Records at least this long are bulk (chunks of large files: their average is 64 KiB and
   // more; a small file's are 16 KiB on average): their pages leave the cache once synced.
   static constexpr std::uint32_t bulk_record_bytes = 32u << 10;
+  // An append of bulk records this long or longer bypasses the page cache (O_DIRECT) for
+  // its whole pages: see write_direct.
+  static constexpr std::uint64_t direct_bytes_min = 256u << 10;
 
   // Durably records that pack numbers up to and including this one are taken; called
   // before a pack file is created.
@@ -100,6 +106,12 @@ public:
 private:
   pack_store(std::filesystem::path dir, bool read_only) : dir_(std::move(dir)), read_only_(read_only) {}
   status open_for_append(std::uint32_t pack);
+  // Writes `total` bytes of records at current_end_, whole pages through direct_fd_.
+  // False when it wrote nothing and the caller should write them through the page cache.
+  result<bool> write_direct(const std::vector<iovec>& iov, std::uint64_t total);
+  // Writes len bytes at offset through the page cache, or through direct_fd_ (aligned),
+  // continuing through the cache when the file system refuses direct writes.
+  status write_at(const char* data, std::uint64_t len, std::uint64_t offset, bool direct);
   int reader_fd(std::uint32_t pack) const;
   result<std::string> read_checked(const pack_location& at) const;
   // Appends the runs to the pack's list of reclaimed ranges, durably.
@@ -113,6 +125,11 @@ private:
   std::mutex append_mutex_;
   std::uint32_t current_pack_ = 0;
   int current_fd_ = -1;
+  int direct_fd_ = -1;  // the same pack opened with O_DIRECT; -1 where unsupported
+  // Page-aligned memory the records of a direct write are gathered into; kept between
+  // appends (its pages stay resident, unlike the page cache's).
+  std::unique_ptr<char, void (*)(void*)> staging_{nullptr, [](void* p) { std::free(p); }};
+  std::uint64_t staging_bytes_ = 0;
   std::uint64_t current_end_ = 0;
   bool broken_ = false;  // the last append failed: continue in a new pack
   // Packs whose reclaimed list this process has created or found and whose folder it has
