@@ -221,6 +221,7 @@ result<write_item> journal::impl::seal_snapshot(std::string_view user, const sna
   write_item item;
   item.user = name;
   item.puts.push_back({family::snapshots, std::move(key), std::move(value)});
+  item.snapshot_seq = snap.seq;
   item.bytes = item_bytes(item);
   return item;
 }

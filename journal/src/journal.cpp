@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <algorithm>
+#include <map>
 #include <future>
 #include <optional>
 
@@ -14,6 +15,7 @@
 
 #include "autosync/base/thread_name.hpp"
 #include "journal_impl.hpp"
+#include "snapshot_thinning.hpp"
 
 namespace autosync::journal {
 
@@ -364,6 +366,42 @@ void journal::impl::writer_loop(write_shard& shard) {
   }
 }
 
+// The deletes and list updates that keep each user's snapshots thinned (see
+// snapshot_thinning.hpp) once the batch's new snapshots are written. Run on the writer
+// thread, so one user's lists are read and rewritten in order; a list read that fails
+// leaves that user's snapshots as they are until the next one.
+std::vector<write_item::put> journal::impl::thin_snapshots_of(const std::vector<write_item>& batch) {
+  std::vector<write_item::put> out;
+  std::map<std::string, std::vector<std::uint64_t>> lists;  // this batch's, by user
+  for (const auto& item : batch) {
+    if (item.snapshot_seq == 0) continue;
+    auto found = lists.find(item.user);
+    if (found == lists.end()) {
+      std::string stored;
+      auto got = db->Get(rocksdb::ReadOptions(), cf(family::meta),
+                         keys::snapshot_list_key(item.user), &stored);
+      if (!got.ok() && !got.IsNotFound()) continue;
+      std::vector<std::uint64_t> seqs;
+      for (std::size_t at = 0; at + 8 <= stored.size(); at += 8) {
+        seqs.push_back(keys::read_u64({stored.data() + at, 8}));
+      }
+      found = lists.emplace(item.user, std::move(seqs)).first;
+    }
+    auto& seqs = found->second;
+    seqs.insert(std::upper_bound(seqs.begin(), seqs.end(), item.snapshot_seq), item.snapshot_seq);
+    seqs.erase(std::unique(seqs.begin(), seqs.end()), seqs.end());
+    for (std::uint64_t seq : thin_snapshots(seqs)) {
+      out.push_back({family::snapshots, keys::seq_key(item.user, seq), {}, true});
+    }
+  }
+  for (const auto& [user, seqs] : lists) {
+    std::string value;
+    for (std::uint64_t seq : seqs) keys::append_u64(value, seq);
+    out.push_back({family::meta, keys::snapshot_list_key(user), std::move(value)});
+  }
+  return out;
+}
+
 void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& batch) {
   if (shard.needs_resume) {
     // After a failed write RocksDB refuses writes until resumed; resuming fails while
@@ -377,6 +415,8 @@ void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& bat
   for (const auto& item : batch) {
     for (const auto& p : item.puts) puts.push_back(&p);
   }
+  const auto thinning = thin_snapshots_of(batch);
+  for (const auto& p : thinning) puts.push_back(&p);
   std::stable_sort(puts.begin(), puts.end(), [](const auto* a, const auto* b) {
     return a->cf != b->cf ? a->cf < b->cf : a->key < b->key;
   });

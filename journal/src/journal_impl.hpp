@@ -53,6 +53,7 @@ struct write_item {
   std::uint32_t chunk_crc = 0;  // pack_store::checksum(chunk_sealed), computed by the caller
   std::int64_t chunk_stored_at_us = 0;
   bool writes_salt = false;   // puts include the user's key salt; mark it durable after
+  std::uint64_t snapshot_seq = 0;  // puts include the user's snapshot at this seq (0: none)
   std::size_t bytes = 0;      // sum of key and value sizes: what the queue limit counts
   std::function<void(status)> done;
 };
@@ -140,6 +141,7 @@ struct journal::impl {
   status enqueue(write_shard& shard, write_item item);
   void writer_loop(write_shard& shard);
   void write_batch(write_shard& shard, std::vector<write_item>& batch);
+  std::vector<write_item::put> thin_snapshots_of(const std::vector<write_item>& batch);
   void start_writers();
   void stop_writers();
 

@@ -5,6 +5,8 @@
 //   snapshots     = user prefix | seq (u64 big-endian)        -> sealed Snapshot
 //   chunks        = user prefix | sha256 (32 bytes)            -> ChunkLocation (in a pack)
 //   meta          = 'k' | user prefix                          -> the user's key salt (32 bytes)
+//                   'l' | user prefix                          -> the seqs of the user's snapshots
+//                                                                 (u64 big-endian each, ascending)
 //                   "format"                                   -> journal format version
 //                   "next_pack"                                -> first unused pack number
 // Big-endian sequence numbers make RocksDB's byte order the numeric order.
@@ -57,6 +59,7 @@ inline std::string chunk_key(std::string_view user, const sha256_digest& id) {
 }
 
 inline std::string salt_key(std::string_view user) { return "k" + user_prefix(user); }
+inline std::string snapshot_list_key(std::string_view user) { return "l" + user_prefix(user); }
 inline constexpr std::string_view format_key = "format";
 inline constexpr std::string_view next_pack_key = "next_pack";
 

@@ -3,6 +3,8 @@
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
+#include <cmath>
+
 #include <rocksdb/db.h>
 
 #include <condition_variable>
@@ -317,6 +319,54 @@ BOOST_AUTO_TEST_CASE(snapshots_are_found_at_or_below_a_seq_and_must_sit_on_the_c
   s = j->write_snapshot("gina", wrong);
   BOOST_REQUIRE(!s);
   BOOST_TEST(s.err().kind() == error_kind::invalid);
+}
+
+// Each snapshot is a whole copy of the state: old ones are thinned as new ones come, the
+// older the sparser, so their number grows with the log of the history while a view of
+// any past point still finds one not much further back than the point is old.
+BOOST_AUTO_TEST_CASE(old_snapshots_thin_out_with_age_and_views_of_any_point_still_find_one) {
+  temp_dir dir;
+  constexpr std::uint64_t every = 10;
+  auto write_up_to = [&](journal::journal& j, std::uint64_t from, std::uint64_t to) {
+    auto events = all_events(j, "ines");
+    for (std::uint64_t seq = from; seq <= to; seq += every) {
+      journal::snapshot snap;
+      snap.seq = seq;
+      snap.head_hash = events[seq - 1].hash;
+      snap.state_format = 1;
+      snap.state = "state at " + std::to_string(seq);
+      BOOST_REQUIRE(j.write_snapshot("ines", snap));
+    }
+  };
+  auto check = [&](journal::journal& j, std::uint64_t newest) {
+    auto seqs = j.snapshot_seqs("ines");
+    BOOST_REQUIRE(seqs);
+    BOOST_TEST(seqs->back() == newest);
+    // About log2 of the history in intervals, against one per interval when all are kept.
+    const auto bound = 3 + static_cast<std::size_t>(std::log2(static_cast<double>(newest / every)));
+    BOOST_TEST(seqs->size() <= bound, seqs->size() << " snapshots at seq " << newest);
+    for (std::uint64_t p = every; p <= newest; ++p) {
+      auto found = j.read_snapshot("ines", p);
+      BOOST_REQUIRE(found);
+      const std::uint64_t from = found->has_value() ? (*found)->seq : 0;
+      if (found->has_value()) BOOST_TEST((*found)->state == "state at " + std::to_string(from));
+      // A view of p replays p - from events: at most about twice p's age.
+      BOOST_TEST(p - from <= 2 * (newest - p + every), "view at " << p << " starts at " << from);
+    }
+  };
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 600; ++i) append_commit(*j, "ines", "/f" + std::to_string(i));
+    write_up_to(*j, every, 300);
+    check(*j, 300);
+  }
+  // The list of kept snapshots survives a restart, and thinning goes on from it.
+  auto j = open_journal(journal_options(dir.path()));
+  write_up_to(*j, 310, 600);
+  check(*j, 600);
+  auto seqs = j->snapshot_seqs("ines");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST(seqs->front() <= 30u);  // the oldest stretch keeps its oldest
 }
 
 BOOST_AUTO_TEST_CASE(read_only_journal_reads_beside_a_writer_and_refuses_writes) {
