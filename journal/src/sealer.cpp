@@ -108,6 +108,28 @@ data_key derive_user_key(const master_key& master, std::string_view salt, std::s
   return out;
 }
 
+namespace {
+
+using cipher_update = int (*)(EVP_CIPHER_CTX*, unsigned char*, int*, const unsigned char*, int);
+
+// The associated data (the family tag, then the key) in one update where it fits a small
+// buffer: GCM hashes associated data as one stream, so this is the same as two updates,
+// and OpenSSL 3's per-call overhead was a measurable part of reading an event.
+bool add_associated_data(EVP_CIPHER_CTX* ctx, binding bound, cipher_update update) {
+  int len = 0;
+  unsigned char joined[320];
+  if (bound.key.size() < sizeof joined) {
+    joined[0] = static_cast<unsigned char>(bound.family_tag);
+    std::memcpy(joined + 1, bound.key.data(), bound.key.size());
+    return update(ctx, nullptr, &len, joined, static_cast<int>(bound.key.size() + 1)) == 1;
+  }
+  const auto family = static_cast<unsigned char>(bound.family_tag);
+  return update(ctx, nullptr, &len, &family, 1) == 1 &&
+         update(ctx, nullptr, &len, bytes_of(bound.key), static_cast<int>(bound.key.size())) == 1;
+}
+
+}  // namespace
+
 void seal(const data_key& key, binding bound, const std::string_view* pieces, std::size_t count,
           std::string& out) {
   std::size_t plain_size = 0;
@@ -127,13 +149,10 @@ void seal(const data_key& key, binding bound, const std::string_view* pieces, st
   auto& ciphers = thread_ciphers();
   EVP_CIPHER_CTX* ctx = ciphers.seal;
   int len = 0;
-  const auto family = static_cast<unsigned char>(bound.family_tag);
   const bool same_key = ciphers.seal_keyed && ciphers.seal_key.bytes == key.bytes;
   if (!ciphers.ready ||
       EVP_EncryptInit_ex(ctx, nullptr, nullptr, same_key ? nullptr : key.bytes.data(), nonce) != 1 ||
-      EVP_EncryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
-      EVP_EncryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
-                        static_cast<int>(bound.key.size())) != 1) {
+      !add_associated_data(ctx, bound, EVP_EncryptUpdate)) {
     crypto_failure("AES-GCM seal");
   }
   unsigned char* at = cipher;
@@ -164,14 +183,11 @@ bool open_sealed(const data_key& key, binding bound, std::string_view sealed, ch
   EVP_CIPHER_CTX* ctx = ciphers.open;
   int len = 0;
   auto* plain = reinterpret_cast<unsigned char*>(out);
-  const auto family = static_cast<unsigned char>(bound.family_tag);
   const bool same_key = ciphers.open_keyed && ciphers.open_key.bytes == key.bytes;
   ciphers.open_keyed = false;
   if (!ciphers.ready ||
       EVP_DecryptInit_ex(ctx, nullptr, nullptr, same_key ? nullptr : key.bytes.data(), nonce) != 1 ||
-      EVP_DecryptUpdate(ctx, nullptr, &len, &family, 1) != 1 ||
-      EVP_DecryptUpdate(ctx, nullptr, &len, bytes_of(bound.key),
-                        static_cast<int>(bound.key.size())) != 1 ||
+      !add_associated_data(ctx, bound, EVP_DecryptUpdate) ||
       EVP_DecryptUpdate(ctx, plain, &len, cipher, static_cast<int>(cipher_size)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, tag_bytes, tag) != 1) {
     return false;
