@@ -27,8 +27,12 @@ public:
   // the thread encoded before, so equal states still encode to equal bytes.
   kj::ArrayPtr<capnp::word> take(std::size_t words) {
     words = std::min(words, words_max);
-    // With headroom, so a growing user's next snapshots fit in the same memory.
-    if (words_.size() < words) words_ = std::vector<capnp::word>(words + words / 2, capnp::word());
+    // With headroom, so a growing user's next snapshots fit in the same memory; and given
+    // back when far larger than needed, so one huge user does not pin it for good.
+    const bool oversized = words_.size() > 4 * words && words_.size() > (16u << 20) / sizeof(capnp::word);
+    if (words_.size() < words || oversized) {
+      words_ = std::vector<capnp::word>(words + words / 2, capnp::word());
+    }
     return kj::arrayPtr(words_.data(), words);
   }
 

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <algorithm>
 #include <map>
+#include <set>
 #include <future>
 #include <optional>
 
@@ -368,24 +369,25 @@ void journal::impl::writer_loop(write_shard& shard) {
 
 // The deletes and list updates that keep each user's snapshots thinned (see
 // snapshot_thinning.hpp) once the batch's new snapshots are written. Run on the writer
-// thread, so one user's lists are read and rewritten in order; a list read that fails
-// leaves that user's snapshots as they are until the next one.
+// thread, so one user's lists are read and rewritten in order. A user without a list
+// (snapshots written before lists were kept) gets one from a scan of its snapshot keys,
+// once; a list that cannot be read is deleted, so the next snapshot rebuilds it by a scan
+// instead of leaving this one out of it for good.
 std::vector<write_item::put> journal::impl::thin_snapshots_of(const std::vector<write_item>& batch) {
   std::vector<write_item::put> out;
   std::map<std::string, std::vector<std::uint64_t>> lists;  // this batch's, by user
+  std::set<std::string> unreadable;
   for (const auto& item : batch) {
-    if (item.snapshot_seq == 0) continue;
+    if (item.snapshot_seq == 0 || unreadable.count(item.user) != 0) continue;
     auto found = lists.find(item.user);
     if (found == lists.end()) {
-      std::string stored;
-      auto got = db->Get(rocksdb::ReadOptions(), cf(family::meta),
-                         keys::snapshot_list_key(item.user), &stored);
-      if (!got.ok() && !got.IsNotFound()) continue;
-      std::vector<std::uint64_t> seqs;
-      for (std::size_t at = 0; at + 8 <= stored.size(); at += 8) {
-        seqs.push_back(keys::read_u64({stored.data() + at, 8}));
+      auto seqs = stored_snapshot_list(item.user);
+      if (!seqs) {
+        unreadable.insert(item.user);
+        out.push_back({family::meta, keys::snapshot_list_key(item.user), {}, true});
+        continue;
       }
-      found = lists.emplace(item.user, std::move(seqs)).first;
+      found = lists.emplace(item.user, std::move(*seqs)).first;
     }
     auto& seqs = found->second;
     seqs.insert(std::upper_bound(seqs.begin(), seqs.end(), item.snapshot_seq), item.snapshot_seq);
@@ -400,6 +402,33 @@ std::vector<write_item::put> journal::impl::thin_snapshots_of(const std::vector<
     out.push_back({family::meta, keys::snapshot_list_key(user), std::move(value)});
   }
   return out;
+}
+
+// The user's snapshot seqs as the list in the metadata family names them, or, without a
+// list, as a scan of the snapshots family finds them (it reads their values too: done once
+// per user, and not through the block cache). Nothing when neither can be read.
+std::optional<std::vector<std::uint64_t>> journal::impl::stored_snapshot_list(const std::string& user) {
+  std::string stored;
+  auto got = db->Get(rocksdb::ReadOptions(), cf(family::meta), keys::snapshot_list_key(user), &stored);
+  std::vector<std::uint64_t> seqs;
+  if (got.ok()) {
+    for (std::size_t at = 0; at + 8 <= stored.size(); at += 8) {
+      seqs.push_back(keys::read_u64({stored.data() + at, 8}));
+    }
+    return seqs;
+  }
+  if (!got.IsNotFound()) return std::nullopt;
+  const std::string prefix = keys::user_prefix(user);
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, cf(family::snapshots)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->key().size() == prefix.size() + 8) {
+      seqs.push_back(keys::read_u64({it->key().data() + prefix.size(), 8}));
+    }
+  }
+  if (!it->status().ok()) return std::nullopt;
+  return seqs;
 }
 
 void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& batch) {

@@ -142,6 +142,7 @@ struct journal::impl {
   void writer_loop(write_shard& shard);
   void write_batch(write_shard& shard, std::vector<write_item>& batch);
   std::vector<write_item::put> thin_snapshots_of(const std::vector<write_item>& batch);
+  std::optional<std::vector<std::uint64_t>> stored_snapshot_list(const std::string& user);
   void start_writers();
   void stop_writers();
 
