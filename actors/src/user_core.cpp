@@ -134,7 +134,14 @@ status user_core::complete(const result<journal::appended>& stored) {
   }
   durable_seq_ = stored->last_seq;
   const std::uint64_t due = std::max<std::uint64_t>(options_.snapshot_every, state_.entry_count() / 2);
-  if (state_.last_seq() - last_snapshot_seq_ >= due) snapshot_in_background();
+  if (state_.last_seq() - last_snapshot_seq_ >= due) {
+    const std::size_t off_thread = options_.snapshot_off_thread_entries;
+    if (off_thread != 0 && state_.entry_count() >= off_thread) {
+      snapshot_wanted_ = true;
+    } else {
+      snapshot_in_background();
+    }
+  }
   return status::ok();
 }
 
@@ -165,6 +172,21 @@ void user_core::snapshot_in_background() {
   // Counted as taken now: should it fail, the next one comes N events later.
   last_snapshot_seq_ = state_.last_seq();
   store_.write_snapshot(user_, snap, [](status) {});
+}
+
+std::function<void()> user_core::snapshot_task(std::function<void()> done) {
+  if (!snapshot_wanted_) return {};
+  snapshot_wanted_ = false;
+  if (busy() || has_staged() || state_.last_seq() == last_snapshot_seq_) return {};
+  // Counted as taken now: should it fail, the next one comes N events later.
+  last_snapshot_seq_ = state_.last_seq();
+  return [&store = store_, user = user_, &state = state_, timestamp = last_command_us_,
+          done = std::move(done)] {
+    journal::snapshot snap{state.last_seq(), state.last_hash(), timestamp,
+                           schema::NAMESPACE_STATE_FORMAT, state.encode()};
+    store.write_snapshot(user, snap, [](status) {});
+    done();
+  };
 }
 
 status user_core::snapshot() {

@@ -79,6 +79,7 @@ using busy_atom = caf::atom_constant<caf::atom("busy")>;
 using recovered_atom = caf::atom_constant<caf::atom("recovered")>;
 using sweep_atom = caf::atom_constant<caf::atom("sweep")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using snapshotted_atom = caf::atom_constant<caf::atom("snapshotd")>;
 
 struct shared_context {
   event_store* store;
@@ -90,6 +91,9 @@ struct shared_context {
   // A reclaim's listing reads the user's whole chunk index: on a thread of its own too, so
   // neither the actors nor the recoveries wait for it; reclaims queue behind each other.
   blocking_pool* reclaims = nullptr;
+  // A large user's snapshot is encoded here (see user_options::snapshot_off_thread_entries):
+  // only that user waits for it, not every user behind it on the actors' thread.
+  blocking_pool* snapshots = nullptr;
   std::atomic<bool> stopping{false};  // recoveries queued and not yet started are skipped
   std::atomic<std::size_t> live{0};
   std::atomic<std::size_t> activations{0};
@@ -109,6 +113,9 @@ struct user_actor_state {
   // a chunk being forgotten).
   bool reclaiming = false;
   journal::reclaim_callback reclaimed;  // its requester's callback (may be empty)
+  // A snapshot is being encoded off this thread, reading the state in place: nothing is
+  // decided, read or completed until it is done.
+  bool snapshotting = false;
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -145,7 +152,7 @@ void fail_batch(user_actor_state& st, const error& e) {
 // only durable state, so it waits for the batch to complete.
 void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   auto& st = self->state;
-  if (st.appending || st.recovering || st.reclaiming) return;
+  if (st.appending || st.recovering || st.reclaiming || st.snapshotting) return;
   const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
   while (!st.waiting.empty() && st.batch.size() < batch_max) {
     auto& next = st.waiting.front();
@@ -210,6 +217,18 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
                      });
 }
 
+// Starts the large snapshot the core left to this actor, if one is due: on the snapshot
+// thread, while this user's commands wait.
+void snapshot_off_thread(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
+  auto& st = self->state;
+  if (!st.core || st.broken) return;
+  caf::actor me = caf::actor_cast<caf::actor>(self);
+  auto task = st.core->snapshot_task([me] { caf::anon_send(me, snapshotted_atom::value); });
+  if (!task) return;
+  st.snapshotting = true;
+  ctx->snapshots->run(std::move(task));
+}
+
 caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::string user,
                          caf::actor registry, shared_context* ctx) {
   ctx->recoveries->run([me = caf::actor_cast<caf::actor>(self), user, ctx] {
@@ -223,7 +242,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
     auto& st = self->state;
     for (auto& c : st.waiting) fail(c, shutting_down);
     st.waiting.clear();
-    if (st.appending || st.reclaiming) {
+    if (st.appending || st.reclaiming || st.snapshotting) {
       st.stopping = msg.reason;  // its answer is on the way: reply to it first
     } else {
       finish(self, msg.reason);
@@ -272,6 +291,13 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
           }
         }
         if (st.stopping) return finish(self, *st.stopping);
+        snapshot_off_thread(self, ctx);
+        pump(self, ctx);
+      },
+      [=](snapshotted_atom) {
+        auto& st = self->state;
+        st.snapshotting = false;
+        if (st.stopping) return finish(self, *st.stopping);
         pump(self, ctx);
       },
       [=](reclaim_answer_ptr a) {
@@ -285,7 +311,8 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
-        if (st.recovering || st.appending || st.reclaiming || !st.waiting.empty()) {
+        if (st.recovering || st.appending || st.reclaiming || st.snapshotting ||
+            !st.waiting.empty()) {
           return busy_atom::value;
         }
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
@@ -488,11 +515,13 @@ struct user_directory::impl {
   impl(caf::actor_system& s, event_store& store, const directory_options& options)
       : system(s),
         recoveries(std::max<std::size_t>(1, options.recoveries_max), "recovery"),
-        reclaims(1, "reclaim") {
+        reclaims(1, "reclaim"),
+        snapshots(1, "snapshot") {
     ctx.store = &store;
     ctx.options = options;
     ctx.recoveries = &recoveries;
     ctx.reclaims = &reclaims;
+    ctx.snapshots = &snapshots;
   }
   caf::actor_system& system;
   shared_context ctx;
@@ -501,6 +530,7 @@ struct user_directory::impl {
   // the context the tasks read.
   blocking_pool recoveries;
   blocking_pool reclaims;
+  blocking_pool snapshots;
   caf::actor registry;
 };
 

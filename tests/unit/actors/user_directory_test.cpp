@@ -81,6 +81,7 @@ public:
   void release() {
     std::lock_guard lock(gate_mutex_);
     held_.clear();
+    held_snapshots_.clear();
     gate_.notify_all();
   }
   bool holding() const { return holding_.load(); }
@@ -115,8 +116,20 @@ public:
   status write_snapshot(const std::string& user, const journal::snapshot& snap) override {
     return inner_.write_snapshot(user, snap);
   }
+  // Holds the user's queued snapshot writes (their caller's thread) until release().
+  void hold_snapshots_of(const std::string& user) {
+    std::lock_guard lock(gate_mutex_);
+    held_snapshots_ = user;
+  }
   void write_snapshot(const std::string& user, const journal::snapshot& snap,
                       journal::status_callback done) override {
+    std::unique_lock lock(gate_mutex_);
+    if (user == held_snapshots_) {
+      holding_ = true;
+      gate_.wait(lock, [&] { return held_snapshots_ != user; });
+      holding_ = false;
+    }
+    lock.unlock();
     inner_.write_snapshot(user, snap, std::move(done));
   }
   result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
@@ -165,6 +178,7 @@ private:
   mutable std::mutex gate_mutex_;
   mutable std::condition_variable gate_;
   std::string held_;
+  std::string held_snapshots_;
   mutable std::atomic<bool> holding_{false};
 };
 
@@ -372,6 +386,47 @@ BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, fixture) {
   BOOST_REQUIRE(slow_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   BOOST_TEST(slow_answer.get().applied.has_value());
   BOOST_TEST(j->head("slow")->last_seq == 1u);
+}
+
+BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, fixture) {
+  // One scheduler thread, so a snapshot encoded on it would stall every other user.
+  caf::actor_system_config one_thread;
+  one_thread.set("scheduler.max-threads", 1);
+  caf::actor_system single(one_thread);
+  upload("large");
+  upload("quick");
+  counting_store gated(store);
+  gated.hold_snapshots_of("large");
+  directory_options options;
+  options.user.snapshot_every = 5;
+  options.user.snapshot_off_thread_entries = 1;  // here every state counts as large
+  user_directory directory(single, gated, options);
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  outcomes first_five;
+  for (int i = 0; i < 5; ++i) {
+    directory.send("large", commit("/l" + std::to_string(i), "op-l" + std::to_string(i)),
+                   first_five.track());
+  }
+  first_five.wait();
+  BOOST_REQUIRE(first_five.applied() == 5u);
+  // The snapshot due at seq 5 is being written, off the actors' thread, and held there.
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  std::promise<command_outcome> quick, large;
+  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
+  directory.send("large", commit("/l5", "op-l5"), [&](command_outcome o) { large.set_value(o); });
+  auto quick_answer = quick.get_future();
+  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(quick_answer.get().applied.has_value());
+  // The large user's own commands wait: its state is being read in place.
+  auto large_answer = large.get_future();
+  BOOST_TEST((large_answer.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout));
+  gated.release();
+  BOOST_REQUIRE(large_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(large_answer.get().applied.has_value());
+  BOOST_REQUIRE(eventually([&] {
+    auto seqs = j->snapshot_seqs("large");
+    return seqs && !seqs->empty() && seqs->front() == 5u;
+  }));
 }
 
 BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait_for_them,

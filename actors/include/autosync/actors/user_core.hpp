@@ -38,6 +38,10 @@ struct user_options {
   // Commands decided together and persisted as one append at most: the user's own group
   // commit, while the previous append is being synced.
   std::size_t batch_commands_max = 256;
+  // A due snapshot of a state of at least this many entries is left to the owner to run
+  // off its thread (snapshot_task); 0 keeps every snapshot inline. Encoding costs about
+  // 0.45 us an entry (46 ms for 100,000), and an actor's thread serves other users too.
+  std::size_t snapshot_off_thread_entries = 0;
 };
 
 // What the client that sent a command learns.
@@ -109,6 +113,12 @@ public:
   // The same without waiting (on passivation, and every N events): the encoded state goes
   // to the store's queue. A snapshot that then fails costs only recovery time.
   void snapshot_in_background();
+  // When a snapshot came due for a large state (see snapshot_off_thread_entries): a task
+  // that encodes the state and queues it to the store, then calls `done`, to be run on
+  // another thread. It reads the state in place, so until `done` runs the owner must not
+  // call anything that changes it (stage, complete, reclaim_chunks, snapshot...). Empty
+  // when none is due.
+  std::function<void()> snapshot_task(std::function<void()> done);
   std::uint64_t last_snapshot_seq() const noexcept { return last_snapshot_seq_; }
 
 private:
@@ -133,6 +143,7 @@ private:
   std::map<std::uint64_t, subscriber> subscribers_;
   bool usable_ = true;
   std::uint64_t last_snapshot_seq_ = 0;
+  bool snapshot_wanted_ = false;  // due, and left to the owner's snapshot_task
   std::int64_t last_command_us_ = 0;  // the snapshot's timestamp: the core has no clock
 };
 
