@@ -174,8 +174,10 @@ void user_core::snapshot_in_background() {
   store_.write_snapshot(user_, snap, [](status) {});
 }
 
-std::function<void()> user_core::snapshot_task(std::function<void()> done) {
-  if (!snapshot_wanted_) return {};
+std::function<void()> user_core::snapshot_task(std::function<void()> done, bool closing) {
+  const std::size_t off_thread = options_.snapshot_off_thread_entries;
+  const bool large = off_thread != 0 && state_.entry_count() >= off_thread;
+  if (!snapshot_wanted_ && !(closing && large)) return {};
   snapshot_wanted_ = false;
   if (busy() || has_staged() || state_.last_seq() == last_snapshot_seq_) return {};
   // Counted as taken now: should it fail, the next one comes N events later.

@@ -122,11 +122,27 @@ struct user_actor_state {
 const error shutting_down(error_kind::unavailable,
                           "the node is shutting down: retry after it restarts");
 
-// Snapshots (unless the state is known bad) and stops.
-void finish(caf::stateful_actor<user_actor_state>* self, caf::error reason) {
+// Snapshots (unless the state is known bad) and stops. A large state's snapshot is taken
+// on the snapshot thread, and the actor stops once it is done.
+void finish(caf::stateful_actor<user_actor_state>* self, shared_context* ctx, caf::error reason) {
   auto& st = self->state;
-  // Only shortens the next recovery: queued, not waited for.
-  if (st.core && !st.broken) st.core->snapshot_in_background();
+  if (st.snapshotting) {
+    st.stopping = std::move(reason);  // stops when the snapshot is done
+    return;
+  }
+  if (st.core && !st.broken) {
+    caf::actor me = caf::actor_cast<caf::actor>(self);
+    auto task = st.core->snapshot_task([me] { caf::anon_send(me, snapshotted_atom::value); },
+                                       /*closing=*/true);
+    if (task) {
+      st.snapshotting = true;
+      st.stopping = std::move(reason);
+      ctx->snapshots->run(std::move(task));
+      return;
+    }
+    // Only shortens the next recovery: queued, not waited for.
+    st.core->snapshot_in_background();
+  }
   self->quit(std::move(reason));
 }
 
@@ -245,7 +261,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
     if (st.appending || st.reclaiming || st.snapshotting) {
       st.stopping = msg.reason;  // its answer is on the way: reply to it first
     } else {
-      finish(self, msg.reason);
+      finish(self, ctx, msg.reason);
     }
   });
   return {
@@ -290,14 +306,14 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
             self->send(registry, idle_atom::value, user);
           }
         }
-        if (st.stopping) return finish(self, *st.stopping);
+        if (st.stopping) return finish(self, ctx, *st.stopping);
         snapshot_off_thread(self, ctx);
         pump(self, ctx);
       },
       [=](snapshotted_atom) {
         auto& st = self->state;
         st.snapshotting = false;
-        if (st.stopping) return finish(self, *st.stopping);
+        if (st.stopping) return finish(self, ctx, *st.stopping);
         pump(self, ctx);
       },
       [=](reclaim_answer_ptr a) {
@@ -306,7 +322,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
         auto done = std::move(st.reclaimed);
         st.reclaimed = nullptr;
         if (done) done(std::move(a->answer));
-        if (st.stopping) return finish(self, *st.stopping);
+        if (st.stopping) return finish(self, ctx, *st.stopping);
         pump(self, ctx);
       },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
@@ -316,7 +332,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
           return busy_atom::value;
         }
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
-        finish(self, caf::error{});
+        finish(self, ctx, caf::error{});
         return passivate_atom::value;
       },
   };

@@ -429,6 +429,38 @@ BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, fixture) 
   }));
 }
 
+BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, fixture) {
+  caf::actor_system_config one_thread;
+  one_thread.set("scheduler.max-threads", 1);
+  caf::actor_system single(one_thread);
+  upload("large");
+  upload("quick");
+  counting_store gated(store);
+  gated.hold_snapshots_of("large");
+  directory_options options;
+  options.idle_timeout = std::chrono::milliseconds(100);
+  options.user.snapshot_off_thread_entries = 1;  // here every state counts as large
+  user_directory directory(single, gated, options);
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  outcomes first;
+  directory.send("large", commit("/l", "op-l"), first.track());
+  first.wait();
+  // Idle, it is passivated: its last snapshot is written off the actors' thread, held.
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  std::promise<command_outcome> quick;
+  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
+  auto quick_answer = quick.get_future();
+  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(quick_answer.get().applied.has_value());
+  BOOST_TEST(directory.live_users() == 2u);  // the large user stops once its snapshot is out
+  gated.release();
+  BOOST_REQUIRE(eventually([&] {
+    auto seqs = j->snapshot_seqs("large");
+    return seqs && !seqs->empty() && seqs->back() == 1u;
+  }));
+  BOOST_REQUIRE(eventually([&] { return directory.live_users() <= 1u; }));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait_for_them,
                         fixture) {
   upload("batched");

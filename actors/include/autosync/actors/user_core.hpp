@@ -113,12 +113,13 @@ public:
   // The same without waiting (on passivation, and every N events): the encoded state goes
   // to the store's queue. A snapshot that then fails costs only recovery time.
   void snapshot_in_background();
-  // When a snapshot came due for a large state (see snapshot_off_thread_entries): a task
-  // that encodes the state and queues it to the store, then calls `done`, to be run on
-  // another thread. It reads the state in place, so until `done` runs the owner must not
-  // call anything that changes it (stage, complete, reclaim_chunks, snapshot...). Empty
-  // when none is due.
-  std::function<void()> snapshot_task(std::function<void()> done);
+  // When a snapshot came due for a large state (see snapshot_off_thread_entries), or, with
+  // `closing` (the owner is about to stop), when a large state has events since the last
+  // one: a task that encodes the state and queues it to the store, then calls `done`, to
+  // be run on another thread. It reads the state in place, so until `done` runs the owner
+  // must not call anything that changes it (stage, complete, reclaim_chunks, snapshot...).
+  // Empty when there is none to take.
+  std::function<void()> snapshot_task(std::function<void()> done, bool closing = false);
   std::uint64_t last_snapshot_seq() const noexcept { return last_snapshot_seq_; }
 
 private:
