@@ -388,19 +388,30 @@ BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, fixture) {
   BOOST_TEST(j->head("slow")->last_seq == 1u);
 }
 
-BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, fixture) {
-  // One scheduler thread, so a snapshot encoded on it would stall every other user.
+namespace {
+
+// One scheduler thread, so a snapshot encoded on it would stall every other user; the
+// snapshot writes of user "large" are held, and every state counts as large.
+struct held_snapshot_fixture : fixture {
+  held_snapshot_fixture() {
+    one_thread.set("scheduler.max-threads", 1);
+    single = std::make_unique<caf::actor_system>(one_thread);
+    upload("large");
+    upload("quick");
+    gated.hold_snapshots_of("large");
+    options.user.snapshot_off_thread_entries = 1;
+  }
   caf::actor_system_config one_thread;
-  one_thread.set("scheduler.max-threads", 1);
-  caf::actor_system single(one_thread);
-  upload("large");
-  upload("quick");
-  counting_store gated(store);
-  gated.hold_snapshots_of("large");
+  std::unique_ptr<caf::actor_system> single;
+  counting_store gated{store};
   directory_options options;
+};
+
+}  // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, held_snapshot_fixture) {
   options.user.snapshot_every = 5;
-  options.user.snapshot_off_thread_entries = 1;  // here every state counts as large
-  user_directory directory(single, gated, options);
+  user_directory directory(*single, gated, options);
   auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
   outcomes first_five;
   for (int i = 0; i < 5; ++i) {
@@ -429,18 +440,9 @@ BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, fixture) 
   }));
 }
 
-BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, fixture) {
-  caf::actor_system_config one_thread;
-  one_thread.set("scheduler.max-threads", 1);
-  caf::actor_system single(one_thread);
-  upload("large");
-  upload("quick");
-  counting_store gated(store);
-  gated.hold_snapshots_of("large");
-  directory_options options;
+BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, held_snapshot_fixture) {
   options.idle_timeout = std::chrono::milliseconds(100);
-  options.user.snapshot_off_thread_entries = 1;  // here every state counts as large
-  user_directory directory(single, gated, options);
+  user_directory directory(*single, gated, options);
   auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
   outcomes first;
   directory.send("large", commit("/l", "op-l"), first.track());
