@@ -370,9 +370,9 @@ void journal::impl::writer_loop(write_shard& shard) {
 // The deletes and list updates that keep each user's snapshots thinned (see
 // snapshot_thinning.hpp) once the batch's new snapshots are written. Run on the writer
 // thread, so one user's lists are read and rewritten in order. A user without a list
-// (snapshots written before lists were kept) gets one from a scan of its snapshot keys,
-// once; a list that cannot be read is deleted, so the next snapshot rebuilds it by a scan
-// instead of leaving this one out of it for good.
+// (snapshots written before lists were kept) or with a damaged one gets one from a scan of
+// its snapshot keys; a list that cannot be read is deleted, so the next snapshot rebuilds
+// it by a scan instead of leaving this one out of it for good.
 std::vector<write_item::put> journal::impl::thin_snapshots_of(const std::vector<write_item>& batch) {
   std::vector<write_item::put> out;
   std::map<std::string, std::vector<std::uint64_t>> lists;  // this batch's, by user
@@ -404,31 +404,25 @@ std::vector<write_item::put> journal::impl::thin_snapshots_of(const std::vector<
   return out;
 }
 
-// The user's snapshot seqs as the list in the metadata family names them, or, without a
-// list, as a scan of the snapshots family finds them (it reads their values too: done once
-// per user, and not through the block cache). Nothing when neither can be read.
+// The user's snapshot seqs as the list in the metadata family names them; without a list,
+// or with a damaged one (not ascending whole seqs), as a scan of the snapshots family
+// finds them. Nothing when neither can be read.
 std::optional<std::vector<std::uint64_t>> journal::impl::stored_snapshot_list(const std::string& user) {
   std::string stored;
   auto got = db->Get(rocksdb::ReadOptions(), cf(family::meta), keys::snapshot_list_key(user), &stored);
-  std::vector<std::uint64_t> seqs;
-  if (got.ok()) {
-    for (std::size_t at = 0; at + 8 <= stored.size(); at += 8) {
-      seqs.push_back(keys::read_u64({stored.data() + at, 8}));
+  if (!got.ok() && !got.IsNotFound()) return std::nullopt;
+  if (got.ok() && stored.size() % 8 == 0) {
+    std::vector<std::uint64_t> seqs;
+    for (std::size_t at = 0; at < stored.size(); at += 8) {
+      const std::uint64_t seq = keys::read_u64({stored.data() + at, 8});
+      if (!seqs.empty() && seq <= seqs.back()) break;
+      seqs.push_back(seq);
     }
-    return seqs;
+    if (seqs.size() * 8 == stored.size()) return seqs;
   }
-  if (!got.IsNotFound()) return std::nullopt;
-  const std::string prefix = keys::user_prefix(user);
-  rocksdb::ReadOptions scan;
-  scan.fill_cache = false;
-  std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(scan, cf(family::snapshots)));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (it->key().size() == prefix.size() + 8) {
-      seqs.push_back(keys::read_u64({it->key().data() + prefix.size(), 8}));
-    }
-  }
-  if (!it->status().ok()) return std::nullopt;
-  return seqs;
+  auto scanned = owner->snapshot_seqs(user);
+  if (!scanned) return std::nullopt;
+  return std::move(scanned).value();
 }
 
 void journal::impl::write_batch(write_shard& shard, std::vector<write_item>& batch) {

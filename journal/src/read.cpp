@@ -255,8 +255,11 @@ result<std::vector<std::uint64_t>> journal::snapshot_seqs(std::string_view user)
   if (auto s = validate_user_id(user); !s) return std::move(s).err();
   const std::string prefix = keys::user_prefix(user);
   std::vector<std::uint64_t> seqs;
-  std::unique_ptr<rocksdb::Iterator> it(
-      impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family::snapshots)));
+  // The keys are all that is wanted, but their blocks hold the (large) values too: a scan
+  // does not push them into the block cache.
+  rocksdb::ReadOptions scan;
+  scan.fill_cache = false;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(scan, impl_->cf(family::snapshots)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
     if (it->key().size() == prefix.size() + 8) {
       seqs.push_back(keys::read_u64({it->key().data() + prefix.size(), 8}));

@@ -369,35 +369,49 @@ BOOST_AUTO_TEST_CASE(old_snapshots_thin_out_with_age_and_views_of_any_point_stil
   BOOST_TEST(seqs->front() <= 30u);  // the oldest stretch keeps its oldest
 }
 
-// A journal from before the list of kept snapshots: its snapshots are found by a scan of
-// their keys at the next snapshot, and thinned with it.
-BOOST_AUTO_TEST_CASE(snapshots_written_before_the_list_was_kept_are_thinned_too) {
-  temp_dir dir;
-  {
-    auto j = open_journal(journal_options(dir.path()));
-    for (int i = 0; i < 400; ++i) append_commit(*j, "jules", "/f" + std::to_string(i));
-  }
-  {
-    // Forty snapshot keys and no list, as an older build left them. Only keys are looked
-    // at by thinning; the values here are never read.
-    test::raw_database raw(dir.path());
-    for (std::uint64_t seq = 10; seq <= 390; seq += 10) {
-      BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[2],
-                                test::raw_database::event_key("jules", seq), "old").ok());
+// A journal from before the list of kept snapshots, or one whose list is damaged: its
+// snapshots are found by a scan of their keys at the next snapshot, and thinned with it.
+BOOST_AUTO_TEST_CASE(snapshots_the_list_does_not_name_are_found_and_thinned_too) {
+  for (const char* list : {"", "damaged", "descending"}) {
+    BOOST_TEST_CONTEXT("list: " << (*list ? list : "none")) {
+      temp_dir dir;
+      {
+        auto j = open_journal(journal_options(dir.path()));
+        for (int i = 0; i < 400; ++i) append_commit(*j, "jules", "/f" + std::to_string(i));
+      }
+      {
+        // Forty snapshot keys, as an older build left them. Only keys are looked at by
+        // thinning; the values here are never read.
+        test::raw_database raw(dir.path());
+        for (std::uint64_t seq = 10; seq <= 390; seq += 10) {
+          BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[2],
+                                    test::raw_database::event_key("jules", seq), "old").ok());
+        }
+        std::string value;
+        if (std::string(list) == "damaged") value = "7 bytes";
+        if (std::string(list) == "descending") {
+          for (char seq : {'\x20', '\x10'}) value += std::string(7, '\0') + seq;
+        }
+        if (!value.empty()) {
+          BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[0],
+                                    "l" + test::raw_database::event_key("jules", 0).substr(0, 6),
+                                    value).ok());
+        }
+      }
+      auto j = open_journal(journal_options(dir.path()));
+      auto events = all_events(*j, "jules");
+      journal::snapshot snap;
+      snap.seq = 400;
+      snap.head_hash = events[399].hash;
+      snap.state_format = 1;
+      snap.state = "state at 400";
+      BOOST_REQUIRE(j->write_snapshot("jules", snap));
+      auto seqs = j->snapshot_seqs("jules");
+      BOOST_REQUIRE(seqs);
+      BOOST_TEST(seqs->back() == 400u);
+      BOOST_TEST(seqs->size() <= 3u + 5u, seqs->size() << " snapshots kept of 41");  // log2(40) ~ 5
     }
   }
-  auto j = open_journal(journal_options(dir.path()));
-  auto events = all_events(*j, "jules");
-  journal::snapshot snap;
-  snap.seq = 400;
-  snap.head_hash = events[399].hash;
-  snap.state_format = 1;
-  snap.state = "state at 400";
-  BOOST_REQUIRE(j->write_snapshot("jules", snap));
-  auto seqs = j->snapshot_seqs("jules");
-  BOOST_REQUIRE(seqs);
-  BOOST_TEST(seqs->back() == 400u);
-  BOOST_TEST(seqs->size() <= 3u + 5u, seqs->size() << " snapshots kept of 40");  // log2(40) ~ 5
 }
 
 BOOST_AUTO_TEST_CASE(read_only_journal_reads_beside_a_writer_and_refuses_writes) {
