@@ -10,6 +10,11 @@ namespace autosync::actors {
 
 namespace {
 
+// A false that depends on T, for a static_assert in the last branch of a visit.
+template <class T>
+constexpr bool always_false = false;
+
+
 entry_info info_of(const namespace_state& state, const node& n) {
   return {n.id, state.path_of(n.id), n.folder, n.revision, n.content.size, n.content.hash};
 }
@@ -90,8 +95,12 @@ std::string join(const std::string& parent, std::string_view name) {
 
 status check_content(const file_content& content) {
   std::uint64_t total = 0;
+  std::map<sha256_digest, std::uint64_t> sizes;
   for (const auto& c : content.chunks) {
     if (c.size == 0) return error(error_kind::invalid, "a chunk of size 0");
+    if (auto [at, added] = sizes.emplace(c.hash, c.size); !added && at->second != c.size) {
+      return error(error_kind::invalid, "chunk " + c.hash.hex() + " is listed with two sizes");
+    }
     total += c.size;
   }
   if (total != content.size) {
@@ -103,18 +112,15 @@ status check_content(const file_content& content) {
 
 // The chunks of `content` the store lacks, as a refusal; nothing when all are there. A
 // chunk stored with another size than the content says is refused too: sizes are what
-// quotas count and what downloads expect.
+// quotas count and what downloads expect. REQUIRES: check_content(content).
 std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has) {
   std::vector<sha256_digest> ids;
   std::vector<std::uint64_t> claimed;
-  std::map<sha256_digest, std::uint64_t> seen;
+  std::set<sha256_digest> seen;
   for (const auto& c : content.chunks) {
-    auto [at, added] = seen.emplace(c.hash, c.size);
-    if (added) {
+    if (seen.insert(c.hash).second) {
       ids.push_back(c.hash);
       claimed.push_back(c.size);
-    } else if (at->second != c.size) {
-      return refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is listed with two sizes");
     }
   }
   if (ids.empty()) return std::nullopt;
@@ -200,6 +206,12 @@ decide_result decide_delete(const namespace_state& state, const command& cmd,
   }
   // A folder's base is the seq of the caller's view of it: what was written or moved in
   // since is something the caller never saw, and is not deleted on its behalf.
+  if (existing->folder && del.base_revision > state.last_seq()) {
+    return refuse(error_kind::invalid,
+                  "delete of " + del.path + " as of seq " + std::to_string(del.base_revision) +
+                      ", past the newest change (" + std::to_string(state.last_seq()) +
+                      "): list the folder again");
+  }
   if (existing->folder && del.base_revision != 0) {
     if (const node* changed = state.changed_after(existing->id, del.base_revision)) {
       return refuse(error_kind::conflict,
@@ -433,9 +445,11 @@ std::uint64_t command_digest(const command& cmd) {
         } else if constexpr (std::is_same_v<T, undelete_file>) {
           field("undelete");
           field(body.path);
-        } else {
+        } else if constexpr (std::is_same_v<T, apply_retention>) {
           field("retention");
           number(body.cutoff_us);
+        } else {
+          static_assert(always_false<T>, "the digest must cover every command kind");
         }
       },
       cmd.body);
@@ -481,10 +495,12 @@ decide_result decide(const namespace_state& state, const command& cmd, const chu
             return refuse(error_kind::conflict, body.path + " exists", info_of(state, *live));
           }
           return decide_restore(state, cmd, body.path, std::nullopt, has);
-        } else {
+        } else if constexpr (std::is_same_v<T, set_quota>) {
           event_list events(state, cmd);
           events.add().initQuotaChanged().setQuotaBytes(body.bytes);
           return events.finish();
+        } else {
+          static_assert(always_false<T>, "decide() must handle every command kind");
         }
       },
       cmd.body);

@@ -9,8 +9,6 @@ namespace autosync::actors {
 
 namespace {
 
-std::size_t utf8_sequence(std::string_view s, std::size_t i);
-
 error bad_path(std::string_view path, const std::string& why) {
   std::size_t cut = std::min<std::size_t>(path.size(), 200);
   // Whole characters only: the message goes to people, and half a character is not text.

@@ -189,10 +189,11 @@ result<write_item> journal::impl::seal_snapshot(std::string_view user, const sna
   // A snapshot must sit on the chain: the event it ends at exists and has this hash.
   // (The event is durable: appends are acknowledged only after their fsync.)
   std::optional<sha256_digest> event_hash;
+  // Only this event's own hash is wanted: no need to read and hash the one before it.
   auto s = owner->read_events(user, snap.seq, snap.seq, [&](stored_event&& e) {
     event_hash = e.hash();
     return false;
-  });
+  }, chain_check::by_caller);
   if (!s) return std::move(s).err();
   if (!event_hash) {
     return error(error_kind::invalid, "user " + name + ": snapshot at seq " +

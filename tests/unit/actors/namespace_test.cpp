@@ -327,6 +327,12 @@ BOOST_AUTO_TEST_CASE(a_folder_delete_as_of_a_view_refuses_what_arrived_below_sin
   BOOST_TEST(moved.reason.kind() == error_kind::conflict);
   BOOST_TEST(moved.current->path == "/d/sub/moved");
   BOOST_TEST(d.state.lookup("/d/old.txt") != nullptr);  // nothing was deleted
+  // A view past the newest change names nothing this state held: invalid, nothing goes.
+  auto future = d.refused(delete_entry{"/d", d.state.last_seq() + 1});
+  BOOST_TEST(future.reason.kind() == error_kind::invalid);
+  BOOST_TEST(future.reason.message().find("past the newest change") != std::string::npos,
+             future.reason.message());
+  BOOST_TEST(d.state.lookup("/d/old.txt") != nullptr);
   // As of a view that has seen everything, and unconditionally, it goes.
   d.ok(delete_entry{"/d", d.state.last_seq()});
   BOOST_TEST(d.state.lookup("/d") == nullptr);
