@@ -150,7 +150,7 @@ struct Snapshot {
   formatVersion @0 :UInt16;  # snapshotFormatVersion of the writer
   seq @1 :UInt64;            # the last event included in `state`
   headHash @2 :Data;         # `hash` of that event: ties the snapshot to the hash chain
-  timestampUs @3 :Int64;     # when the snapshot was taken (caller's clock)
+  timestampUs @3 :Int64;     # the newest event timestamp the state holds (caller's clock)
   stateFormat @4 :UInt16;    # version of the domain's encoding of `state`
   state @5 :Data;            # the domain's encoding of the namespace; opaque to the journal
 }

@@ -46,7 +46,6 @@ status user_core::load() {
 }
 
 command_outcome user_core::stage(const command& cmd) {
-  last_command_us_ = cmd.timestamp_us;
   command_outcome out;
   auto decided = decide(state_, cmd, [this](const std::vector<sha256_digest>& ids) {
     auto sizes = store_.chunk_sizes(user_, ids);
@@ -135,8 +134,7 @@ status user_core::complete(const result<journal::appended>& stored) {
   durable_seq_ = stored->last_seq;
   const std::uint64_t due = std::max<std::uint64_t>(options_.snapshot_every, state_.entry_count() / 2);
   if (state_.last_seq() - last_snapshot_seq_ >= due) {
-    const std::size_t off_thread = options_.snapshot_off_thread_entries;
-    if (off_thread != 0 && state_.entry_count() >= off_thread) {
+    if (large_state()) {
       snapshot_wanted_ = true;
     } else {
       snapshot_in_background();
@@ -164,31 +162,36 @@ std::function<void()> user_core::reclaim_chunks(std::int64_t stored_before_us,
   };
 }
 
-void user_core::snapshot_in_background() {
-  // Only durable events go into a snapshot; the next chance comes after the batch.
-  if (busy() || has_staged() || state_.last_seq() == last_snapshot_seq_) return;
-  journal::snapshot snap{state_.last_seq(), state_.last_hash(), last_command_us_,
-                         schema::NAMESPACE_STATE_FORMAT, state_.encode()};
-  // Counted as taken now: should it fail, the next one comes N events later.
-  last_snapshot_seq_ = state_.last_seq();
-  store_.write_snapshot(user_, snap, [](status) {});
+bool user_core::large_state() const noexcept {
+  const std::size_t off_thread = options_.snapshot_off_thread_entries;
+  return off_thread != 0 && state_.entry_count() >= off_thread;
 }
 
-std::function<void()> user_core::snapshot_task(std::function<void()> done, bool closing) {
-  const std::size_t off_thread = options_.snapshot_off_thread_entries;
-  const bool large = off_thread != 0 && state_.entry_count() >= off_thread;
-  if (!snapshot_wanted_ && !(closing && large)) return {};
-  snapshot_wanted_ = false;
+journal::snapshot user_core::snapshot_of(const namespace_state& state) {
+  // Stamped with the newest event it holds: the core has no clock.
+  return {state.last_seq(), state.last_hash(), state.last_timestamp_us(),
+          schema::NAMESPACE_STATE_FORMAT, state.encode()};
+}
+
+std::function<void()> user_core::queue_snapshot(std::function<void()> done) {
+  // Only durable events go into a snapshot; the next chance comes after the batch.
   if (busy() || has_staged() || state_.last_seq() == last_snapshot_seq_) return {};
   // Counted as taken now: should it fail, the next one comes N events later.
   last_snapshot_seq_ = state_.last_seq();
-  return [&store = store_, user = user_, &state = state_, timestamp = last_command_us_,
-          done = std::move(done)] {
-    journal::snapshot snap{state.last_seq(), state.last_hash(), timestamp,
-                           schema::NAMESPACE_STATE_FORMAT, state.encode()};
-    store.write_snapshot(user, snap, [](status) {});
-    done();
+  return [&store = store_, user = user_, &state = state_, done = std::move(done)] {
+    store.write_snapshot(user, snapshot_of(state), [](status) {});
+    if (done) done();
   };
+}
+
+void user_core::snapshot_in_background() {
+  if (auto task = queue_snapshot({})) task();
+}
+
+std::function<void()> user_core::snapshot_task(std::function<void()> done, bool closing) {
+  if (!snapshot_wanted_ && !(closing && large_state())) return {};
+  snapshot_wanted_ = false;
+  return queue_snapshot(std::move(done));
 }
 
 status user_core::snapshot() {
@@ -197,9 +200,7 @@ status user_core::snapshot() {
                                           "snapshot once it completes");
   }
   if (state_.last_seq() == last_snapshot_seq_) return status::ok();
-  journal::snapshot snap{state_.last_seq(), state_.last_hash(), last_command_us_,
-                         schema::NAMESPACE_STATE_FORMAT, state_.encode()};
-  if (auto s = store_.write_snapshot(user_, snap); !s) return s;
+  if (auto s = store_.write_snapshot(user_, snapshot_of(state_)); !s) return s;
   last_snapshot_seq_ = state_.last_seq();
   return status::ok();
 }

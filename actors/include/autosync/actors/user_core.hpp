@@ -127,6 +127,11 @@ private:
       : store_(store), user_(std::move(user)), options_(options) {}
 
   status load();  // the state from the newest snapshot and the tail
+  bool large_state() const noexcept;  // see user_options::snapshot_off_thread_entries
+  static journal::snapshot snapshot_of(const namespace_state& state);
+  // Marks a snapshot of the durable state as taken and returns the task that encodes and
+  // queues it, then calls `done` (may be empty); empty when there is nothing to take.
+  std::function<void()> queue_snapshot(std::function<void()> done);
 
   struct sealed_event {  // an event as the store will hold it, and its hash
     kj::Array<capnp::word> canonical;
@@ -145,7 +150,6 @@ private:
   bool usable_ = true;
   std::uint64_t last_snapshot_seq_ = 0;
   bool snapshot_wanted_ = false;  // due, and left to the owner's snapshot_task
-  std::int64_t last_command_us_ = 0;  // the snapshot's timestamp: the core has no clock
 };
 
 }  // namespace autosync::actors
