@@ -8,6 +8,7 @@
 
 #include "autosync/actors/namespace_state.hpp"
 #include "autosync/actors/path.hpp"
+#include "autosync/schema/framing.hpp"
 
 namespace autosync::actors {
 
@@ -89,19 +90,12 @@ std::string namespace_state::encode() const {
     operations[i].setCommandDigest(applied.command_digest);
     ++i;
   });
-  // The stream framing (segment count - 1, each segment's size, padded to a word), then
-  // the segments: one copy, straight into the result.
+  // The stream framing, then the segments: one copy, straight into the result.
   auto segments = message.getSegmentsForOutput();
-  std::vector<std::uint32_t> table(segments.size() + 1 + (segments.size() + 1) % 2, 0);
-  table[0] = static_cast<std::uint32_t>(segments.size() - 1);
-  std::size_t bytes = table.size() * sizeof(std::uint32_t);
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    table[i + 1] = static_cast<std::uint32_t>(segments[i].size());
-    bytes += segments[i].asBytes().size();
-  }
-  std::string out;
+  std::string out = schema::segment_table(segments);
+  std::size_t bytes = out.size();
+  for (auto segment : segments) bytes += segment.asBytes().size();
   out.reserve(bytes);
-  out.append(reinterpret_cast<const char*>(table.data()), table.size() * sizeof(std::uint32_t));
   for (auto segment : segments) {
     out.append(reinterpret_cast<const char*>(segment.asBytes().begin()), segment.asBytes().size());
   }

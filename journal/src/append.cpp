@@ -5,6 +5,7 @@
 
 #include <chrono>
 
+#include "autosync/schema/framing.hpp"
 #include "journal_impl.hpp"
 
 namespace autosync::journal {
@@ -22,15 +23,10 @@ std::string_view view_of(kj::ArrayPtr<const kj::byte> bytes) {
 void seal_message(const data_key& key, binding bound, capnp::MessageBuilder& message,
                   std::string& out) {
   auto segments = message.getSegmentsForOutput();
-  // Segment table: count - 1, then each size, in 32-bit little-endian words, padded to 8.
-  std::vector<std::uint32_t> table(segments.size() + 1 + (segments.size() + 1) % 2, 0);
-  table[0] = static_cast<std::uint32_t>(segments.size() - 1);
-  for (std::size_t i = 0; i < segments.size(); ++i) {
-    table[i + 1] = static_cast<std::uint32_t>(segments[i].size());
-  }
+  const std::string table = schema::segment_table(segments);
   std::vector<std::string_view> pieces;
   pieces.reserve(segments.size() + 1);
-  pieces.emplace_back(reinterpret_cast<const char*>(table.data()), table.size() * 4);
+  pieces.emplace_back(table);
   for (auto segment : segments) pieces.push_back(view_of(segment.asBytes()));
   seal(key, bound, pieces.data(), pieces.size(), out);
 }

@@ -221,6 +221,24 @@ BOOST_AUTO_TEST_CASE(an_operation_id_reused_for_another_change_is_refused_not_re
   BOOST_TEST(d.state.find_operation("op-x")->command_digest != 0u);
 }
 
+// The encoding's first segment is sized from the entry count; a file with a long history
+// outgrows it, and the rest goes on in further segments, framed the standard way.
+BOOST_AUTO_TEST_CASE(a_state_larger_than_the_first_segment_encodes_and_decodes_whole) {
+  namespace_driver d;
+  std::uint64_t revision = d.ok(commit_file{"/long history.txt", 0, content_of({"v0"})});
+  for (int i = 1; i < 400; ++i) {
+    revision = d.ok(commit_file{"/long history.txt", revision, content_of({"v" + std::to_string(i)})});
+  }
+  const std::string bytes = d.state.encode();
+  BOOST_TEST(bytes.size() > 48u * 8 * d.state.entry_count() + 1024 * 8);  // past the first segment
+  BOOST_TEST(static_cast<unsigned char>(bytes[0]) > 0u);  // more than one segment
+  BOOST_TEST((d.state.encode() == bytes));  // equal states, equal bytes
+  auto restored = namespace_state::decode(bytes, d.state.last_seq(), d.state.last_hash());
+  BOOST_REQUIRE(restored);
+  BOOST_TEST((*restored == d.state));
+  BOOST_TEST(restored->lookup("/long history.txt")->history.size() == 400u);
+}
+
 BOOST_AUTO_TEST_CASE(the_remembered_operation_window_is_bounded_and_survives_replay) {
   namespace_driver d;
   d.ok(create_folder{"/first"}, "op-first");
