@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -17,14 +20,22 @@ namespace {
 
 // Writes one file from its chunks; returns a problem description or nothing. The content
 // goes to a temporary name first: a file that cannot be exported whole is not left under
-// its real name, where it would pass for the user's file.
+// its real name, where it would pass for the user's file. The name is made unique when
+// created (mkstemp), so it can never be one of the user's files exported before.
 std::optional<std::string> write_file(journal::journal& j, const std::string& user,
                                       const actors::node& n, const fs::path& target) {
   std::error_code ec;
   fs::create_directories(target.parent_path(), ec);
   if (ec) return "cannot create " + target.parent_path().string() + ": " + ec.message();
-  fs::path partial = target;
-  partial += ".autosync-export";
+  std::string name = target.string() + ".autosync-export-XXXXXX";
+  const int fd = ::mkstemp(name.data());
+  if (fd < 0) return "cannot create a file beside " + target.string() + ": " + std::strerror(errno);
+  // mkstemp makes it private; the exported file gets the usual permissions.
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  ::fchmod(fd, 0666 & ~mask);
+  ::close(fd);
+  const fs::path partial = name;
   auto fail = [&](std::string why) {
     fs::remove(partial, ec);
     return std::optional<std::string>(std::move(why));
