@@ -191,7 +191,7 @@ status journal::read_events(std::string_view user, std::uint64_t from, std::uint
 }
 
 status journal::list_users(
-    const std::function<bool(std::string_view user, const user_head&)>& visit) const {
+    const std::function<bool(std::string_view user, const result<user_head>& head)>& visit) const {
   std::unique_ptr<rocksdb::Iterator> it(
       impl_->db->NewIterator(rocksdb::ReadOptions(), impl_->cf(family::meta)));
   // Every user with sealed data has a key salt, written with its first value.
@@ -201,9 +201,7 @@ status journal::list_users(
       return error(error_kind::corruption, "malformed key-salt record in journal metadata");
     }
     std::string_view user(key.data() + 2, key.size() - 2);
-    auto head = impl_->durable_head(user);
-    if (!head) return std::move(head).err();
-    if (!visit(user, *head)) break;
+    if (!visit(user, impl_->durable_head(user))) break;
   }
   if (!it->status().ok()) return storage_error(it->status(), "listing users");
   return status::ok();

@@ -181,7 +181,8 @@ void node::impl::sweep_loop() {
   for (auto wait = std::min<std::chrono::milliseconds>(every, std::chrono::hours(1));
        !stopping(wait); wait = every) {
     std::vector<std::string> names;
-    auto listed = journal->list_users([&](std::string_view user, const journal::user_head&) {
+    // A user whose head cannot be read is still visited: its actor reports the damage.
+    auto listed = journal->list_users([&](std::string_view user, const result<journal::user_head>&) {
       names.emplace_back(user);
       return true;
     });

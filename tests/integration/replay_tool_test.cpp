@@ -118,6 +118,33 @@ BOOST_AUTO_TEST_CASE(verify_names_user_and_seq_of_a_tampered_or_missing_event) {
   BOOST_TEST(r.output.find("FAILED") != std::string::npos, r.output);
 }
 
+// The newest event is the user's head: damaged, it is still a finding of verify's report,
+// for one user or for all, not an error that stops the tool before it looks.
+BOOST_AUTO_TEST_CASE(verify_reports_a_damaged_newest_event) {
+  node_data node;
+  std::uint64_t last = 0;
+  {
+    auto j = node.open();
+    write_history(*j);
+    last = j->head("alice")->last_seq;
+  }
+  {
+    test::raw_database raw(node.dir.path());
+    const auto key = test::raw_database::event_key("alice", last);
+    std::string value;
+    BOOST_REQUIRE(raw.db->Get(rocksdb::ReadOptions(), raw.handles[1], key, &value).ok());
+    value[value.size() / 2] ^= 1;
+    BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[1], key, value).ok());
+  }
+  for (const char* command : {"verify alice", "verify"}) {
+    auto r = run_tool(node.args(command));
+    BOOST_TEST(r.exit_code == 1, command << ": " << r.output);
+    BOOST_TEST(r.output.find("user alice seq " + std::to_string(last)) != std::string::npos,
+               command << ": " << r.output);
+    BOOST_TEST(r.output.find("FAILED") != std::string::npos, command << ": " << r.output);
+  }
+}
+
 BOOST_AUTO_TEST_CASE(export_reproduces_the_files_byte_for_byte_now_and_in_the_past) {
   node_data node;
   std::uint64_t first = 0;

@@ -90,8 +90,13 @@ int list_users(journal::journal& j, bool json_lines, std::ostream& out, std::ost
   }
   std::size_t users = 0;
   std::optional<error> failure;
-  auto s = j.list_users([&](std::string_view name, const journal::user_head& head) {
+  auto s = j.list_users([&](std::string_view name, const result<journal::user_head>& read) {
     const std::string user(name);
+    if (!read) {
+      failure = read.err();
+      return false;
+    }
+    const journal::user_head& head = *read;
     auto state = state_at(j, user, {});
     if (!state) {
       failure = std::move(state).err();

@@ -83,11 +83,11 @@ int main(int argc, char** argv) {
   if (!user.empty()) {
     // A misspelt user would otherwise read as an intact, empty history.
     auto head = j.head(user);
-    if (!head) {
+    if (!head && !verify->parsed()) {  // verify reports a damaged head as a finding
       std::cerr << "autosync-replay: " << head.err().to_string() << "\n";
       return 2;
     }
-    if (head->last_seq == 0) {
+    if (head && head->last_seq == 0) {
       std::cerr << "autosync-replay: user " << user
                 << " has no events in this journal; `autosync-replay users` lists those that "
                    "do\n";

@@ -123,7 +123,8 @@ int verify(journal::journal& j, const std::optional<std::string>& only, std::ost
   if (only) {
     users.push_back(*only);
   } else {
-    auto s = j.list_users([&](std::string_view u, const journal::user_head&) {
+    // Users whose head cannot be read too: verifying them reports what is damaged.
+    auto s = j.list_users([&](std::string_view u, const result<journal::user_head>&) {
       users.emplace_back(u);
       return true;
     });

@@ -34,9 +34,10 @@ void fill(journal::journal& j) {
 // Everything observable through the journal, as one string.
 std::string dump(const journal::journal& j) {
   std::string out;
-  auto s = j.list_users([&](std::string_view user, const journal::user_head& head) {
-    out += std::string(user) + " head " + std::to_string(head.last_seq) + " " +
-           head.last_hash.hex() + "\n";
+  auto s = j.list_users([&](std::string_view user, const result<journal::user_head>& head) {
+    BOOST_REQUIRE(head);
+    out += std::string(user) + " head " + std::to_string(head->last_seq) + " " +
+           head->last_hash.hex() + "\n";
     for (const auto& e : all_events(j, std::string(user))) {
       out += std::to_string(e.seq) + " " + e.hash.hex() + " " + to_hex(e.canonical) + "\n";
     }

@@ -222,8 +222,9 @@ BOOST_AUTO_TEST_CASE(users_with_only_chunks_are_listed_with_no_events) {
   auto j = open_journal(journal_options(dir.path()));
   BOOST_REQUIRE(j->put_chunk_and_wait("zoe", sha256("x"), "x"));
   std::vector<std::pair<std::string, std::uint64_t>> users;
-  auto s = j->list_users([&](std::string_view u, const journal::user_head& h) {
-    users.emplace_back(std::string(u), h.last_seq);
+  auto s = j->list_users([&](std::string_view u, const result<journal::user_head>& h) {
+    BOOST_REQUIRE(h);
+    users.emplace_back(std::string(u), h->last_seq);
     return true;
   });
   BOOST_REQUIRE(s);

@@ -179,8 +179,10 @@ public:
                      const std::function<bool(stored_event&&)>& visit,
                      chain_check check = chain_check::by_journal) const;
 
-  // Visits every user with at least one event or chunk, in key order.
-  status list_users(const std::function<bool(std::string_view user, const user_head&)>& visit) const;
+  // Visits every user with at least one event or chunk, in key order, with the user's
+  // head or the error reading it: one damaged user does not hide the others.
+  status list_users(
+      const std::function<bool(std::string_view user, const result<user_head>& head)>& visit) const;
 
   // --- snapshots --------------------------------------------------------------------------
   // Durably stores a snapshot. Refused (invalid) unless snap.seq names a stored event whose
