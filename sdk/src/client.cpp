@@ -217,7 +217,14 @@ status client::impl::connect_once() {
                                               ": is autosyncd running there?");
   }
   if (failed) return *failed;
-  if (on_change) return subscribe_now();
+  if (on_change) {
+    // The subscription is the listener's business: if the server refuses to resume it (a
+    // cursor a restored server never reached, an expired token), the connection still
+    // serves the caller's own calls, and wait_for_changes reports why it ended.
+    auto s = subscribe_now();
+    if (!s && s.err().kind() == error_kind::unavailable) return s;
+    if (!s) subscription_ended = s.err();
+  }
   return {};
 }
 
@@ -229,6 +236,24 @@ status client::impl::subscribe_now() {
   auto reply = wait(request.send());
   if (reply.hasFailure()) return error_from(reply.getFailure());
   subscription = reply.getSubscription();
+  return {};
+}
+
+status client::impl::resubscribe() {
+  subscription = nullptr;
+  subscription_ended.reset();
+  auto done = call<bool>([this](rpc::Session::Client&) -> result<bool> {
+    // Connecting resubscribes by itself: only an already open connection needs it here.
+    if (subscription_ended) {
+      throw server_failure{call_error{*subscription_ended, false}};
+    }
+    if (subscription == nullptr) {
+      auto s = subscribe_now();
+      if (!s) throw server_failure{call_error{s.err(), s.err().kind() == error_kind::unavailable}};
+    }
+    return true;
+  });
+  if (!done) return done.err();
   return {};
 }
 
@@ -431,15 +456,10 @@ result<change_page> client::changes(std::uint64_t cursor, std::uint32_t limit,
 status client::subscribe(std::uint64_t cursor, std::function<void(const change&)> fn) {
   impl_->on_change = std::move(fn);
   impl_->subscription_cursor = cursor;
-  impl_->subscription = nullptr;
-  auto subscribed = impl_->call<bool>([&](rpc::Session::Client&) -> result<bool> {
-    auto s = impl_->subscribe_now();
-    if (!s) throw server_failure{call_error{s.err(), s.err().kind() == error_kind::unavailable}};
-    return true;
-  });
-  if (!subscribed) {
+  if (auto s = impl_->resubscribe(); !s) {
     impl_->on_change = nullptr;
-    return subscribed.err();
+    impl_->subscription_ended.reset();
+    return s;
   }
   return {};
 }
@@ -464,12 +484,10 @@ status client::wait_for_changes(std::chrono::milliseconds timeout,
         return why;  // a new token is needed: the caller's to get
       }
       // Fell behind: take up again from the last change delivered.
-      auto again = impl_->call<bool>([&](rpc::Session::Client&) -> result<bool> {
-        auto s = impl_->subscribe_now();
-        if (!s) throw server_failure{call_error{s.err(), s.err().kind() == error_kind::unavailable}};
-        return true;
-      });
-      if (!again) return again.err();
+      if (auto s = impl_->resubscribe(); !s) {
+        impl_->on_change = nullptr;
+        return s;
+      }
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= until) break;

@@ -77,6 +77,8 @@ struct client::impl {
   // Connects and logs in (a refused login is not retried: the token will not improve).
   status connect_once();
   status subscribe_now();
+  // Subscribes through call() (reconnecting as needed) unless connecting already did.
+  status resubscribe();
   void drop_connection() { conn = nullptr; subscription = nullptr; }
   kj::Timer& timer() { return io.provider->getTimer(); }
   void sleep_ms(std::uint32_t ms) { timer().afterDelay(ms * kj::MILLISECONDS).wait(io.waitScope); }

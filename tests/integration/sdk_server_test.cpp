@@ -374,6 +374,32 @@ BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_la
   BOOST_TEST(laptop->stat("/r.txt")->revision == theirs->revision);
 }
 
+// A subscription the restored server cannot resume (its cursor is past everything the
+// server has) ends, and says why; the connection goes on serving the client's own calls.
+BOOST_FIXTURE_TEST_CASE(a_subscription_a_restored_server_cannot_resume_ends_without_failing_calls,
+                        fixture) {
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("one", "/one.txt"));
+  BOOST_REQUIRE(alice->put_bytes("two", "/two.txt"));
+  std::vector<sdk::change> seen;
+  BOOST_REQUIRE(alice->subscribe(0, [&](const sdk::change& c) { seen.push_back(c); }));
+  BOOST_REQUIRE(alice->wait_for_changes(std::chrono::seconds(5), [&] { return seen.size() >= 2; }));
+  const auto address = server.address();
+  BOOST_REQUIRE(server.stop() == 0);
+  std::filesystem::remove_all(server.data_dir());  // back from a backup older than both
+  server.start(address);
+  auto put = alice->put_bytes("three", "/three.txt");
+  BOOST_REQUIRE_MESSAGE(put.has_value(), test::describe(put));
+  auto ended = alice->wait_for_changes(std::chrono::seconds(5), [] { return false; });
+  BOOST_REQUIRE(!ended);
+  BOOST_TEST(ended.err().kind() == error_kind::invalid);
+  BOOST_TEST(ended.err().message().find("cursor") != std::string::npos, ended.err().message());
+  // And calls go on working after it.
+  auto back = alice->get_bytes("/three.txt");
+  BOOST_REQUIRE_MESSAGE(back.has_value(), test::describe(back));
+  BOOST_TEST(*back == "three");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_server_restored_to_before_the_last_sync_gets_the_files_again, fixture) {
   const auto o = sync_of("laptop", "/sync");
   { std::ofstream(o.local / "kept.txt") << "only here now"; }
