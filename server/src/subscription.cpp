@@ -70,9 +70,11 @@ public:
                    .exclusiveJoin(kj::mv(expired))
                    .then([this](error why) { end(std::move(why)); },
                          [this](kj::Exception&& e) {
-                           // A listener that fails is gone: nobody to tell. Falling behind
-                           // is told, so the client can subscribe again.
-                           if (e.getType() == kj::Exception::Type::OVERLOADED) {
+                           // A listener that fails is gone: nobody to tell. Falling behind,
+                           // or the user's history not being readable, is told.
+                           if (failure_) {
+                             end(std::move(*failure_));
+                           } else if (e.getType() == kj::Exception::Type::OVERLOADED) {
                              end(error(error_kind::overloaded,
                                        "the listener fell more than 10,000 changes behind: "
                                        "subscribe again from the last change received"));
@@ -121,16 +123,24 @@ private:
   std::uint64_t id_;
   bool stopped_ = false;
   kj::Promise<void> running_ = nullptr;
+  // Why the server could not read what it was to deliver (the state or the store).
+  std::optional<error> failure_;
   kj::Promise<void> notice_ = nullptr;  // the `ended` call, while it is on its way
 };
 
 kj::Promise<std::uint64_t> subscription_impl::head() {
-  auto answer = make_cross_thread_reply<std::uint64_t>();
+  auto answer = make_cross_thread_reply<result<std::uint64_t>>();
   ctx_.users.read(target_.user, [fulfil = answer.fulfil](const actors::namespace_state* state,
-                                                         const error*) {
-    fulfil(state != nullptr ? state->last_seq() : 0);
+                                                         const error* failed) {
+    fulfil(state != nullptr ? result<std::uint64_t>(state->last_seq())
+                            : result<std::uint64_t>(failed != nullptr ? *failed
+                                                                       : error(error_kind::internal, "no state")));
   });
-  return kj::mv(answer.promise);
+  return answer.promise.then([this](result<std::uint64_t> h) -> kj::Promise<std::uint64_t> {
+    if (h) return *h;
+    failure_ = std::move(h).err();
+    return KJ_EXCEPTION(FAILED, failure_->to_string());
+  });
 }
 
 kj::Promise<void> subscription_impl::start() {
@@ -146,7 +156,10 @@ kj::Promise<void> subscription_impl::catch_up(std::uint64_t from, std::uint64_t 
     fulfil(actors::changes_since(store, user, from, catch_up_page));
   });
   return answer.promise.then([this, to](result<actors::change_page> page) -> kj::Promise<void> {
-    if (!page) return KJ_EXCEPTION(FAILED, page.err().to_string());
+    if (!page) {
+      failure_ = std::move(page).err();
+      return KJ_EXCEPTION(FAILED, failure_->to_string());
+    }
     std::vector<actors::change> batch;
     for (auto& c : page->changes) {
       if (c.seq <= to) batch.push_back(std::move(c));

@@ -17,6 +17,7 @@
 #include "autosync/sdk/folder_sync.hpp"
 #include "autosync/server/auth.hpp"
 #include "printers.hpp"
+#include "raw_database.hpp"
 #include "server_process.hpp"
 #include "temp_dir.hpp"
 #include "tokens.hpp"
@@ -626,6 +627,29 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_ended_by_the_tokens_expiry_says_so, fixtu
   BOOST_TEST(waited.err().kind() == error_kind::unauthenticated);
   BOOST_TEST(waited.err().message().find("new token") != std::string::npos);
   BOOST_TEST((std::chrono::steady_clock::now() - start < std::chrono::seconds(15)));
+}
+
+// A user whose history cannot be read cannot be followed: the subscription ends saying
+// so, instead of waiting silently for changes that will never come.
+BOOST_FIXTURE_TEST_CASE(a_subscription_to_a_damaged_history_ends_saying_why, fixture) {
+  BOOST_REQUIRE(connect("alice")->put_bytes("one", "/one.txt"));
+  const auto address = server.address();
+  BOOST_REQUIRE(server.stop() == 0);
+  {
+    test::raw_database raw(server.data_dir());
+    const auto key = test::raw_database::event_key("alice", 1);
+    std::string value;
+    BOOST_REQUIRE(raw.db->Get(rocksdb::ReadOptions(), raw.handles[1], key, &value).ok());
+    value[value.size() / 2] ^= 1;
+    BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[1], key, value).ok());
+  }
+  server.start(address);
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->subscribe(0, [](const sdk::change&) {}));
+  auto ended = alice->wait_for_changes(std::chrono::seconds(10), [] { return false; });
+  BOOST_REQUIRE(!ended);
+  BOOST_TEST(ended.err().kind() == error_kind::corruption, test::describe(ended));
+  BOOST_TEST(ended.err().message().find("seq 1") != std::string::npos, ended.err().message());
 }
 
 BOOST_FIXTURE_TEST_CASE(a_replaced_subscription_gives_back_its_place_on_the_connection, fixture) {
