@@ -513,16 +513,16 @@ kj::Promise<void> session_impl::list(ListContext context) {
                auto s = actors::seq_at_time(store, user, at_time);
                if (!s) return s.err();
                seq = *s;
+             } else if (auto there = actors::check_cursor(store, user, seq); !there) {
+               // Not "now" under the label of a point that has not happened yet; told
+               // before the replay, which would only find that out at its end.
+               if (there.err().kind() != error_kind::invalid) return there.err();
+               return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
+                                                     " is past the newest change: list "
+                                                     "without a point to see now");
              }
              auto state = actors::state_at(store, user, seq);
              if (!state) return state.err();
-             if (at_seq != 0 && state->last_seq() < at_seq) {
-               // Not "now" under the label of a point that has not happened yet.
-               return error(error_kind::invalid,
-                            "seq " + std::to_string(at_seq) + " is past the newest change (" +
-                                std::to_string(state->last_seq()) +
-                                "): list without a point to see now");
-             }
              return listed(*state);
            })
         .then(kj::mv(fill));
