@@ -438,16 +438,13 @@ result<change_page> client::changes(std::uint64_t cursor, std::uint32_t limit,
     auto request = s.changesRequest();
     request.setCursor(cursor);
     request.setLimit(limit);
-    if (cursor_hash) request.setCursorHash({cursor_hash->bytes.data(), cursor_hash->bytes.size()});
+    if (cursor_hash) request.setCursorHash(bytes_of(*cursor_hash));
     auto reply = impl_->wait(request.send());
     check(reply);
     change_page page;
     for (auto c : reply.getChanges()) page.changes.push_back(change_from(c));
     page.cursor = reply.getCursor();
-    if (auto h = sha256_digest::from_bytes({reinterpret_cast<const char*>(reply.getCursorHash().begin()),
-                                            reply.getCursorHash().size()})) {
-      page.cursor_hash = *h;
-    }
+    page.cursor_hash = digest_from(reply.getCursorHash());  // zero when the server sent none
     page.more = reply.getMore();
     return page;
   });

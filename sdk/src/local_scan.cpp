@@ -133,9 +133,9 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
   }
   while (const dirent* d = ::readdir(dir)) {
     const std::string name = d->d_name;
-    if (name == "." || name == ".." || ends_with(name, download_suffix)) continue;
-    if (folder.empty() && name == engine_folder_name) continue;
+    if (name == "." || name == "..") continue;
     const std::string rel = folder.empty() ? name : folder + "/" + name;
+    if (is_reserved(rel)) continue;
     if (!syncable_name(name)) {
       freeze(rel, "has a name that is not valid UTF-8 or holds control characters; rename it");
       continue;
@@ -200,6 +200,12 @@ const local_item* scanner::known(const std::string& rel, const local_item& item)
 }
 
 }  // namespace
+
+bool is_reserved(const std::string& rel_path) {
+  const std::string engine = engine_folder_name;
+  return rel_path == engine || rel_path.compare(0, engine.size() + 1, engine + "/") == 0 ||
+         ends_with(rel_path, download_suffix);
+}
 
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
                                 std::int64_t previous_started_ns,

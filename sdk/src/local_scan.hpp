@@ -19,6 +19,10 @@ inline constexpr const char* engine_folder_name = ".autosync";
 // synced (an `autosync get` into a synced folder may leave one behind).
 inline constexpr const char* download_suffix = ".autosync-part";
 
+// Whether a path relative to the synced folder is one of the names this sync keeps for
+// itself (the engine folder at the top and what is below it, unfinished downloads).
+bool is_reserved(const std::string& rel_path);
+
 struct scan_result {
   local_tree tree;
   std::vector<std::string> frozen;  // unreadable paths and symbolic links: left alone

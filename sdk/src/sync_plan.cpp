@@ -25,10 +25,6 @@ bool starts_with(const std::string& s, const std::string& prefix) {
   return s.compare(0, prefix.size(), prefix) == 0;
 }
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
-
 // `path` is `folder` or below it. The empty folder is the top: everything is below it.
 bool is_under(const std::string& path, const std::string& folder) {
   if (folder.empty() || path == folder) return true;
@@ -191,8 +187,7 @@ sync_plan planner::run() {
 void planner::freeze_reserved_names() {
   const std::string engine = internal::engine_folder_name;
   for (const auto& [path, item] : remote_) {
-    const bool reserved = is_under(path, engine) || ends_with(path, internal::download_suffix);
-    if (!reserved || frozen(path)) continue;
+    if (!internal::is_reserved(path) || frozen(path)) continue;
     frozen_.push_back(path);
     skip(path, "has a name this sync keeps for its own files (" + engine + " at the top, \"" +
                    internal::download_suffix + "\" at the end); rename it on the server to sync it");

@@ -577,7 +577,7 @@ kj::Promise<void> session_impl::changes(ChangesContext context) {
           results.setCursor(page->cursor);
           results.setMore(page->more);
           if (page->cursor != 0) {
-            results.setCursorHash({page->cursor_hash.bytes.data(), page->cursor_hash.bytes.size()});
+            results.setCursorHash(bytes_of(page->cursor_hash));
           }
         });
   });

@@ -4,9 +4,9 @@ namespace autosync::server {
 
 namespace rpc = schema::rpc;
 
-namespace {
-
 capnp::Data::Reader bytes_of(const sha256_digest& d) { return {d.bytes.data(), d.bytes.size()}; }
+
+namespace {
 
 rpc::Failure::Kind kind_of(error_kind kind) {
   switch (kind) {

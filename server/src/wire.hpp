@@ -36,6 +36,7 @@ void to_wire(const actors::refusal& r, schema::rpc::Failure::Builder out);
 
 // A 32-byte hash from the wire, or `invalid`.
 result<sha256_digest> digest_from(capnp::Data::Reader data);
+capnp::Data::Reader bytes_of(const sha256_digest& d);
 std::string text_of(capnp::Text::Reader t);
 
 }  // namespace autosync::server
