@@ -126,9 +126,7 @@ private:
   file_plan plan_;
 };
 
-std::int64_t mtime_us_of(const std::filesystem::path& p) {
-  struct stat st {};
-  if (::stat(p.c_str(), &st) != 0) return now_us();
+std::int64_t mtime_us_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000 + st.st_mtim.tv_nsec / 1000;
 }
 
@@ -487,8 +485,9 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
                                            " changed while it was being uploaded (nothing was "
                                            "committed); put it again once nothing writes to it");
   }
+  // The modification time of the file that was read, not of whatever the path names now.
   return commit_resending(*this, *impl_, remote, plan, *base,
-                          options.mtime_us.value_or(mtime_us_of(local)), file_chunks(in, plan),
+                          options.mtime_us.value_or(mtime_us_of(after)), file_chunks(in, plan),
                           options);
 }
 
