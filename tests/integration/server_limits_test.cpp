@@ -650,9 +650,11 @@ BOOST_AUTO_TEST_CASE(a_server_out_of_file_descriptors_keeps_serving_and_accepts_
 
   // Idle connections until the server has no descriptor left, then a few more that wait
   // in the listen queue, each accept of them failing.
+  // Given up to 10 s: a loaded machine accepts slowly.
   std::vector<int> idle;
-  for (int i = 0; i < 200 && open_files_of(server.pid()) < open_files_max; ++i) {
-    idle.push_back(raw_connect(server.address()));
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (open_files_of(server.pid()) < open_files_max && std::chrono::steady_clock::now() < give_up) {
+    if (idle.size() < 200) idle.push_back(raw_connect(server.address()));
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   BOOST_REQUIRE_EQUAL(open_files_of(server.pid()), open_files_max);

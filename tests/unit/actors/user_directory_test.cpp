@@ -454,7 +454,9 @@ BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, held_sn
   auto quick_answer = quick.get_future();
   BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
   BOOST_TEST(quick_answer.get().applied.has_value());
-  BOOST_TEST(directory.live_users() == 2u);  // the large user stops once its snapshot is out
+  // The large user has not stopped: it stops once its snapshot is out. (The quick one may
+  // already be passivated in turn.)
+  BOOST_TEST(directory.live_users() >= 1u);
   gated.release();
   BOOST_REQUIRE(eventually([&] {
     auto seqs = j->snapshot_seqs("large");
