@@ -116,7 +116,8 @@ struct Change {
 interface Gateway {
   login @0 (token :Text, deviceId :Text, protocolVersion :UInt16)
        -> (session :Session, user :Text, expiresAtS :Int64, failure :Failure);
-  # `deviceId` names the device in the events it writes (1..64 printable characters).
+  # `deviceId` names the device in the events it writes: 1 to 64 bytes of UTF-8 text
+  # without control characters (else `invalid`).
   # Fails `unauthenticated` (the message says why: expired, bad signature, ...).
   # `expiresAtS` is the token's `exp`. The server accepts a token up to a minute past it
   # (clocks differ), and the session acts exactly as long: then every call fails
