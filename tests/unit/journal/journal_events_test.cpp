@@ -415,6 +415,30 @@ BOOST_AUTO_TEST_CASE(snapshots_the_list_does_not_name_are_found_and_thinned_too)
   }
 }
 
+// A sealed value is bound to its key and to its family: an event copied into the
+// snapshots family under the very same key bytes does not open there.
+BOOST_AUTO_TEST_CASE(a_value_moved_to_another_family_under_the_same_key_does_not_open) {
+  temp_dir dir;
+  {
+    auto j = open_journal(journal_options(dir.path()));
+    for (int i = 0; i < 3; ++i) append_commit(*j, "kira", "/f" + std::to_string(i));
+  }
+  {
+    test::raw_database raw(dir.path());
+    const auto key = test::raw_database::event_key("kira", 2);
+    std::string value;
+    BOOST_REQUIRE(raw.db->Get(rocksdb::ReadOptions(), raw.handles[1], key, &value).ok());
+    BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[2], key, value).ok());
+  }
+  auto j = open_journal(journal_options(dir.path()));
+  auto snap = j->read_snapshot("kira", UINT64_MAX);
+  BOOST_REQUIRE(!snap);
+  BOOST_TEST(snap.err().kind() == error_kind::corruption);
+  BOOST_TEST(snap.err().message().find("user kira seq 2") != std::string::npos, snap.err().message());
+  // Refused by its seal, not by what it would have decoded to.
+  BOOST_TEST(snap.err().message().find("cannot decrypt") != std::string::npos, snap.err().message());
+}
+
 BOOST_AUTO_TEST_CASE(read_only_journal_reads_beside_a_writer_and_refuses_writes) {
   temp_dir dir;
   auto writer = open_journal(journal_options(dir.path()));
