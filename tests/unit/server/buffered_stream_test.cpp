@@ -6,6 +6,7 @@
 #include <capnp/message.h>
 #include <capnp/serialize-async.h>
 #include <kj/async-io.h>
+#include <kj/debug.h>
 
 #include <random>
 #include <string>
@@ -86,4 +87,163 @@ BOOST_AUTO_TEST_CASE(pipelined_messages_take_one_read_of_the_connection) {
   }
   // Unbuffered, capnp reads each message's first word and then the rest: 20 reads.
   BOOST_TEST(reads == 1);
+}
+
+namespace {
+
+// Counts the writes that reach the connection; fails them once told to.
+class write_counting_stream final : public kj::AsyncIoStream {
+public:
+  write_counting_stream(kj::Own<kj::AsyncIoStream> inner, int& writes, bool& fail)
+      : inner_(kj::mv(inner)), writes_(writes), fail_(fail) {}
+  kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override {
+    return inner_->tryRead(buffer, min_bytes, max_bytes);
+  }
+  kj::Promise<void> write(const void* data, size_t size) override {
+    if (fail_) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
+    ++writes_;
+    return inner_->write(data, size);
+  }
+  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
+    if (fail_) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
+    ++writes_;
+    return inner_->write(pieces);
+  }
+  kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
+  void shutdownWrite() override { inner_->shutdownWrite(); }
+
+private:
+  kj::Own<kj::AsyncIoStream> inner_;
+  int& writes_;
+  bool& fail_;
+};
+
+std::string read_all(kj::AsyncIoStream& from, kj::WaitScope& wait_scope) {
+  std::string got;
+  char piece[4096];
+  for (;;) {
+    const size_t n = from.tryRead(piece, 1, sizeof(piece)).wait(wait_scope);
+    if (n == 0) return got;
+    got.append(piece, n);
+  }
+}
+
+kj::Promise<void> drain(kj::AsyncIoStream& from, std::string& got, kj::Array<char>& buffer) {
+  return from.tryRead(buffer.begin(), 1, buffer.size()).then([&](size_t n) -> kj::Promise<void> {
+    if (n == 0) return kj::READY_NOW;
+    got.append(buffer.begin(), n);
+    return drain(from, got, buffer);
+  });
+}
+
+std::string pattern(size_t size, char seed) {
+  std::string s(size, '\0');
+  for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>(seed + i % 61);
+  return s;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_CASE(small_writes_of_one_turn_leave_in_one_write) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+  std::string sent;
+  for (int i = 0; i < 10; ++i) {
+    const auto piece = pattern(100 + i, static_cast<char>('a' + i));
+    writer->write(piece.data(), piece.size()).wait(io.waitScope);  // accepted at once
+    sent += piece;
+  }
+  BOOST_TEST(writes == 0);  // still gathered: the loop has not gone idle
+  writer->shutdownWrite();
+  BOOST_TEST((read_all(*pipe.ends[1], io.waitScope) == sent));
+  BOOST_TEST(writes == 1);
+}
+
+BOOST_AUTO_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+  const auto first = pattern(300, 'x');
+  const auto second = pattern(200, 'y');
+  writer->write(first.data(), first.size()).wait(io.waitScope);
+  writer->write(second.data(), second.size()).wait(io.waitScope);
+  // Waiting on the reading end lets the loop go idle: the bytes leave without a shutdown.
+  std::string got(first.size() + second.size(), '\0');
+  pipe.ends[1]->read(got.data(), got.size()).wait(io.waitScope);
+  BOOST_TEST((got == first + second));
+  BOOST_TEST(writes == 1);
+}
+
+BOOST_AUTO_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+  // The large write outgrows the socket's buffer: the other end reads meanwhile.
+  std::string got;
+  auto buffer = kj::heapArray<char>(4096);
+  auto reading = drain(*pipe.ends[1], got, buffer).eagerlyEvaluate(nullptr);
+  const auto small = pattern(50, 's');
+  const auto large = pattern(300 * 1024, 'L');
+  const auto last = pattern(70, 't');
+  writer->write(small.data(), small.size()).wait(io.waitScope);
+  writer->write(large.data(), large.size()).wait(io.waitScope);
+  writer->write(last.data(), last.size()).wait(io.waitScope);
+  writer->shutdownWrite();
+  reading.wait(io.waitScope);
+  BOOST_TEST(got.size() == small.size() + large.size() + last.size());
+  BOOST_TEST((got == small + large + last));
+  BOOST_TEST(writes == 2);  // the small one went with the large one
+}
+
+BOOST_AUTO_TEST_CASE(a_failed_send_fails_the_next_write) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+  const auto piece = pattern(100, 'f');
+  writer->write(piece.data(), piece.size()).wait(io.waitScope);
+  fail = true;
+  io.waitScope.poll();  // the loop goes idle: the gathered bytes are sent, and fail
+  auto next = writer->write(piece.data(), piece.size());
+  BOOST_CHECK_THROW(next.wait(io.waitScope), kj::Exception);
+}
+
+BOOST_AUTO_TEST_CASE(writes_wait_for_a_full_socket_instead_of_gathering_without_bound) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  auto writer = autosync::schema::buffered(kj::mv(pipe.ends[0]));
+  const auto piece = pattern(1000, 'w');
+  // Nobody reads: the socket fills, then at most 64 KiB more is gathered, and a write waits.
+  size_t accepted = 0;
+  kj::Maybe<kj::Promise<void>> waiting;
+  for (; accepted < 64 * 1024 * 1024; accepted += piece.size()) {
+    auto done = writer->write(piece.data(), piece.size());
+    if (!done.poll(io.waitScope)) {
+      waiting = kj::mv(done);
+      break;
+    }
+    done.wait(io.waitScope);
+  }
+  BOOST_REQUIRE(waiting != nullptr);
+  BOOST_TEST(accepted < 64u * 1024 * 1024);
+  std::string got;
+  auto buffer = kj::heapArray<char>(64 * 1024);
+  auto reading = drain(*pipe.ends[1], got, buffer).eagerlyEvaluate(nullptr);
+  KJ_ASSERT_NONNULL(waiting).wait(io.waitScope);  // the other end reads: it completes
+  accepted += piece.size();
+  writer->shutdownWrite();
+  reading.wait(io.waitScope);
+  BOOST_TEST(got.size() == accepted);
 }

@@ -2,7 +2,13 @@
 // word, then its segment table and body, each a read() of its own, and then finds the
 // socket empty with a third: three system calls a message. Reading whatever has arrived,
 // up to 64 KiB at a time, serves a small message from one read() (and several pipelined
-// ones from one). Writes pass straight through.
+// ones from one).
+//
+// Small writes (up to 16 KiB) are gathered too, and leave in one write() when the event loop
+// has nothing else to run: a call costs its caller two messages (the call, then the Finish
+// once the answer is in), which went out as two system calls and arrived as two reads. A
+// large write is never copied; it leaves with what is gathered, in one writev(). At most
+// 64 KiB is gathered while a write is in progress; beyond it writes wait for the socket.
 #pragma once
 
 #include <kj/async-io.h>
