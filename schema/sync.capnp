@@ -55,6 +55,9 @@ struct Failure {
     forbidden @10;       # the token is valid but does not allow this
     rateLimited @11;     # too many requests for this user; retry after `retryAfterMs`
     missingChunks @12;   # a commit names chunks the server lacks; see `missingChunks`
+    staleCursor @13;     # the cursor names a point this server's history does not hold
+                         # (past its newest change, or another event there since a
+                         # restore from a backup): list again for a fresh cursor
   }
   message @1 :Text;          # for people: what failed and what to do
   retryAfterMs @2 :UInt32;   # rateLimited, overloaded: wait at least this long (the SDK

@@ -7,7 +7,7 @@ namespace autosync::actors {
 namespace {
 
 error cursor_beyond_head(std::uint64_t cursor) {
-  return error(error_kind::invalid, "cursor " + std::to_string(cursor) +
+  return error(error_kind::stale_cursor, "cursor " + std::to_string(cursor) +
                                         " is past this user's newest change: list again to "
                                         "get a fresh cursor");
 }
@@ -123,7 +123,7 @@ result<change_page> changes_since(const event_store& store, const std::string& u
   if (!s) return std::move(s).err();
   if (!cursor_found) return cursor_beyond_head(cursor);
   if (another_history) {
-    return error(error_kind::invalid,
+    return error(error_kind::stale_cursor,
                  "cursor " + std::to_string(cursor) + " names another event than the one this "
                  "view saw: the journal was restored from a backup since; list again");
   }

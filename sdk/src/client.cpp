@@ -146,6 +146,7 @@ error error_from(rpc::Failure::Reader f) {
     case K::FORBIDDEN: return error(error_kind::forbidden, message);
     case K::RATE_LIMITED: return error(error_kind::rate_limited, message);
     case K::MISSING_CHUNKS: return error(error_kind::not_found, message);
+    case K::STALE_CURSOR: return error(error_kind::stale_cursor, message);
   }
   return error(error_kind::internal, "an unknown failure: " + message);
 }

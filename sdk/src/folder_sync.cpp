@@ -275,8 +275,7 @@ status folder_sync::impl::follow_feed() {
   // The server does not know the cursor, or another event stands there: its journal was
   // restored to an earlier point.
   const auto forgot = [](const result<change_page>& p) {
-    return !p && p.err().kind() == error_kind::invalid &&
-           p.err().message().find("cursor") != std::string::npos;
+    return !p && p.err().kind() == error_kind::stale_cursor;
   };
   if (forgot(page)) return start_over();
   if (!page) return std::move(page).err();

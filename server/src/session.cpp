@@ -516,7 +516,7 @@ kj::Promise<void> session_impl::list(ListContext context) {
              } else if (auto there = actors::check_cursor(store, user, seq); !there) {
                // Not "now" under the label of a point that has not happened yet; told
                // before the replay, which would only find that out at its end.
-               if (there.err().kind() != error_kind::invalid) return there.err();
+               if (there.err().kind() != error_kind::stale_cursor) return there.err();
                return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
                                                      " is past the newest change: list "
                                                      "without a point to see now");

@@ -209,7 +209,7 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_delivers_another_devices_change_within_a_
 // A cursor past the user's newest change is a client's bug (or another server's cursor).
 // 2^64-1 wrapped round to every change, and a subscription one past the head waited for
 // changes that never came: both are refused, saying how to get a good one.
-BOOST_FIXTURE_TEST_CASE(a_cursor_past_the_newest_change_is_refused_as_invalid, fixture) {
+BOOST_FIXTURE_TEST_CASE(a_cursor_past_the_newest_change_is_refused_as_stale, fixture) {
   auto alice = connect("alice");
   BOOST_REQUIRE(alice->put_bytes("x", "/x.txt"));
   auto head = alice->current_cursor();
@@ -217,12 +217,12 @@ BOOST_FIXTURE_TEST_CASE(a_cursor_past_the_newest_change_is_refused_as_invalid, f
   for (std::uint64_t bad : {*head + 1, std::numeric_limits<std::uint64_t>::max()}) {
     auto listed = alice->changes(bad);
     BOOST_REQUIRE_MESSAGE(!listed, "cursor " << bad << " accepted");
-    BOOST_TEST(listed.err().kind() == error_kind::invalid);
+    BOOST_TEST(listed.err().kind() == error_kind::stale_cursor);
     BOOST_TEST(listed.err().message().find("list again") != std::string::npos,
                listed.err().message());
     auto subscribed = alice->subscribe(bad, [](const sdk::change&) {});
     BOOST_REQUIRE_MESSAGE(!subscribed, "subscribed at " << bad);
-    BOOST_TEST(subscribed.err().kind() == error_kind::invalid);
+    BOOST_TEST(subscribed.err().kind() == error_kind::stale_cursor);
   }
   auto none = alice->changes(*head);
   BOOST_REQUIRE(none);
@@ -393,7 +393,7 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_a_restored_server_cannot_resume_ends_with
   BOOST_REQUIRE_MESSAGE(put.has_value(), test::describe(put));
   auto ended = alice->wait_for_changes(std::chrono::seconds(5), [] { return false; });
   BOOST_REQUIRE(!ended);
-  BOOST_TEST(ended.err().kind() == error_kind::invalid);
+  BOOST_TEST(ended.err().kind() == error_kind::stale_cursor);
   BOOST_TEST(ended.err().message().find("cursor") != std::string::npos, ended.err().message());
   // And calls go on working after it.
   auto back = alice->get_bytes("/three.txt");

@@ -102,6 +102,9 @@ std::string advice_for(const error& e, const global_options& options) {
       return "stored data failed a check: tell the operator";
     case error_kind::internal:
       return "a bug in AutoSync: please report this message";
+    case error_kind::stale_cursor:
+      return "get a fresh cursor with autosync changes (no --since); autosync sync starts over "
+             "by itself";
     case error_kind::invalid:
       return "";  // the message says what is wrong
   }

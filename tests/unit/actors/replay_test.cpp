@@ -267,7 +267,7 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_TEST(changes_since(store, "erik", 6, 100, none->cursor_hash).has_value());
   auto other = changes_since(store, "erik", 6, 100, sha256("another history"));
   BOOST_REQUIRE(!other.has_value());
-  BOOST_TEST(other.err().kind() == error_kind::invalid);
+  BOOST_TEST(other.err().kind() == error_kind::stale_cursor);
   BOOST_TEST(other.err().message().find("restored from a backup") != std::string::npos);
 
   BOOST_REQUIRE(erik.run(delete_entry{"/papers", 0}));  // 7: a folder's delete says so
@@ -291,12 +291,12 @@ BOOST_AUTO_TEST_CASE(a_cursor_past_the_users_newest_change_is_invalid) {
                             std::numeric_limits<std::uint64_t>::max()}) {
     auto page = changes_since(store, "erik", bad, 100);
     BOOST_REQUIRE_MESSAGE(!page, "cursor " << bad << " accepted");
-    BOOST_TEST(page.err().kind() == error_kind::invalid);
+    BOOST_TEST(page.err().kind() == error_kind::stale_cursor);
     BOOST_TEST(page.err().message().find("list again to get a fresh cursor") != std::string::npos,
                page.err().message());
     auto checked = check_cursor(store, "erik", bad);
     BOOST_REQUIRE(!checked);
-    BOOST_TEST(checked.err().kind() == error_kind::invalid);
+    BOOST_TEST(checked.err().kind() == error_kind::stale_cursor);
   }
   for (std::uint64_t good : {0, 1, 2}) {
     BOOST_TEST(check_cursor(store, "erik", good).is_ok(), good);

@@ -32,12 +32,12 @@ struct change {
 std::optional<change> change_of(std::uint64_t seq, schema::Event::Reader event);
 
 // A cursor is 0 or one of the user's seqs (every cursor the server hands out is). Any
-// other is a client's bug, or a cursor of another server's journal: `invalid`, saying to
+// other is a client's bug, or a cursor of another server's journal: `stale_cursor`, saying to
 // list again. (Taken as it is, 2^64-1 wrapped round to the first change, and a cursor
 // past the head waited for changes that were not coming.)
 status check_cursor(const event_store& store, const std::string& user, std::uint64_t cursor);
 
-// Up to `count_max` changes after `cursor`, in order; `invalid` for a cursor check_cursor
+// Up to `count_max` changes after `cursor`, in order; `stale_cursor` for a cursor check_cursor
 // refuses. Retention records are not changes to the tree people see and are skipped (the
 // cursor still moves past them).
 struct change_page {
@@ -46,7 +46,7 @@ struct change_page {
   sha256_digest cursor_hash;  // the hash of the event at `cursor` (zero for 0)
   bool more = false;          // there are changes after `cursor`
 };
-// With `cursor_hash`, the event at `cursor` must have that hash: `invalid` if another event
+// With `cursor_hash`, the event at `cursor` must have that hash: `stale_cursor` if another event
 // stands there now (a journal restored to an earlier point that went on differently).
 result<change_page> changes_since(const event_store& store, const std::string& user,
                                   std::uint64_t cursor, std::size_t count_max,

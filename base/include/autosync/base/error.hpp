@@ -24,6 +24,7 @@ enum class error_kind : std::uint8_t {
   unauthenticated, // no valid credentials: get a (new) token
   forbidden,       // valid credentials, but not for this
   rate_limited,    // too many requests from this user; wait, then retry
+  stale_cursor,    // a cursor names a point the history does not hold: list again
 };
 
 // A stable lower-case name for logs, JSON and CLI output ("conflict", "corruption", ...).

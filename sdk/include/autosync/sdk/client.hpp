@@ -211,7 +211,7 @@ public:
   result<entry> undelete(const std::string& path);
 
   // --- changes ----------------------------------------------------------------------------
-  // With `cursor_hash` (a page's), fails `invalid` when the server's event at `cursor` is
+  // With `cursor_hash` (a page's), fails `stale_cursor` when the server's event at `cursor` is
   // another one now: its journal was restored from a backup, and what was seen up to the
   // cursor is not its history any more.
   result<change_page> changes(std::uint64_t cursor, std::uint32_t limit = 1000,
