@@ -241,7 +241,7 @@ status journal::impl::store_chunks(std::vector<write_item>& batch, rocksdb::Writ
 
 write_stats journal::stats() const noexcept {
   return {impl_->stat_syncs.load(), impl_->stat_items.load(), impl_->stat_bytes.load(),
-          impl_->stat_failed.load()};
+          impl_->stat_failed.load(), impl_->packs ? impl_->packs->direct_bytes() : 0};
 }
 
 status journal::impl::check_writable() const {

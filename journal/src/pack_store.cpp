@@ -329,6 +329,7 @@ status pack_store::write_at(const char* data, std::uint64_t len, std::uint64_t o
       broken_ = true;
       return io_error("writing pack", pack_path(dir_, current_pack_), errno);
     }
+    if (direct) direct_bytes_.fetch_add(static_cast<std::uint64_t>(n), std::memory_order_relaxed);
     data += n;
     len -= static_cast<std::uint64_t>(n);
     offset += static_cast<std::uint64_t>(n);

@@ -21,6 +21,7 @@
 
 #include <sys/uio.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <filesystem>
@@ -96,6 +97,8 @@ public:
   result<std::string> read(const pack_location& at) const;
 
   const std::filesystem::path& dir() const noexcept { return dir_; }
+  // Bytes written with O_DIRECT since open.
+  std::uint64_t direct_bytes() const noexcept { return direct_bytes_.load(std::memory_order_relaxed); }
 
   // Every pack file, in order.
   static std::vector<std::filesystem::path> list(const std::filesystem::path& dir);
@@ -126,6 +129,7 @@ private:
   std::uint32_t current_pack_ = 0;
   int current_fd_ = -1;
   int direct_fd_ = -1;  // the same pack opened with O_DIRECT; -1 where unsupported
+  std::atomic<std::uint64_t> direct_bytes_{0};
   // Page-aligned memory the records of a direct write are gathered into; kept between
   // appends (its pages stay resident, unlike the page cache's).
   std::unique_ptr<char, void (*)(void*)> staging_{nullptr, [](void* p) { std::free(p); }};

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <thread>
 #include <iterator>
@@ -263,7 +265,56 @@ std::pair<std::size_t, std::size_t> cached_pages(const std::filesystem::path& fi
   return {cached, resident.size()};
 }
 
+// Whether `dir`'s file system takes a direct (O_DIRECT) write of one aligned page.
+bool takes_direct_writes(const std::filesystem::path& dir) {
+  const auto probe = dir / "direct-probe";
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_DIRECT | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  const auto page = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  void* memory = nullptr;
+  BOOST_REQUIRE(::posix_memalign(&memory, page, page) == 0);
+  std::memset(memory, 'p', page);
+  const bool ok = ::pwrite(fd, memory, page, 0) == static_cast<ssize_t>(page);
+  std::free(memory);
+  ::close(fd);
+  std::filesystem::remove(probe);
+  return ok;
+}
+
 }  // namespace
+
+// Bulk appends go past the page cache where the file system allows it, and through the
+// cache where it does not; either way every byte reads back.
+BOOST_AUTO_TEST_CASE(bulk_appends_write_directly_where_the_file_system_allows) {
+  temp_dir dir;
+  const bool direct = takes_direct_writes(dir.path());
+  BOOST_TEST_MESSAGE("direct writes " << (direct ? "supported" : "not supported") << " here");
+  auto j = open_journal(journal_options(dir.path()));
+  std::vector<std::string> contents;
+  for (int i = 0; i < 4; ++i) {
+    contents.push_back(random_bytes((1 << 20) + 4096 * i + 13, 70 + i));
+    BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(contents.back()), contents.back()));
+  }
+  const auto written = j->stats().direct_bytes;
+  if (direct) {
+    // All but the partial pages at either end of each append.
+    BOOST_TEST(written > 4u * ((1u << 20) - 2 * 4096));
+  } else {
+    BOOST_TEST(written == 0u);
+  }
+  // Small chunks never go direct: they stay cached for the devices that fetch them next.
+  const std::string small = random_bytes(3000, 99);
+  BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(small), small));
+  BOOST_TEST(j->stats().direct_bytes == written);
+  contents.push_back(small);
+  j.reset();
+  auto reopened = open_journal(journal_options(dir.path()));
+  for (const auto& content : contents) {
+    auto got = reopened->get_chunk("alice", sha256(content));
+    BOOST_REQUIRE(got);
+    BOOST_TEST((*got == content));
+  }
+}
 
 BOOST_AUTO_TEST_CASE(chunk_bytes_leave_the_page_cache_once_synced) {
   temp_dir dir;

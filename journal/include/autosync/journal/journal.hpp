@@ -148,6 +148,9 @@ struct write_stats {
   std::uint64_t items = 0;          // appends, chunk puts and snapshots acknowledged
   std::uint64_t bytes = 0;          // key and value bytes written
   std::uint64_t failed_batches = 0;
+  // Chunk bytes written past the page cache (O_DIRECT; see docs/architecture.md); stays 0
+  // where the file system takes no direct writes and the cache takes them all.
+  std::uint64_t direct_bytes = 0;
 };
 
 class journal {
