@@ -465,6 +465,31 @@ BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, held_sn
   BOOST_REQUIRE(eventually([&] { return directory.live_users() <= 1u; }));
 }
 
+// At shutdown a large user's last snapshot is encoded on the snapshot thread too, and the
+// directory waits for it: the next start loads it instead of replaying the tail.
+BOOST_FIXTURE_TEST_CASE(shutting_down_waits_for_a_large_users_last_snapshot,
+                        held_snapshot_fixture) {
+  auto directory = std::make_unique<user_directory>(*single, gated, options);
+  std::future<void> stopping;
+  // Released before anything waits for the directory, even when a check below fails.
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  outcomes three;
+  for (int i = 0; i < 3; ++i) {
+    directory->send("large", commit("/l" + std::to_string(i), "op-l" + std::to_string(i)),
+                    three.track());
+  }
+  three.wait();
+  BOOST_REQUIRE(three.applied() == 3u);
+  stopping = std::async(std::launch::async, [&] { directory.reset(); });
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  BOOST_TEST((stopping.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout));
+  gated.release();
+  BOOST_REQUIRE(stopping.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  auto seqs = j->snapshot_seqs("large");
+  BOOST_REQUIRE(seqs);
+  BOOST_TEST((std::find(seqs->begin(), seqs->end(), 3u) != seqs->end()));
+}
+
 BOOST_FIXTURE_TEST_CASE(a_users_waiting_commands_share_one_append_and_reads_wait_for_them,
                         fixture) {
   upload("batched");
