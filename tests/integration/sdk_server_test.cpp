@@ -10,6 +10,7 @@
 #include <csignal>
 #include <chrono>
 #include <fstream>
+#include <future>
 #include <limits>
 #include <thread>
 
@@ -204,6 +205,61 @@ BOOST_FIXTURE_TEST_CASE(a_subscription_delivers_another_devices_change_within_a_
   for (int i = 0; i < 20; ++i) BOOST_REQUIRE(writer->put_bytes("n", "/n" + std::to_string(i)));
   BOOST_REQUIRE(watcher->wait_for_changes(std::chrono::seconds(5), [&] { return seen.size() >= 21; }));
   for (std::size_t i = 1; i < seen.size(); ++i) BOOST_TEST(seen[i].seq > seen[i - 1].seq);
+}
+
+// A listener that stops taking changes while more than 10,000 arrive is ended by the server
+// (it holds at most that many for one); the SDK subscribes again from the last change it
+// delivered, and the subscriber sees every change once, in order.
+BOOST_FIXTURE_TEST_CASE(a_subscriber_that_fell_10000_changes_behind_misses_none, fixture) {
+  auto alice = connect("alice", "desktop");
+  BOOST_REQUIRE(alice->put_bytes("x", "/behind/seed"));  // the folder too: one change each below
+  const auto from = alice->current_cursor();
+  BOOST_REQUIRE(from);
+  constexpr std::size_t count = 12000;
+  // The watcher's own thread: its event loop runs only while that thread waits in the
+  // SDK, so while it sleeps nothing is taken off the connection.
+  std::promise<void> subscribed, committed;
+  std::vector<std::uint64_t> seqs;
+  std::string failure;
+  std::thread watcher([&] {
+    sdk::connect_options o;
+    o.server = server.address();
+    o.token = test::token_for("alice");
+    o.device_id = "laptop";
+    auto c = sdk::client::connect(o);
+    if (!c) {
+      failure = "connect: " + c.err().to_string();
+      subscribed.set_value();
+      return;
+    }
+    auto& client = **c;
+    auto s = client.subscribe(*from, [&](const sdk::change& ch) { seqs.push_back(ch.seq); });
+    if (!s) failure = "subscribe: " + s.err().to_string();
+    subscribed.set_value();
+    if (!s) return;
+    committed.get_future().wait();
+    auto waited = client.wait_for_changes(std::chrono::seconds(120),
+                                          [&] { return seqs.size() >= count; });
+    if (!waited) failure = "wait: " + waited.err().to_string();
+  });
+  subscribed.get_future().wait();
+  std::vector<sdk::client::commit_request> requests;
+  const auto plan = sdk::plan_bytes("x");
+  for (std::size_t i = 0; i < count; ++i) requests.push_back({"/behind/f" + std::to_string(i), plan, 0, 0, {}});
+  const auto answers = alice->commit_many(requests);
+  committed.set_value();
+  watcher.join();
+  BOOST_REQUIRE_MESSAGE(failure.empty(), failure);
+  std::size_t failed = 0;
+  for (const auto& a : answers) failed += a ? 0 : 1;
+  BOOST_REQUIRE(failed == 0u);
+  BOOST_REQUIRE_EQUAL(seqs.size(), count);
+  for (std::size_t i = 0; i < count; ++i) {
+    if (seqs[i] != *from + 1 + i) {
+      BOOST_TEST(seqs[i] == *from + 1 + i, "change " << i);
+      break;
+    }
+  }
 }
 
 // A cursor past the user's newest change is a client's bug (or another server's cursor).
