@@ -11,11 +11,12 @@ namespace {
 
 class buffered_stream final : public kj::AsyncIoStream {
 public:
-  explicit buffered_stream(kj::Own<kj::AsyncIoStream> inner)
-      : inner_(kj::mv(inner)), buffer_(kj::heapArray<kj::byte>(64 * 1024)) {}
+  buffered_stream(kj::Own<kj::AsyncIoStream> inner, bool gather_writes)
+      : inner_(kj::mv(inner)), buffer_(kj::heapArray<kj::byte>(64 * 1024)),
+        gather_(gather_writes) {}
 
-  // Held bytes still go out if the socket takes them at once (kj writes within the call);
-  // the connection is going away, so nothing waits for the rest.
+  // Held bytes still go out if the connection takes them at once (kj writes to a plain
+  // socket within the call); it is going away, so nothing waits for the rest.
   ~buffered_stream() noexcept(false) {
     if (sending_ || held_.size() == 0 || failed_ != nullptr) return;
     kj::runCatchingExceptions([&] { auto ignored = inner_->write(held_.begin(), held_.size()); });
@@ -55,6 +56,7 @@ public:
   // more in one turn of the loop: each was a system call of its own, on both ends. A
   // large write (a chunk) is not copied: it goes out with what is held, in one writev.
   kj::Promise<void> write(const void* data, size_t size) override {
+    if (!gather_) return inner_->write(data, size);
     const auto* bytes = static_cast<const kj::byte*>(data);
     if (hold(kj::arrayPtr(bytes, size))) return kj::READY_NOW;
     return sent().then([this, bytes, size] {
@@ -63,6 +65,7 @@ public:
     });
   }
   kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
+    if (!gather_) return inner_->write(pieces);
     size_t size = 0;
     for (auto& p : pieces) size += p.size();
     if (size <= small_write_max && held_.size() + size <= held_max && failed_ == nullptr) {
@@ -121,7 +124,13 @@ private:
     for (auto& p : pieces) out.add(p);
     auto all = out.finish();
     auto ptrs = all.asPtr();
-    return inner_->write(ptrs).attach(kj::mv(all), kj::mv(held));
+    // A failure here fails every later write too: the stream's bytes are no longer whole.
+    return kj::evalNow([&] { return inner_->write(ptrs); })
+        .attach(kj::mv(all), kj::mv(held))
+        .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+          failed_ = kj::cp(e);
+          return kj::mv(e);
+        });
   }
 
   void schedule_flush() {
@@ -171,6 +180,7 @@ private:
 
   kj::Own<kj::AsyncIoStream> inner_;
   kj::Array<kj::byte> buffer_;
+  const bool gather_;
   size_t begin_ = 0;  // bytes read from the connection and not yet handed out
   size_t end_ = 0;
 
@@ -186,8 +196,8 @@ private:
 
 }  // namespace
 
-kj::Own<kj::AsyncIoStream> buffered(kj::Own<kj::AsyncIoStream> stream) {
-  return kj::heap<buffered_stream>(kj::mv(stream));
+kj::Own<kj::AsyncIoStream> buffered(kj::Own<kj::AsyncIoStream> stream, bool gather_writes) {
+  return kj::heap<buffered_stream>(kj::mv(stream), gather_writes);
 }
 
 }  // namespace autosync::schema

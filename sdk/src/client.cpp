@@ -186,7 +186,7 @@ status client::impl::connect_once() {
       stream = wait(tls->wrapClient(kj::mv(stream), name));
     }
     auto l = kj::heap<link>();
-    l->stream = schema::buffered(kj::mv(stream));
+    l->stream = schema::buffered(kj::mv(stream), /*gather_writes=*/true);
     capnp::ReaderOptions reader;
     reader.traversalLimitInWords = reply_words_max;
     l->network = kj::heap<capnp::TwoPartyVatNetwork>(*l->stream, capnp::rpc::twoparty::Side::CLIENT,
@@ -292,6 +292,7 @@ result<std::unique_ptr<client>> client::connect(connect_options options) {
     i->sleep_ms(100u << tries);
     connected = i->connect_once();
   }
+  i->settle();
   if (!connected) return connected.err();
   return std::unique_ptr<client>(new client(std::move(i)));
 }
@@ -466,6 +467,7 @@ void client::unsubscribe() {
   impl_->on_change = nullptr;
   impl_->subscription = nullptr;
   impl_->subscription_ended.reset();
+  impl_->settle();  // the release of the subscription leaves now: the server stops pushing
 }
 
 status client::wait_for_changes(std::chrono::milliseconds timeout,

@@ -81,7 +81,19 @@ struct client::impl {
   status resubscribe();
   void drop_connection() { conn = nullptr; subscription = nullptr; }
   kj::Timer& timer() { return io.provider->getTimer(); }
-  void sleep_ms(std::uint32_t ms) { timer().afterDelay(ms * kj::MILLISECONDS).wait(io.waitScope); }
+  void sleep_ms(std::uint32_t ms) {
+    timer().afterDelay(ms * kj::MILLISECONDS).wait(io.waitScope);
+    settle();
+  }
+
+  // The connection gathers small writes until the event loop goes idle (schema::buffered),
+  // and this loop runs only while the caller waits in the SDK: before going back to the
+  // caller, what it holds (the Finish of the call just answered, answers to the server's
+  // listener calls) goes out, instead of whenever the caller next makes a call.
+  void settle() {
+    auto ignored = kj::runCatchingExceptions([&] { io.waitScope.poll(); });
+    (void)ignored;
+  }
 
   // Runs `attempt` (which sends one call on the session and waits for it) until it
   // succeeds, fails for good, or the retries are spent; reconnecting when needed.
@@ -141,6 +153,7 @@ result<T> client::impl::call(const std::function<result<T>(rpc::Session::Client&
                                     std::string(e->getDescription().cStr()) + ")"),
                           true, true, 0};
     }
+    settle();
     if (outcome) return std::move(*outcome);
     if (!failed->retry) return failed->err;
     last = failed->err;

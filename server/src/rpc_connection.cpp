@@ -13,7 +13,7 @@ std::size_t words_of(std::size_t bytes) { return bytes / sizeof(capnp::word); }
 
 rpc_connection::rpc_connection(kj::Own<kj::AsyncIoStream> stream,
                                capnp::Capability::Client bootstrap, const rpc_limits& limits)
-    : stream_(schema::buffered(kj::mv(stream))) {
+    : stream_(schema::buffered(kj::mv(stream), /*gather_writes=*/false)) {
   capnp::ReaderOptions reader;
   // Refuses a larger message as soon as its header is read, before its body.
   reader.traversalLimitInWords = words_of(limits.message_bytes_max);

@@ -41,7 +41,7 @@ private:
 BOOST_AUTO_TEST_CASE(bytes_come_out_as_written_whatever_the_read_sizes) {
   auto io = kj::setupAsyncIo();
   auto pipe = io.provider->newTwoWayPipe();
-  auto reader = autosync::schema::buffered(kj::mv(pipe.ends[1]));
+  auto reader = autosync::schema::buffered(kj::mv(pipe.ends[1]), false);
   std::mt19937 rng(7);
   std::string sent(300 * 1024, '\0');
   for (auto& c : sent) c = static_cast<char>(rng());
@@ -70,7 +70,7 @@ BOOST_AUTO_TEST_CASE(pipelined_messages_take_one_read_of_the_connection) {
   auto pipe = io.provider->newTwoWayPipe();
   int reads = 0;
   auto reader =
-      autosync::schema::buffered(kj::heap<counting_stream>(kj::mv(pipe.ends[1]), reads));
+      autosync::schema::buffered(kj::heap<counting_stream>(kj::mv(pipe.ends[1]), reads), false);
   constexpr int messages = 10;
   for (int i = 0; i < messages; ++i) {
     capnp::MallocMessageBuilder m;
@@ -150,7 +150,7 @@ BOOST_AUTO_TEST_CASE(small_writes_of_one_turn_leave_in_one_write) {
   int writes = 0;
   bool fail = false;
   auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
   std::string sent;
   for (int i = 0; i < 10; ++i) {
     const auto piece = pattern(100 + i, static_cast<char>('a' + i));
@@ -169,7 +169,7 @@ BOOST_AUTO_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle) {
   int writes = 0;
   bool fail = false;
   auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
   const auto first = pattern(300, 'x');
   const auto second = pattern(200, 'y');
   writer->write(first.data(), first.size()).wait(io.waitScope);
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order) {
   int writes = 0;
   bool fail = false;
   auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
   // The large write outgrows the socket's buffer: the other end reads meanwhile.
   std::string got;
   auto buffer = kj::heapArray<char>(4096);
@@ -211,7 +211,7 @@ BOOST_AUTO_TEST_CASE(a_failed_send_fails_the_next_write) {
   int writes = 0;
   bool fail = false;
   auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail));
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
   const auto piece = pattern(100, 'f');
   writer->write(piece.data(), piece.size()).wait(io.waitScope);
   fail = true;
@@ -220,30 +220,68 @@ BOOST_AUTO_TEST_CASE(a_failed_send_fails_the_next_write) {
   BOOST_CHECK_THROW(next.wait(io.waitScope), kj::Exception);
 }
 
-BOOST_AUTO_TEST_CASE(writes_wait_for_a_full_socket_instead_of_gathering_without_bound) {
+BOOST_AUTO_TEST_CASE(a_failed_large_write_fails_the_next_write) {
   auto io = kj::setupAsyncIo();
   auto pipe = io.provider->newTwoWayPipe();
-  auto writer = autosync::schema::buffered(kj::mv(pipe.ends[0]));
-  const auto piece = pattern(1000, 'w');
-  // Nobody reads: the socket fills, then at most 64 KiB more is gathered, and a write waits.
-  size_t accepted = 0;
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+  const auto large = pattern(100 * 1024, 'L');
+  fail = true;
+  BOOST_CHECK_THROW(writer->write(large.data(), large.size()).wait(io.waitScope), kj::Exception);
+  fail = false;
+  // Not accepted (and then lost or sent after a broken message): refused.
+  const auto small = pattern(10, 's');
+  BOOST_CHECK_THROW(writer->write(small.data(), small.size()).wait(io.waitScope), kj::Exception);
+}
+
+BOOST_AUTO_TEST_CASE(without_gathering_every_write_reaches_the_connection_at_once) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;
+  auto writer = autosync::schema::buffered(
+      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), false);
+  const auto piece = pattern(100, 'p');
+  for (int i = 0; i < 3; ++i) writer->write(piece.data(), piece.size()).wait(io.waitScope);
+  BOOST_TEST(writes == 3);
+}
+
+// Nobody reads: a send sticks on the full socket, up to 64 KiB more is held meanwhile, and
+// then a write waits. Once the other end reads, everything arrives whole and in order,
+// the held bytes before the waiting write, and a large write after them.
+BOOST_AUTO_TEST_CASE(while_a_send_is_stuck_writes_are_held_then_wait_and_keep_their_order) {
+  auto io = kj::setupAsyncIo();
+  auto pipe = io.provider->newTwoWayPipe();
+  auto writer = autosync::schema::buffered(kj::mv(pipe.ends[0]), true);
+  std::vector<std::string> pieces;
+  std::string sent;
   kj::Maybe<kj::Promise<void>> waiting;
-  for (; accepted < 64 * 1024 * 1024; accepted += piece.size()) {
-    auto done = writer->write(piece.data(), piece.size());
-    if (!done.poll(io.waitScope)) {
+  for (int i = 0; i < 64 * 1024 && waiting == nullptr; ++i) {
+    pieces.push_back(pattern(1000, static_cast<char>(i % 251)) + std::to_string(i));
+    auto done = writer->write(pieces.back().data(), pieces.back().size());
+    sent += pieces.back();
+    io.waitScope.poll();  // the loop goes idle: what is held is sent
+    if (done.poll(io.waitScope)) {
+      done.wait(io.waitScope);
+    } else {
       waiting = kj::mv(done);
-      break;
     }
-    done.wait(io.waitScope);
   }
   BOOST_REQUIRE(waiting != nullptr);
-  BOOST_TEST(accepted < 64u * 1024 * 1024);
   std::string got;
   auto buffer = kj::heapArray<char>(64 * 1024);
   auto reading = drain(*pipe.ends[1], got, buffer).eagerlyEvaluate(nullptr);
-  KJ_ASSERT_NONNULL(waiting).wait(io.waitScope);  // the other end reads: it completes
-  accepted += piece.size();
+  KJ_ASSERT_NONNULL(waiting).wait(io.waitScope);
+  const auto large = pattern(300 * 1024, 'L');
+  writer->write(large.data(), large.size()).wait(io.waitScope);
+  sent += large;
+  const auto last = pattern(70, 't');
+  writer->write(last.data(), last.size()).wait(io.waitScope);
+  sent += last;
   writer->shutdownWrite();
   reading.wait(io.waitScope);
-  BOOST_TEST(got.size() == accepted);
+  BOOST_TEST(got.size() == sent.size());
+  BOOST_TEST((got == sent));
 }
