@@ -7,7 +7,6 @@ find_package(RocksDB CONFIG REQUIRED)
 find_package(Boost 1.74 REQUIRED COMPONENTS unit_test_framework)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json 3 REQUIRED)
-find_package(spdlog CONFIG REQUIRED)
 
 # ISA-L (Intel's storage library) computes the pack records' CRC-32, the same checksum as
 # zlib's, at about 55 GB/s against zlib's 4 (folding with carry-less multiplies).

@@ -8,7 +8,7 @@ packages=(
   capnproto libcapnp-dev
   libcaf-dev
   librocksdb-dev libgflags-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev
-  libssl-dev openssl libisal-dev libjwt-dev libspdlog-dev libjemalloc-dev libutf8proc-dev
+  libssl-dev openssl libisal-dev libjwt-dev libjemalloc-dev libutf8proc-dev
   libboost-dev libboost-test-dev libcli11-dev nlohmann-json3-dev
 )
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -38,6 +39,19 @@ public:
   server_process& operator=(const server_process&) = delete;
 
   std::filesystem::path secret_file() const { return dir_ / "jwt.secret"; }
+
+  // The server's audit log once `done` holds for it (lines are written by a thread of the
+  // log's own, a moment after the call that made them), or as it is after 10 s.
+  template <class Done>
+  std::string audit_log_when(Done done) const {
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    for (;;) {
+      std::ifstream in(data_dir() / "audit.log");
+      std::string text{std::istreambuf_iterator<char>(in), {}};
+      if (done(text) || std::chrono::steady_clock::now() > until) return text;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
   std::filesystem::path data_dir() const { return dir_ / "data"; }
   const std::string& address() const { return address_; }
   pid_t pid() const { return pid_; }

@@ -10,10 +10,6 @@
 
 #include "autosync/base/error.hpp"
 
-namespace spdlog {
-class logger;
-}
-
 namespace autosync::server {
 
 struct audit_record {
@@ -25,18 +21,31 @@ struct audit_record {
   std::string detail;        // why it failed, what changed
 };
 
+// Lines are written by a thread of the log's own, in the order they were given: the
+// callers are the RPC loop (logins) and the user actors (deletes, restores), which must
+// never wait for a disk (a write into the page cache can sleep for as long as the kernel
+// throttles dirty pages, and a full pipe or a stuck network file system for ever).
 class audit_log {
 public:
-  // Appends to `file` (created if missing). Every record is flushed as it is written.
+  // Appends to `file` (created if missing).
   static result<std::unique_ptr<audit_log>> open(const std::filesystem::path& file);
+  // Writes every line given before, then closes.
   ~audit_log();
+  audit_log(const audit_log&) = delete;
+  audit_log& operator=(const audit_log&) = delete;
 
-  // Thread safe.
+  // Queues the record's line and returns; waits only while 65,536 lines are queued
+  // (the file takes nothing for that long: the callers slow down rather than the memory
+  // grow without bound). Thread safe.
   void write(const audit_record& record);
+  // Returns once every line given before is written (or failed: see stderr).
+  void flush();
+
+  struct impl;
 
 private:
-  explicit audit_log(std::shared_ptr<spdlog::logger> logger) : logger_(std::move(logger)) {}
-  std::shared_ptr<spdlog::logger> logger_;
+  explicit audit_log(std::unique_ptr<impl> impl);
+  std::unique_ptr<impl> impl_;
 };
 
 }  // namespace autosync::server
