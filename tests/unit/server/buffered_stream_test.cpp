@@ -136,6 +136,24 @@ kj::Promise<void> drain(kj::AsyncIoStream& from, std::string& got, kj::Array<cha
   });
 }
 
+// A writer over one end of a pipe, counting the writes that reach it.
+struct counted_writer {
+  explicit counted_writer(bool gather)
+      : writer(autosync::schema::buffered(
+            kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), gather)) {}
+  kj::AsyncIoContext io = kj::setupAsyncIo();
+  kj::TwoWayPipe pipe = io.provider->newTwoWayPipe();
+  int writes = 0;
+  bool fail = false;  // writes fail while set
+  kj::Own<kj::AsyncIoStream> writer;
+};
+struct gathering : counted_writer {
+  gathering() : counted_writer(true) {}
+};
+struct passing_through : counted_writer {
+  passing_through() : counted_writer(false) {}
+};
+
 std::string pattern(size_t size, char seed) {
   std::string s(size, '\0');
   for (size_t i = 0; i < size; ++i) s[i] = static_cast<char>(seed + i % 61);
@@ -144,13 +162,7 @@ std::string pattern(size_t size, char seed) {
 
 }  // namespace
 
-BOOST_AUTO_TEST_CASE(small_writes_of_one_turn_leave_in_one_write) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+BOOST_FIXTURE_TEST_CASE(small_writes_of_one_turn_leave_in_one_write, gathering) {
   std::string sent;
   for (int i = 0; i < 10; ++i) {
     const auto piece = pattern(100 + i, static_cast<char>('a' + i));
@@ -163,13 +175,7 @@ BOOST_AUTO_TEST_CASE(small_writes_of_one_turn_leave_in_one_write) {
   BOOST_TEST(writes == 1);
 }
 
-BOOST_AUTO_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+BOOST_FIXTURE_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle, gathering) {
   const auto first = pattern(300, 'x');
   const auto second = pattern(200, 'y');
   writer->write(first.data(), first.size()).wait(io.waitScope);
@@ -181,13 +187,7 @@ BOOST_AUTO_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle) {
   BOOST_TEST(writes == 1);
 }
 
-BOOST_AUTO_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+BOOST_FIXTURE_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order, gathering) {
   // The large write outgrows the socket's buffer: the other end reads meanwhile.
   std::string got;
   auto buffer = kj::heapArray<char>(4096);
@@ -205,13 +205,7 @@ BOOST_AUTO_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order) {
   BOOST_TEST(writes == 2);  // the small one went with the large one
 }
 
-BOOST_AUTO_TEST_CASE(a_failed_send_fails_the_next_write) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+BOOST_FIXTURE_TEST_CASE(a_failed_send_fails_the_next_write, gathering) {
   const auto piece = pattern(100, 'f');
   writer->write(piece.data(), piece.size()).wait(io.waitScope);
   fail = true;
@@ -220,13 +214,7 @@ BOOST_AUTO_TEST_CASE(a_failed_send_fails_the_next_write) {
   BOOST_CHECK_THROW(next.wait(io.waitScope), kj::Exception);
 }
 
-BOOST_AUTO_TEST_CASE(a_failed_large_write_fails_the_next_write) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), true);
+BOOST_FIXTURE_TEST_CASE(a_failed_large_write_fails_the_next_write, gathering) {
   const auto large = pattern(100 * 1024, 'L');
   fail = true;
   BOOST_CHECK_THROW(writer->write(large.data(), large.size()).wait(io.waitScope), kj::Exception);
@@ -236,13 +224,8 @@ BOOST_AUTO_TEST_CASE(a_failed_large_write_fails_the_next_write) {
   BOOST_CHECK_THROW(writer->write(small.data(), small.size()).wait(io.waitScope), kj::Exception);
 }
 
-BOOST_AUTO_TEST_CASE(without_gathering_every_write_reaches_the_connection_at_once) {
-  auto io = kj::setupAsyncIo();
-  auto pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;
-  auto writer = autosync::schema::buffered(
-      kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), false);
+BOOST_FIXTURE_TEST_CASE(without_gathering_every_write_reaches_the_connection_at_once,
+                        passing_through) {
   const auto piece = pattern(100, 'p');
   for (int i = 0; i < 3; ++i) writer->write(piece.data(), piece.size()).wait(io.waitScope);
   BOOST_TEST(writes == 3);
