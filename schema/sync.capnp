@@ -147,10 +147,11 @@ interface Session {
   # With chunks, for files.
 
   list @5 (path :Text, recursive :Bool, atSeq :UInt64, atTimeUs :Int64)
-       -> (entries :List(Entry), seq :UInt64, failure :Failure);
+       -> (entries :List(Entry), seq :UInt64, failure :Failure, seqHash :Data);
   # The folder's children (everything below it when `recursive`), by path, without chunks.
   # As of sequence number `atSeq` or time `atTimeUs` when one of them is set (a
-  # point-in-time view), else now. `seq` is the point listed.
+  # point-in-time view), else now. `seq` is the point listed, a cursor for `changes`, and
+  # `seqHash` the hash of the event there (empty for 0), to pass with it as `cursorHash`.
 
   delete @6 (path :Text, baseRevision :UInt64, operationId :Text) -> (seq :UInt64, failure :Failure);
   # A file, or a folder with everything below. Deleted files stay restorable until retention.

@@ -340,6 +340,7 @@ result<client::listing> client::list_with_cursor(const std::string& path,
     listing out;
     for (auto e : reply.getEntries()) out.entries.push_back(entry_from(e));
     out.seq = reply.getSeq();
+    out.seq_hash = digest_from(reply.getSeqHash());  // zero when the server sent none
     return out;
   });
 }

@@ -420,7 +420,8 @@ status folder_sync::impl::list_remote() {
   }
   state.remote = std::move(tree);
   state.cursor = listed->seq;
-  learn_cursor_hash();
+  state.cursor_hash = listed->seq_hash;
+  if (state.cursor_hash.is_zero()) learn_cursor_hash();  // a server that does not send it
   state.remote_listed = true;
   return status::ok();
 }

@@ -490,18 +490,23 @@ kj::Promise<void> session_impl::list(ListContext context) {
     auto p = context.getParams();
     std::string path = text_of(p.getPath());
     const bool recursive = p.getRecursive();
-    using listing = std::pair<std::vector<entry_copy>, std::uint64_t>;
+    struct listing {
+      std::vector<entry_copy> entries;
+      std::uint64_t seq = 0;
+      sha256_digest seq_hash;  // of the event at seq
+    };
     auto fill = [context](result<listing> l) mutable {
       auto results = context.getResults();
       if (!l) return to_wire(l.err(), results.initFailure());
-      auto out = results.initEntries(static_cast<unsigned>(l->first.size()));
-      for (unsigned i = 0; i < out.size(); ++i) to_wire(l->first[i], out[i], false);
-      results.setSeq(l->second);
+      auto out = results.initEntries(static_cast<unsigned>(l->entries.size()));
+      for (unsigned i = 0; i < out.size(); ++i) to_wire(l->entries[i], out[i], false);
+      results.setSeq(l->seq);
+      if (l->seq != 0) results.setSeqHash(bytes_of(l->seq_hash));
     };
     auto listed = [path, recursive](const actors::namespace_state& state) -> result<listing> {
       auto entries = list_of(state, path, recursive);
       if (!entries) return entries.err();
-      return listing{std::move(entries).value(), state.last_seq()};
+      return listing{std::move(entries).value(), state.last_seq(), state.last_hash()};
     };
     if (p.getAtSeq() == 0 && p.getAtTimeUs() == 0) {
       return read_state<listing>(listed).then(kj::mv(fill));

@@ -264,6 +264,32 @@ BOOST_FIXTURE_TEST_CASE(a_subscriber_that_fell_10000_changes_behind_misses_none,
   }
 }
 
+// A listing gives, with its point, the hash of the event there: the one the change feed
+// names that point by, so a sync that starts from a listing can tell a restored server
+// without a second call.
+BOOST_FIXTURE_TEST_CASE(a_listing_names_its_point_by_the_hash_the_feed_gives, fixture) {
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("a", "/h/a"));
+  BOOST_REQUIRE(alice->put_bytes("b", "/h/b"));
+  auto now = alice->list_with_cursor("/", {});
+  BOOST_REQUIRE(now);
+  BOOST_REQUIRE(now->seq >= 2u);
+  BOOST_TEST(!now->seq_hash.is_zero());
+  auto page = alice->changes(now->seq - 1, 1);
+  BOOST_REQUIRE(page);
+  BOOST_REQUIRE(page->cursor == now->seq);
+  BOOST_TEST((page->cursor_hash == now->seq_hash));
+  // A past point's too.
+  auto then = alice->list_with_cursor("/", {false, now->seq - 1, 0});
+  BOOST_REQUIRE(then);
+  BOOST_REQUIRE(then->seq == now->seq - 1);
+  auto before = alice->changes(now->seq - 2, 1);
+  BOOST_REQUIRE(before);
+  BOOST_TEST((before->cursor_hash == then->seq_hash));
+  // The feed takes it as the cursor's name.
+  BOOST_TEST(alice->changes(now->seq, 10, now->seq_hash).has_value());
+}
+
 // A cursor past the user's newest change is a client's bug (or another server's cursor).
 // 2^64-1 wrapped round to every change, and a subscription one past the head waited for
 // changes that never came: both are refused, saying how to get a good one.

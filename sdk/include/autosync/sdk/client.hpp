@@ -198,6 +198,7 @@ public:
   struct listing {
     std::vector<entry> entries;
     std::uint64_t seq = 0;
+    sha256_digest seq_hash;  // of the event at `seq`: changes(seq, ..., seq_hash) (zero for 0)
   };
   result<listing> list_with_cursor(const std::string& path, const list_options& options);
   // The user's newest sequence number: changes() from it reports only what comes next.
