@@ -222,7 +222,12 @@ status client::impl::connect_once() {
     // The subscription is the listener's business: if the server refuses to resume it (a
     // cursor a restored server never reached, an expired token), the connection still
     // serves the caller's own calls, and wait_for_changes reports why it ended.
-    auto s = subscribe_now();
+    status s = status::ok();
+    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { s = subscribe_now(); })) {
+      // The connection broke meanwhile: a retry's business, not an exception's.
+      return error(error_kind::unavailable, "connection to " + options.server + " lost (" +
+                                                std::string(e->getDescription().cStr()) + ")");
+    }
     if (!s && s.err().kind() == error_kind::unavailable) return s;
     if (!s) subscription_ended = s.err();
   }
@@ -482,6 +487,7 @@ status client::wait_for_changes(std::chrono::milliseconds timeout,
       impl_->subscription = nullptr;
       if (why.kind() != error_kind::overloaded || !impl_->on_change) {
         impl_->on_change = nullptr;
+        impl_->settle();  // the ended subscription's release leaves now
         return why;  // a new token is needed: the caller's to get
       }
       // Fell behind: take up again from the last change delivered.

@@ -128,6 +128,7 @@ void check(const Results& r) {
 
 template <class T>
 result<T> client::impl::call(const std::function<result<T>(rpc::Session::Client&)>& attempt) {
+  KJ_DEFER(settle());  // whichever way it returns
   std::optional<error> last;
   for (int tries = 0; tries <= options.retries_max; ++tries) {
     if (tries > 0) sleep_ms(std::min<std::uint32_t>(2000, 50u << std::min(tries, 5)));
@@ -153,7 +154,6 @@ result<T> client::impl::call(const std::function<result<T>(rpc::Session::Client&
                                     std::string(e->getDescription().cStr()) + ")"),
                           true, true, 0};
     }
-    settle();
     if (outcome) return std::move(*outcome);
     if (!failed->retry) return failed->err;
     last = failed->err;

@@ -61,7 +61,8 @@ struct audit_log::impl {
       std::deque<std::string> batch;
       batch.swap(queue);
       lock.unlock();
-      std::string bytes;
+      // After a failed write, the line cut short ends here: the next one starts whole.
+      std::string bytes = torn ? "\n" : "";
       for (const auto& line : batch) bytes += line;
       write_all(bytes);
       lock.lock();
@@ -78,11 +79,13 @@ struct audit_log::impl {
       if (n <= 0) {
         // Nobody to answer: say it where operators look, and go on with the next lines.
         std::fprintf(stderr, "autosyncd: cannot write the audit log %s: %s; check the disk\n",
-                     file.c_str(), std::strerror(errno));
+                     file.c_str(), n < 0 ? std::strerror(errno) : "nothing written");
+        if (done > 0) torn = bytes[done - 1] != '\n';
         return;
       }
       done += static_cast<std::size_t>(n);
     }
+    torn = false;
   }
 
   const int fd;
@@ -94,10 +97,13 @@ struct audit_log::impl {
   std::uint64_t given = 0;    // lines queued so far
   std::uint64_t written = 0;  // of those, lines written (or failed)
   bool stopping = false;
+  bool torn = false;  // the last write stopped inside a line (writer thread only)
   std::thread writer;
 };
 
 result<std::unique_ptr<audit_log>> audit_log::open(const std::filesystem::path& file) {
+  std::error_code ec;
+  if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path(), ec);
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) {
     return error(error_kind::unavailable, "cannot open the audit log " + file.string() + ": " +

@@ -286,7 +286,11 @@ int main(int argc, char** argv) {
   print_welcome(f, (*node)->address(), dev, options.tls_cert_file.has_value());
   int received = 0;
   sigwait(&stop_signals, &received);
-  std::cout << "autosyncd: stopping (signal " << received << "): finishing writes" << std::endl;
+  // A second signal stops the process at once: a clean stop that cannot finish (a log on a
+  // stuck file system) must not leave it needing SIGKILL.
+  pthread_sigmask(SIG_UNBLOCK, &stop_signals, nullptr);
+  std::cout << "autosyncd: stopping (signal " << received << "): finishing writes (a second "
+            << "signal stops at once)" << std::endl;
   node->reset();
   std::cout << "autosyncd: stopped cleanly" << std::endl;
   return 0;

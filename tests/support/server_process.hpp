@@ -48,6 +48,7 @@ public:
     for (;;) {
       std::ifstream in(data_dir() / "audit.log");
       std::string text{std::istreambuf_iterator<char>(in), {}};
+      text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);  // whole lines
       if (done(text) || std::chrono::steady_clock::now() > until) return text;
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

@@ -27,7 +27,7 @@ struct audit_record {
 // throttles dirty pages, and a full pipe or a stuck network file system for ever).
 class audit_log {
 public:
-  // Appends to `file` (created if missing).
+  // Appends to `file` (created, with its folder, if missing).
   static result<std::unique_ptr<audit_log>> open(const std::filesystem::path& file);
   // Writes every line given before, then closes.
   ~audit_log();
