@@ -113,15 +113,34 @@ status check_content(const file_content& content) {
 // The chunks of `content` the store lacks, as a refusal; nothing when all are there. A
 // chunk stored with another size than the content says is refused too: sizes are what
 // quotas count and what downloads expect. REQUIRES: check_content(content).
-std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has) {
+//
+// The store is not asked about the chunks of `held`, content a revision in the state
+// refers to: a reclaim keeps every chunk a revision refers to, so they are there, with
+// the sizes `held` gives. An edit of a large file then asks for its few new chunks, not
+// its thousands (each a lookup in the chunk index, on the user actors' thread).
+std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has,
+                                      const file_content* held = nullptr) {
+  std::vector<std::pair<sha256_digest, std::uint64_t>> known;  // sorted by hash
+  if (held != nullptr) {
+    known.reserve(held->chunks.size());
+    for (const auto& c : held->chunks) known.emplace_back(c.hash, c.size);
+    std::sort(known.begin(), known.end());
+  }
   std::vector<sha256_digest> ids;
   std::vector<std::uint64_t> claimed;
   std::set<sha256_digest> seen;
   for (const auto& c : content.chunks) {
-    if (seen.insert(c.hash).second) {
-      ids.push_back(c.hash);
-      claimed.push_back(c.size);
+    if (!seen.insert(c.hash).second) continue;
+    auto k = std::lower_bound(known.begin(), known.end(), c.hash,
+                              [](const auto& entry, const sha256_digest& h) { return entry.first < h; });
+    if (k != known.end() && k->first == c.hash) {
+      if (k->second == c.size) continue;
+      return refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is " +
+                                             std::to_string(k->second) + " bytes, not " +
+                                             std::to_string(c.size) + " as the content says");
     }
+    ids.push_back(c.hash);
+    claimed.push_back(c.size);
   }
   if (ids.empty()) return std::nullopt;
   const auto stored = has(ids);
@@ -173,7 +192,9 @@ decide_result decide_commit(const namespace_state& state, const command& cmd,
   }
   const std::uint64_t old_size = existing != nullptr ? existing->content.size : 0;
   if (auto r = over_quota(state, old_size, commit.content.size)) return std::move(*r);
-  if (auto r = missing_chunks(commit.content, has)) return std::move(*r);
+  if (auto r = missing_chunks(commit.content, has, existing != nullptr ? &existing->content : nullptr)) {
+    return std::move(*r);
+  }
   event_list events(state, cmd);
   std::string path;
   node_id id = 0;
@@ -279,8 +300,7 @@ decide_result decide_folder(const namespace_state& state, const command& cmd,
 }
 
 decide_result decide_restore(const namespace_state& state, const command& cmd,
-                             const std::string& path, std::optional<std::uint64_t> revision,
-                             const chunk_presence& has) {
+                             const std::string& path, std::optional<std::uint64_t> revision) {
   const node* file = state.lookup(path);
   if (file != nullptr && file->folder) return refuse(error_kind::invalid, path + " is a folder");
   if (file == nullptr) file = state.find_deleted_file(path);
@@ -316,7 +336,8 @@ decide_result decide_restore(const namespace_state& state, const command& cmd,
   if (auto r = over_quota(state, file->deleted ? 0 : file->content.size, wanted->content.size)) {
     return std::move(*r);
   }
-  if (auto r = missing_chunks(wanted->content, has)) return std::move(*r);
+  // The store is not asked about the revision's chunks: it is in the state, and a reclaim
+  // keeps every chunk a revision in the state refers to.
   event_list events(state, cmd);
   std::string target = state.path_of(file->id);
   if (file->deleted) {
@@ -487,14 +508,14 @@ decide_result decide(const namespace_state& state, const command& cmd, const chu
         } else if constexpr (std::is_same_v<T, create_folder>) {
           return decide_folder(state, cmd, body);
         } else if constexpr (std::is_same_v<T, restore_revision>) {
-          return decide_restore(state, cmd, body.path, body.revision, has);
+          return decide_restore(state, cmd, body.path, body.revision);
         } else if constexpr (std::is_same_v<T, apply_retention>) {
           return decide_retention(state, cmd, body);
         } else if constexpr (std::is_same_v<T, undelete_file>) {
           if (const node* live = state.lookup(body.path)) {
             return refuse(error_kind::conflict, body.path + " exists", info_of(state, *live));
           }
-          return decide_restore(state, cmd, body.path, std::nullopt, has);
+          return decide_restore(state, cmd, body.path, std::nullopt);
         } else if constexpr (std::is_same_v<T, set_quota>) {
           event_list events(state, cmd);
           events.add().initQuotaChanged().setQuotaBytes(body.bytes);

@@ -48,6 +48,7 @@ public:
   std::map<sha256_digest, std::uint64_t> uploaded;  // what the chunk store has, with sizes
   // Every commit's chunks are in the store, as its content says (uploaded just before).
   bool all_chunks_present = true;
+  std::vector<sha256_digest> asked;  // every chunk the decisions asked the store about
 
   actors::decide_result run(actors::command_body body, std::string op = "") {
     actors::command cmd;
@@ -60,6 +61,7 @@ public:
     }
     auto result = actors::decide(state, cmd, [this](const std::vector<sha256_digest>& ids) {
       std::vector<std::optional<std::uint64_t>> out;
+      asked.insert(asked.end(), ids.begin(), ids.end());
       for (const auto& id : ids) {
         auto it = uploaded.find(id);
         out.push_back(it != uploaded.end() ? std::optional<std::uint64_t>(it->second) : std::nullopt);

@@ -146,6 +146,28 @@ BOOST_AUTO_TEST_CASE(a_commit_naming_chunks_the_store_lacks_lists_them_and_chang
   BOOST_TEST(d.state.lookup("/a.bin") == nullptr);
 }
 
+// A reclaim keeps every chunk a revision in the state refers to: an edit asks the store only
+// about the chunks its file's current version lacks, and a restore about none.
+BOOST_AUTO_TEST_CASE(an_edit_asks_the_store_only_for_chunks_the_current_version_lacks) {
+  namespace_driver d;
+  const std::uint64_t first = d.ok(commit_file{"/big.bin", 0, content_of({"one", "two", "three"})});
+  d.asked.clear();
+  const std::uint64_t second =
+      d.ok(commit_file{"/big.bin", first, content_of({"one", "two", "four"})});
+  BOOST_TEST((d.asked == std::vector<sha256_digest>{sha256("four")}));
+  // A chunk the current version holds, claimed with another size, is refused as before.
+  file_content lie = content_of({"one"});
+  lie.chunks[0].size = 2;
+  lie.size = 2;
+  auto r = d.refused(commit_file{"/big.bin", second, lie});
+  BOOST_TEST(r.reason.kind() == error_kind::invalid);
+  BOOST_TEST(r.reason.message().find("is 3 bytes, not 2") != std::string::npos, r.reason.message());
+  d.asked.clear();
+  d.ok(restore_revision{"/big.bin", first});
+  BOOST_TEST(d.asked.empty());
+  BOOST_TEST(d.state.lookup("/big.bin")->content.chunks.size() == 3u);
+}
+
 BOOST_AUTO_TEST_CASE(a_commit_claiming_other_sizes_than_the_stored_chunks_is_refused) {
   namespace_driver d;
   d.all_chunks_present = false;
