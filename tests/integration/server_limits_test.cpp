@@ -26,6 +26,7 @@
 #include "autosync/server/auth.hpp"
 #include "printers.hpp"
 #include "server_process.hpp"
+#include "small_tmpfs.hpp"
 #include "temp_dir.hpp"
 #include "tokens.hpp"
 #include "test_data.hpp"
@@ -790,4 +791,54 @@ BOOST_AUTO_TEST_CASE(pipelines_ask_again_for_just_what_the_rate_limit_refused) {
   auto back = client.get_bytes("/big.bin");
   BOOST_REQUIRE_MESSAGE(back.has_value(), (back ? "" : back.err().to_string()));
   BOOST_TEST((*back == big));
+}
+
+// A full disk fails uploads as `unavailable`, saying so, and loses nothing acknowledged;
+// the node serves reads meanwhile, and takes uploads again once space is freed, without a
+// restart (the journal resumes writing by itself).
+BOOST_AUTO_TEST_CASE(a_full_disk_fails_uploads_and_the_node_takes_them_again_once_space_is_freed,
+                     *boost::unit_test::precondition(test::can_mount_tmpfs)) {
+  test::small_tmpfs disk("48m");
+  BOOST_REQUIRE(disk.mounted);
+  test::server_process server(AUTOSYNCD_BIN, disk.dir / "server");
+  auto client = connect(server.address(), 1);
+  BOOST_REQUIRE_MESSAGE(client, test::describe(client));
+  BOOST_REQUIRE((*client)->put_bytes("kept", "/kept.txt"));
+  std::vector<std::pair<std::string, std::string>> stored;  // path, content
+  std::optional<error> full;
+  for (int i = 0; i < 100 && !full; ++i) {
+    auto content = test::random_bytes(1 << 20, 500 + static_cast<unsigned>(i));
+    const auto path = "/big/" + std::to_string(i);
+    auto put = (*client)->put_bytes(content, path);
+    if (put) {
+      stored.emplace_back(path, std::move(content));
+    } else {
+      full = put.err();
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(full, "48 MiB should fill before 100 MiB is stored");
+  BOOST_TEST(full->kind() == error_kind::unavailable, full->to_string());
+  BOOST_TEST(full->message().find("disk is full") != std::string::npos, full->to_string());
+  auto kept = (*client)->get_bytes("/kept.txt");
+  BOOST_REQUIRE_MESSAGE(kept, test::describe(kept));
+  BOOST_TEST(*kept == "kept");
+  // Freed: RocksDB's own recovery checks for space every 5 s, and writes go on once it
+  // has (or at once, when the journal's own resume gets there first).
+  BOOST_REQUIRE(disk.resize("256m"));
+  const auto freed = std::chrono::steady_clock::now();
+  auto after = (*client)->put_bytes("after", "/after.txt");
+  while (!after && std::chrono::steady_clock::now() - freed < std::chrono::seconds(30)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    after = (*client)->put_bytes("after", "/after.txt");
+  }
+  BOOST_REQUIRE_MESSAGE(after, test::describe(after));
+  BOOST_TEST_MESSAGE("uploads again "
+                     << std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::steady_clock::now() - freed).count()
+                     << " ms after space was freed");
+  for (const auto& [path, content] : stored) {
+    auto back = (*client)->get_bytes(path);
+    BOOST_REQUIRE_MESSAGE(back, path << ": " << test::describe(back));
+    BOOST_TEST((*back == content), path);
+  }
 }

@@ -3,13 +3,13 @@
 
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
-#include <sys/mount.h>
 
 #include <atomic>
 #include <random>
 #include <thread>
 
 #include "journal_fixture.hpp"
+#include "small_tmpfs.hpp"
 #include "test_data.hpp"
 
 using namespace autosync;
@@ -161,34 +161,6 @@ BOOST_AUTO_TEST_CASE(after_an_io_error_appends_fail_cleanly_until_reopen_restore
   const auto before = all_events(*j, "bob").size();
   BOOST_TEST(append_commit(*j, "bob", "/d") == before + 1);
 }
-
-namespace {
-
-// A small tmpfs mounted for one test, so that "disk full" is the real ENOSPC.
-struct small_tmpfs {
-  temp_dir dir;
-  bool mounted = false;
-  explicit small_tmpfs(const char* size) {
-    std::string opts = std::string("size=") + size;
-    mounted = ::mount("tmpfs", dir.path().c_str(), "tmpfs", 0, opts.c_str()) == 0;
-  }
-  bool resize(const char* size) {
-    std::string opts = std::string("size=") + size;
-    return ::mount("tmpfs", dir.path().c_str(), "tmpfs", MS_REMOUNT, opts.c_str()) == 0;
-  }
-  ~small_tmpfs() {
-    if (mounted) ::umount2(dir.path().c_str(), MNT_DETACH);
-  }
-};
-
-boost::test_tools::assertion_result can_mount_tmpfs(boost::unit_test::test_unit_id) {
-  small_tmpfs probe("1m");
-  boost::test_tools::assertion_result r(probe.mounted);
-  if (!probe.mounted) r.message() << "mounting a tmpfs needs root (CAP_SYS_ADMIN)";
-  return r;
-}
-
-}  // namespace
 
 BOOST_AUTO_TEST_CASE(a_full_disk_reports_errors_keeps_acknowledged_data_and_reopens,
                      *boost::unit_test::precondition(can_mount_tmpfs)) {
