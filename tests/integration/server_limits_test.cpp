@@ -4,6 +4,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -841,4 +843,29 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_uploads_and_the_node_takes_them_again_onc
     BOOST_REQUIRE_MESSAGE(back, path << ": " << test::describe(back));
     BOOST_TEST((*back == content), path);
   }
+}
+
+// A clean stop waits for every audit line to be written. Should it never finish (here: the
+// audit log is a pipe nobody reads, full), a second SIGTERM stops the process at once
+// instead of leaving it for SIGKILL.
+BOOST_AUTO_TEST_CASE(a_second_sigterm_ends_a_stop_that_cannot_finish) {
+  test::temp_dir dir;
+  const auto fifo = dir / "audit.fifo";
+  BOOST_REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Opened for reading (so the server's open does not wait) and never read.
+  const int reader = ::open(fifo.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  BOOST_REQUIRE(reader >= 0);
+  test::server_process server(AUTOSYNCD_BIN, dir / "server", {"--audit-log", fifo.string()});
+  // A line per login: 600 of them overfill the pipe's 64 KiB.
+  for (int i = 0; i < 600; ++i) BOOST_REQUIRE(connect(server.address(), 0));
+  server.signal(SIGTERM);
+  const auto first = server.ended_within(std::chrono::milliseconds(1000));
+  BOOST_TEST(!first.has_value());  // still writing its audit lines
+  server.signal(SIGTERM);
+  const auto second = server.ended_within(std::chrono::seconds(10));
+  if (!second) server.kill9();
+  ::close(reader);
+  BOOST_REQUIRE(second.has_value());
+  BOOST_TEST(WIFSIGNALED(*second));
+  BOOST_TEST(WTERMSIG(*second) == SIGTERM);
 }

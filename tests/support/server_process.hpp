@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <optional>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -81,6 +82,24 @@ public:
     if (pid_ <= 0) return -1;
     ::kill(pid_, SIGTERM);
     return reap();
+  }
+  // Sends `sig`, without waiting for anything.
+  void signal(int sig) const {
+    if (pid_ > 0) ::kill(pid_, sig);
+  }
+  // The process's wait status if it ends within `timeout`; nothing while it runs on.
+  std::optional<int> ended_within(std::chrono::milliseconds timeout) {
+    const auto until = std::chrono::steady_clock::now() + timeout;
+    while (pid_ > 0) {
+      int status = 0;
+      if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+        pid_ = -1;
+        return status;
+      }
+      if (std::chrono::steady_clock::now() > until) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return std::nullopt;
   }
   // SIGKILL: the crash.
   void kill9() {
