@@ -65,6 +65,7 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
   const int threads = 2;
   scenario_result r{"server.commit", {}, {}, {}, {}};
   const auto run_id = std::to_string(unix_now_s());
+  std::vector<double> client_us, server_us;  // CPU per commit, one per run
   for (int run_no = 0; run_no < s.runs; ++run_no) {
     shared_run run;
     std::atomic<int> ready{0};
@@ -110,9 +111,19 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
     while (ready < threads) std::this_thread::sleep_for(std::chrono::milliseconds(10));
     start = true;
     const auto began = clock_type::now();
+    const double own_before = own_cpu_seconds();
+    const auto server_before = cpu_seconds_of(t.server_pid);
     std::this_thread::sleep_for(std::chrono::duration<double>(s.seconds));
     const auto counted = run.done.load();
+    const double own_used = own_cpu_seconds() - own_before;
+    const auto server_after = cpu_seconds_of(t.server_pid);
     const double secs = std::chrono::duration<double>(clock_type::now() - began).count();
+    if (counted > 0) {
+      client_us.push_back(own_used * 1e6 / static_cast<double>(counted));
+      if (server_before && server_after) {
+        server_us.push_back((*server_after - *server_before) * 1e6 / static_cast<double>(counted));
+      }
+    }
     run.stop = true;
     for (auto& th : pool) th.join();
     for (const auto& e : errors) {
@@ -126,6 +137,8 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
   }
   r.extra["clients"] = clients;
   r.extra["client_threads"] = threads;
+  if (!client_us.empty()) r.extra["client_cpu_us_per_op"] = median(client_us);
+  if (!server_us.empty()) r.extra["server_cpu_us_per_op"] = median(server_us);
   report(s, r);
 }
 

@@ -60,6 +60,9 @@ int main(int argc, char** argv) {
     sub->add_option("--secret-file", target.secret_file, "the server's --jwt-secret-file")
         ->capture_default_str();
     sub->add_option("--dir", target.work_dir, "where to write the files uploaded (and synced)");
+    sub->add_option("--server-pid", target.server_pid,
+                    "autosyncd's process id, when it runs on this machine: `commit` and "
+                    "`upload` then report its CPU per commit or per MiB as well as their own");
     if (name == "commit") {
       sub->add_option("--clients", target.clients,
                       "concurrent clients, each its own connection and user (64 is the target's "

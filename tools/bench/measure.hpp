@@ -55,6 +55,12 @@ void progress(const settings& s, const std::string& line);
 // A number as people write it: "2", "0.5", "1234567" (no trailing zeros).
 std::string number_text(double v);
 
+// CPU seconds (user and system, every thread) used so far by this process, or by process
+// `pid` from /proc (nothing when it cannot be read: another machine's, or gone). On a VM
+// whose speed swings from hour to hour, CPU per operation is the steadier figure.
+double own_cpu_seconds();
+std::optional<double> cpu_seconds_of(int pid);
+
 // Where a scenario keeps its data: the --dir given, or a fresh temporary folder that
 // removes itself.
 class bench_root {

@@ -99,6 +99,7 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
   auto client = connect_as(t, "bench-" + name + "-" + std::to_string(unix_now_s()));
   const auto file = t.work_dir / (name + ".bin");
   std::vector<double> sent_mib;
+  std::vector<double> client_ms, server_ms;  // CPU per MiB of the file, one per run
   for (int run = 0; run < s.runs; ++run) {
     const auto remote = "/" + name + std::to_string(run);
     write_random_file(file, bytes, 1000 + run);
@@ -111,9 +112,16 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
     sdk::put_options o;
     o.stats = &stats;
     const auto began = clock_type::now();
+    const double own_before = own_cpu_seconds();
+    const auto server_before = cpu_seconds_of(t.server_pid);
     auto put = client->put_file(file, remote, o);
     if (!put) throw std::runtime_error(put.err().to_string());
     const double secs = std::chrono::duration<double>(clock_type::now() - began).count();
+    const double mib = static_cast<double>(bytes) / (1 << 20);
+    client_ms.push_back((own_cpu_seconds() - own_before) * 1e3 / mib);
+    if (const auto server_after = cpu_seconds_of(t.server_pid); server_before && server_after) {
+      server_ms.push_back((*server_after - *server_before) * 1e3 / mib);
+    }
     r.ops_per_s.push_back(1.0 / secs);
     r.mib_per_s.push_back(static_cast<double>(bytes) / secs / (1 << 20));
     r.latencies_ms.push_back(secs * 1000);
@@ -123,6 +131,8 @@ void put_bench(const settings& s, const server_target& t, const std::string& nam
   }
   std::filesystem::remove(file);
   r.extra["sent_mib"] = median(sent_mib);
+  if (!client_ms.empty()) r.extra["client_cpu_ms_per_mib"] = median(client_ms);
+  if (!server_ms.empty()) r.extra["server_cpu_ms_per_mib"] = median(server_ms);
   r.extra["file_mib"] = static_cast<double>(bytes) / (1 << 20);
   report(s, r);
 }

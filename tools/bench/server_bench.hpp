@@ -19,6 +19,7 @@ struct server_target {
   std::filesystem::path secret_file;   // the server's --jwt-secret-file
   std::filesystem::path work_dir;      // where test files are written
   int clients = 64;                    // concurrent clients of `commit`
+  int server_pid = 0;                  // autosyncd's, when on this machine: its CPU is reported
 };
 
 // scenario: commit, commit-sdk, upload, reupload, delta.
