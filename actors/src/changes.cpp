@@ -8,8 +8,8 @@ namespace {
 
 error cursor_beyond_head(std::uint64_t cursor) {
   return error(error_kind::stale_cursor, "cursor " + std::to_string(cursor) +
-                                        " is past this user's newest change: list again to "
-                                        "get a fresh cursor");
+                                             " is past this user's newest change: list again to "
+                                             "get a fresh cursor");
 }
 
 std::string text(capnp::Text::Reader t) { return std::string(t.cStr(), t.size()); }
@@ -124,8 +124,9 @@ result<change_page> changes_since(const event_store& store, const std::string& u
   if (!cursor_found) return cursor_beyond_head(cursor);
   if (another_history) {
     return error(error_kind::stale_cursor,
-                 "cursor " + std::to_string(cursor) + " names another event than the one this "
-                 "view saw: the journal was restored from a backup since; list again");
+                 "cursor " + std::to_string(cursor) +
+                     " names another event than the one this view saw: the journal was "
+                     "restored from a backup since; list again");
   }
   return page;
 }

@@ -131,8 +131,9 @@ std::optional<refusal> missing_chunks(const file_content& content, const chunk_p
   std::set<sha256_digest> seen;
   for (const auto& c : content.chunks) {
     if (!seen.insert(c.hash).second) continue;
-    auto k = std::lower_bound(known.begin(), known.end(), c.hash,
-                              [](const auto& entry, const sha256_digest& h) { return entry.first < h; });
+    auto k =
+        std::lower_bound(known.begin(), known.end(), c.hash,
+                         [](const auto& entry, const sha256_digest& h) { return entry.first < h; });
     if (k != known.end() && k->first == c.hash) {
       if (k->second == c.size) continue;
       return refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is " +
@@ -192,7 +193,8 @@ decide_result decide_commit(const namespace_state& state, const command& cmd,
   }
   const std::uint64_t old_size = existing != nullptr ? existing->content.size : 0;
   if (auto r = over_quota(state, old_size, commit.content.size)) return std::move(*r);
-  if (auto r = missing_chunks(commit.content, has, existing != nullptr ? &existing->content : nullptr)) {
+  if (auto r =
+          missing_chunks(commit.content, has, existing != nullptr ? &existing->content : nullptr)) {
     return std::move(*r);
   }
   event_list events(state, cmd);

@@ -98,7 +98,9 @@ public:
 
   const std::filesystem::path& dir() const noexcept { return dir_; }
   // Bytes written with O_DIRECT since open.
-  std::uint64_t direct_bytes() const noexcept { return direct_bytes_.load(std::memory_order_relaxed); }
+  std::uint64_t direct_bytes() const noexcept {
+    return direct_bytes_.load(std::memory_order_relaxed);
+  }
 
   // Every pack file, in order.
   static std::vector<std::filesystem::path> list(const std::filesystem::path& dir);

@@ -11,16 +11,15 @@ namespace {
 
 class buffered_stream final : public kj::AsyncIoStream {
 public:
-  buffered_stream(kj::Own<kj::AsyncIoStream> inner, bool gather_writes)
-      : inner_(kj::mv(inner)), buffer_(kj::heapArray<kj::byte>(64 * 1024)),
-        gather_(gather_writes) {}
+ buffered_stream(kj::Own<kj::AsyncIoStream> inner, bool gather_writes)
+     : inner_(kj::mv(inner)), buffer_(kj::heapArray<kj::byte>(64 * 1024)), gather_(gather_writes) {}
 
-  // Held bytes still go out if the connection takes them at once (kj writes to a plain
-  // socket within the call); it is going away, so nothing waits for the rest.
-  ~buffered_stream() noexcept(false) {
-    if (sending_ || held_.size() == 0 || failed_ != nullptr) return;
-    kj::runCatchingExceptions([&] { auto ignored = inner_->write(held_.begin(), held_.size()); });
-  }
+ // Held bytes still go out if the connection takes them at once (kj writes to a plain
+ // socket within the call); it is going away, so nothing waits for the rest.
+ ~buffered_stream() noexcept(false) {
+   if (sending_ || held_.size() == 0 || failed_ != nullptr) return;
+   kj::runCatchingExceptions([&] { auto ignored = inner_->write(held_.begin(), held_.size()); });
+ }
 
   kj::Promise<size_t> tryRead(void* out, size_t min_bytes, size_t max_bytes) override {
     auto* to = static_cast<kj::byte*>(out);
@@ -100,83 +99,85 @@ public:
   }
 
 private:
-  static constexpr size_t small_write_max = 16 * 1024;
-  static constexpr size_t held_max = 64 * 1024;
+ static constexpr size_t small_write_max = 16 * 1024;
+ static constexpr size_t held_max = 64 * 1024;
 
-  // Takes a small write while there is room, and arranges for it to be sent.
-  bool hold(kj::ArrayPtr<const kj::byte> bytes) {
-    if (bytes.size() > small_write_max || held_.size() + bytes.size() > held_max ||
-        failed_ != nullptr) {
-      return false;
-    }
-    held_.addAll(bytes);
-    if (!sending_) schedule_flush();
-    return true;
-  }
+ // Takes a small write while there is room, and arranges for it to be sent.
+ bool hold(kj::ArrayPtr<const kj::byte> bytes) {
+   if (bytes.size() > small_write_max || held_.size() + bytes.size() > held_max ||
+       failed_ != nullptr) {
+     return false;
+   }
+   held_.addAll(bytes);
+   if (!sending_) schedule_flush();
+   return true;
+ }
 
-  // After any send in progress: what is held, then `pieces`, in one write.
-  kj::Promise<void> send_with_held(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) {
-    KJ_IF_MAYBE(e, failed_) { return kj::cp(*e); }
-    auto out = kj::heapArrayBuilder<kj::ArrayPtr<const kj::byte>>(pieces.size() + 1);
-    auto held = kj::mv(held_);
-    held_ = kj::Vector<kj::byte>();
-    if (held.size() > 0) out.add(held.asPtr());
-    for (auto& p : pieces) out.add(p);
-    auto all = out.finish();
-    auto ptrs = all.asPtr();
-    // A failure here fails every later write too: the stream's bytes are no longer whole.
-    return kj::evalNow([&] { return inner_->write(ptrs); })
-        .attach(kj::mv(all), kj::mv(held))
-        .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
-          failed_ = kj::cp(e);
-          return kj::mv(e);
-        });
-  }
+ // After any send in progress: what is held, then `pieces`, in one write.
+ kj::Promise<void> send_with_held(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) {
+   KJ_IF_MAYBE (e, failed_) {
+     return kj::cp(*e);
+   }
+   auto out = kj::heapArrayBuilder<kj::ArrayPtr<const kj::byte>>(pieces.size() + 1);
+   auto held = kj::mv(held_);
+   held_ = kj::Vector<kj::byte>();
+   if (held.size() > 0) out.add(held.asPtr());
+   for (auto& p : pieces) out.add(p);
+   auto all = out.finish();
+   auto ptrs = all.asPtr();
+   // A failure here fails every later write too: the stream's bytes are no longer whole.
+   return kj::evalNow([&] { return inner_->write(ptrs); })
+       .attach(kj::mv(all), kj::mv(held))
+       .catch_([this](kj::Exception&& e) -> kj::Promise<void> {
+         failed_ = kj::cp(e);
+         return kj::mv(e);
+       });
+ }
 
-  void schedule_flush() {
-    if (flush_scheduled_) return;
-    flush_scheduled_ = true;
-    flush_ = kj::evalLast([this] {
-               flush_scheduled_ = false;
-               send_held();
-             }).eagerlyEvaluate(nullptr);
-  }
+ void schedule_flush() {
+   if (flush_scheduled_) return;
+   flush_scheduled_ = true;
+   flush_ = kj::evalLast([this] {
+              flush_scheduled_ = false;
+              send_held();
+            }).eagerlyEvaluate(nullptr);
+ }
 
-  // Hands what is held to the connection, unless a send is in progress (its completion
-  // sends what was held meanwhile).
-  void send_held() {
-    if (sending_ || held_.size() == 0 || failed_ != nullptr) return;
-    sending_ = true;
-    auto bytes = kj::heap(kj::mv(held_));
-    held_ = kj::Vector<kj::byte>();
-    auto ptr = bytes->asPtr();
-    auto done = kj::evalNow([&] { return inner_->write(ptr.begin(), ptr.size()); })
-                    .attach(kj::mv(bytes))
-                    .then(
-                        [this] {
-                          sending_ = false;
-                          // Not sent from here: a new send would replace the promise
-                          // this continuation belongs to.
-                          if (held_.size() > 0) {
-                            schedule_flush();
-                          } else if (shutdown_requested_) {
-                            inner_->shutdownWrite();
-                          }
-                        },
-                        [this](kj::Exception&& e) {
-                          sending_ = false;
-                          failed_ = kj::mv(e);
-                        })
-                    .fork();
-    send_done_ = done.addBranch();
-    sending_promise_ = kj::mv(done);
-  }
+ // Hands what is held to the connection, unless a send is in progress (its completion
+ // sends what was held meanwhile).
+ void send_held() {
+   if (sending_ || held_.size() == 0 || failed_ != nullptr) return;
+   sending_ = true;
+   auto bytes = kj::heap(kj::mv(held_));
+   held_ = kj::Vector<kj::byte>();
+   auto ptr = bytes->asPtr();
+   auto done = kj::evalNow([&] { return inner_->write(ptr.begin(), ptr.size()); })
+                   .attach(kj::mv(bytes))
+                   .then(
+                       [this] {
+                         sending_ = false;
+                         // Not sent from here: a new send would replace the promise
+                         // this continuation belongs to.
+                         if (held_.size() > 0) {
+                           schedule_flush();
+                         } else if (shutdown_requested_) {
+                           inner_->shutdownWrite();
+                         }
+                       },
+                       [this](kj::Exception&& e) {
+                         sending_ = false;
+                         failed_ = kj::mv(e);
+                       })
+                   .fork();
+   send_done_ = done.addBranch();
+   sending_promise_ = kj::mv(done);
+ }
 
-  // Resolves when no send is in progress (and what was held meanwhile is on its way).
-  kj::Promise<void> sent() {
-    if (!sending_) return kj::READY_NOW;
-    return KJ_ASSERT_NONNULL(sending_promise_).addBranch().then([this] { return sent(); });
-  }
+ // Resolves when no send is in progress (and what was held meanwhile is on its way).
+ kj::Promise<void> sent() {
+   if (!sending_) return kj::READY_NOW;
+   return KJ_ASSERT_NONNULL(sending_promise_).addBranch().then([this] { return sent(); });
+ }
 
   kj::Own<kj::AsyncIoStream> inner_;
   kj::Array<kj::byte> buffer_;

@@ -146,7 +146,8 @@ error error_from(rpc::Failure::Reader f) {
     case K::FORBIDDEN: return error(error_kind::forbidden, message);
     case K::RATE_LIMITED: return error(error_kind::rate_limited, message);
     case K::MISSING_CHUNKS: return error(error_kind::not_found, message);
-    case K::STALE_CURSOR: return error(error_kind::stale_cursor, message);
+    case K::STALE_CURSOR:
+      return error(error_kind::stale_cursor, message);
   }
   return error(error_kind::internal, "an unknown failure: " + message);
 }
@@ -223,7 +224,7 @@ status client::impl::connect_once() {
     // cursor a restored server never reached, an expired token), the connection still
     // serves the caller's own calls, and wait_for_changes reports why it ended.
     status s = status::ok();
-    KJ_IF_MAYBE(e, kj::runCatchingExceptions([&] { s = subscribe_now(); })) {
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] { s = subscribe_now(); })) {
       // The connection broke meanwhile: a retry's business, not an exception's.
       return error(error_kind::unavailable, "connection to " + options.server + " lost (" +
                                                 std::string(e->getDescription().cStr()) + ")");

@@ -1,12 +1,7 @@
 #include "autosync/server/audit.hpp"
 
-#include "autosync/base/thread_name.hpp"
-#include "autosync/base/utc_time.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
-
-#include <nlohmann/json.hpp>
 
 #include <cerrno>
 #include <condition_variable>
@@ -14,7 +9,11 @@
 #include <cstring>
 #include <deque>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <thread>
+
+#include "autosync/base/thread_name.hpp"
+#include "autosync/base/utc_time.hpp"
 
 namespace autosync::server {
 

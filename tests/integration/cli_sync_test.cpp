@@ -169,8 +169,7 @@ BOOST_FIXTURE_TEST_CASE(exit_codes_tell_usage_errors_from_failures_and_errors_sa
   const auto stale = cli("changes --since 1000000");
   BOOST_TEST(stale.exit_code == 1);
   BOOST_TEST(stale.output.find("stale_cursor") != std::string::npos, stale.output);
-  BOOST_TEST(stale.output.find("autosync changes (no --since)") != std::string::npos,
-             stale.output);
+  BOOST_TEST(stale.output.find("autosync changes (no --since)") != std::string::npos, stale.output);
 }
 
 BOOST_FIXTURE_TEST_CASE(json_output_is_one_object_per_line, fixture) {

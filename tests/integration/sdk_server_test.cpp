@@ -1,14 +1,13 @@
 // A real autosyncd process on a loopback port, driven through the SDK: content round trips,
 // what is sent, the namespace operations, subscriptions, crashes.
 #define BOOST_TEST_MODULE sdk_server
-#include <boost/test/unit_test.hpp>
-
 #include <sys/wait.h>
 
 #include <algorithm>
 #include <atomic>
-#include <csignal>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <future>
 #include <limits>
@@ -21,8 +20,8 @@
 #include "raw_database.hpp"
 #include "server_process.hpp"
 #include "temp_dir.hpp"
-#include "tokens.hpp"
 #include "test_data.hpp"
+#include "tokens.hpp"
 
 using namespace autosync;
 
@@ -242,14 +241,15 @@ BOOST_FIXTURE_TEST_CASE(a_subscriber_that_fell_10000_changes_behind_misses_none,
     subscribed.set_value();
     if (!s) return;
     committed.get_future().wait();
-    auto waited = client.wait_for_changes(std::chrono::seconds(120),
-                                          [&] { return seqs.size() >= count; });
+    auto waited =
+        client.wait_for_changes(std::chrono::seconds(120), [&] { return seqs.size() >= count; });
     if (!waited) failure = "wait: " + waited.err().to_string();
   });
   subscribed.get_future().wait();
   std::vector<sdk::client::commit_request> requests;
   const auto plan = sdk::plan_bytes("x");
-  for (std::size_t i = 0; i < count; ++i) requests.push_back({"/behind/f" + std::to_string(i), plan, 0, 0, {}});
+  for (std::size_t i = 0; i < count; ++i)
+    requests.push_back({"/behind/f" + std::to_string(i), plan, 0, 0, {}});
   const auto answers = alice->commit_many(requests);
   committed.set_value();
   watcher.join();
@@ -349,9 +349,8 @@ BOOST_FIXTURE_TEST_CASE(bad_tokens_are_refused_and_users_are_isolated, fixture) 
   BOOST_TEST(bob->get_chunk(sha256("secret")).err().kind() == error_kind::not_found);
   BOOST_TEST(bob->remove("/private.txt").err().kind() == error_kind::not_found);
   BOOST_TEST(*alice->get_bytes("/private.txt") == "secret");
-  const auto audit = server.audit_log_when([](const std::string& log) {
-    return log.find("login_failed") != std::string::npos;
-  });
+  const auto audit = server.audit_log_when(
+      [](const std::string& log) { return log.find("login_failed") != std::string::npos; });
   BOOST_TEST(audit.find("login_failed") != std::string::npos);
 }
 
@@ -689,9 +688,8 @@ BOOST_FIXTURE_TEST_CASE(a_device_id_that_is_not_text_is_refused_at_login, fixtur
   // A failed login is a failed login, whatever failed: audited. (A valid login after them
   // leaves its line after theirs: once it is in, theirs are.)
   auto valid = connect("alice");
-  const std::string log = server.audit_log_when([](const std::string& l) {
-    return l.find("\"action\":\"login\"") != std::string::npos;
-  });
+  const std::string log = server.audit_log_when(
+      [](const std::string& l) { return l.find("\"action\":\"login\"") != std::string::npos; });
   std::size_t failed = 0;
   for (auto at = log.find("\"login_failed\""); at != std::string::npos;
        at = log.find("\"login_failed\"", at + 1)) {

@@ -1,26 +1,24 @@
 // A real autosyncd against clients that misbehave: garbage and oversized messages on the
 // socket, too many requests, oversized chunks; and TLS.
 #define BOOST_TEST_MODULE server_limits
-#include <boost/test/unit_test.hpp>
-
 #include <arpa/inet.h>
+#include <capnp/rpc-twoparty.h>
 #include <fcntl.h>
-#include <sys/stat.h>
+#include <kj/async-io.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-#include <capnp/rpc-twoparty.h>
-#include <kj/async-io.h>
-
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <fstream>
 #include <future>
+#include <iterator>
 #include <map>
 #include <sstream>
-#include <iterator>
 #include <thread>
 
 #include "autosync/schema/sync.capnp.h"
@@ -30,8 +28,8 @@
 #include "server_process.hpp"
 #include "small_tmpfs.hpp"
 #include "temp_dir.hpp"
-#include "tokens.hpp"
 #include "test_data.hpp"
+#include "tokens.hpp"
 
 using namespace autosync;
 
@@ -225,9 +223,8 @@ BOOST_AUTO_TEST_CASE(a_flood_of_failed_logins_from_one_address_is_rate_limited) 
   BOOST_TEST(good.has_value(), test::describe(good));
   // Only the logins that were checked left audit lines. The log's lines are in the order
   // given, so once the valid login's line is in, every line of the flood is.
-  const std::string log = server.audit_log_when([](const std::string& l) {
-    return l.find("\"action\":\"login\"") != std::string::npos;
-  });
+  const std::string log = server.audit_log_when(
+      [](const std::string& l) { return l.find("\"action\":\"login\"") != std::string::npos; });
   BOOST_REQUIRE(log.find("\"action\":\"login\"") != std::string::npos);
   std::size_t lines = 0;
   for (auto at = log.find("login_failed"); at != std::string::npos; at = log.find("login_failed", at + 1)) {
@@ -834,10 +831,10 @@ BOOST_AUTO_TEST_CASE(a_full_disk_fails_uploads_and_the_node_takes_them_again_onc
     after = (*client)->put_bytes("after", "/after.txt");
   }
   BOOST_REQUIRE_MESSAGE(after, test::describe(after));
-  BOOST_TEST_MESSAGE("uploads again "
-                     << std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::steady_clock::now() - freed).count()
-                     << " ms after space was freed");
+  BOOST_TEST_MESSAGE("uploads again " << std::chrono::duration_cast<std::chrono::milliseconds>(
+                                             std::chrono::steady_clock::now() - freed)
+                                             .count()
+                                      << " ms after space was freed");
   for (const auto& [path, content] : stored) {
     auto back = (*client)->get_bytes(path);
     BOOST_REQUIRE_MESSAGE(back, path << ": " << test::describe(back));

@@ -3,10 +3,9 @@
 // are skipped, saying why, elsewhere.
 #pragma once
 
-#include <boost/test/unit_test.hpp>
-
 #include <sys/mount.h>
 
+#include <boost/test/unit_test.hpp>
 #include <string>
 
 #include "temp_dir.hpp"

@@ -81,7 +81,8 @@ void event_loop_commit_bench(const settings& s, const server_target& t) {
           std::vector<std::string> prefixes;
           for (int c = th; c < clients; c += threads) {
             auto client = kj::heap<rpc_client>();
-            client->stream = schema::buffered(address->connect().wait(io.waitScope), /*gather_writes=*/true);
+            client->stream =
+                schema::buffered(address->connect().wait(io.waitScope), /*gather_writes=*/true);
             client->rpc = kj::heap<capnp::TwoPartyClient>(*client->stream);
             auto login = client->rpc->bootstrap().castAs<rpc::Gateway>().loginRequest();
             const auto user = "bench-" + run_id + "-" + std::to_string(run_no) + "-" + std::to_string(c);

@@ -5,14 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <iterator>
 #include <sstream>
 #include <stdexcept>
 
 #include "autosync/journal/journal.hpp"
-#include <cmath>
-#include <cstdio>
 
 namespace autosync::bench {
 
@@ -93,7 +93,9 @@ std::unique_ptr<journal::journal> open_bench_journal(const std::filesystem::path
 double own_cpu_seconds() {
   rusage u{};
   ::getrusage(RUSAGE_SELF, &u);
-  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6; };
+  const auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + t.tv_usec / 1e6;
+  };
   return seconds(u.ru_utime) + seconds(u.ru_stime);
 }
 

@@ -1,20 +1,19 @@
 #define BOOST_TEST_MODULE journal_chunks
-#include <boost/crc.hpp>
-#include <boost/test/unit_test.hpp>
-
+#include <fcntl.h>
 #include <linux/magic.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <fcntl.h>
 #include <unistd.h>
 
+#include <boost/crc.hpp>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
-#include <thread>
 #include <iterator>
+#include <thread>
 
 #include "journal_fixture.hpp"
 #include "test_data.hpp"

@@ -1,10 +1,9 @@
 #define BOOST_TEST_MODULE journal_failure
-#include <boost/test/unit_test.hpp>
-
 #include <rocksdb/env.h>
 #include <rocksdb/file_system.h>
 
 #include <atomic>
+#include <boost/test/unit_test.hpp>
 #include <random>
 #include <thread>
 

@@ -1,21 +1,20 @@
 #define BOOST_TEST_MODULE server_audit
-#include <boost/test/unit_test.hpp>
-
-#include <nlohmann/json.hpp>
+#include "autosync/server/audit.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <chrono>
 #include <csignal>
 #include <fstream>
 #include <future>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
-#include "autosync/server/audit.hpp"
 #include "printers.hpp"
 #include "temp_dir.hpp"
 

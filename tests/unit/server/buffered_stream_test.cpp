@@ -1,17 +1,17 @@
 // The read buffer under RPC connections: bytes come out exactly as written, whatever the
 // read sizes, and pipelined messages cost one read of the connection instead of several each.
 #define BOOST_TEST_MODULE buffered_stream
-#include <boost/test/unit_test.hpp>
+#include "autosync/schema/buffered_stream.hpp"
 
 #include <capnp/message.h>
 #include <capnp/serialize-async.h>
 #include <kj/async-io.h>
 #include <kj/debug.h>
 
+#include <boost/test/unit_test.hpp>
 #include <random>
 #include <string>
 
-#include "autosync/schema/buffered_stream.hpp"
 #include "autosync/schema/sync.capnp.h"
 
 namespace {
@@ -93,7 +93,7 @@ namespace {
 
 // Counts the writes that reach the connection; fails them once told to.
 class write_counting_stream final : public kj::AsyncIoStream {
-public:
+ public:
   write_counting_stream(kj::Own<kj::AsyncIoStream> inner, int& writes, bool& fail)
       : inner_(kj::mv(inner)), writes_(writes), fail_(fail) {}
   kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override {
@@ -112,7 +112,7 @@ public:
   kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
   void shutdownWrite() override { inner_->shutdownWrite(); }
 
-private:
+ private:
   kj::Own<kj::AsyncIoStream> inner_;
   int& writes_;
   bool& fail_;

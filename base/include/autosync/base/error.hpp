@@ -12,19 +12,19 @@
 namespace autosync {
 
 enum class error_kind : std::uint8_t {
-  invalid,         // the request is malformed; retrying it unchanged fails again
-  too_large,       // a size limit was exceeded; split or shrink the request
-  not_found,       // the thing named does not exist
-  conflict,        // the request is stale (sequence, revision); re-read and decide again
-  quota_exceeded,  // the user's storage quota would be exceeded
-  overloaded,      // too much queued right now; back off and retry
-  unavailable,     // storage or a peer failed (I/O error, full disk); retry later
-  corruption,      // stored data failed a check (hash, authentication tag, sequence)
-  internal,        // a bug: an invariant of ours did not hold
-  unauthenticated, // no valid credentials: get a (new) token
-  forbidden,       // valid credentials, but not for this
-  rate_limited,    // too many requests from this user; wait, then retry
-  stale_cursor,    // a cursor names a point the history does not hold: list again
+  invalid,          // the request is malformed; retrying it unchanged fails again
+  too_large,        // a size limit was exceeded; split or shrink the request
+  not_found,        // the thing named does not exist
+  conflict,         // the request is stale (sequence, revision); re-read and decide again
+  quota_exceeded,   // the user's storage quota would be exceeded
+  overloaded,       // too much queued right now; back off and retry
+  unavailable,      // storage or a peer failed (I/O error, full disk); retry later
+  corruption,       // stored data failed a check (hash, authentication tag, sequence)
+  internal,         // a bug: an invariant of ours did not hold
+  unauthenticated,  // no valid credentials: get a (new) token
+  forbidden,        // valid credentials, but not for this
+  rate_limited,     // too many requests from this user; wait, then retry
+  stale_cursor,     // a cursor names a point the history does not hold: list again
 };
 
 // A stable lower-case name for logs, JSON and CLI output ("conflict", "corruption", ...).

@@ -27,25 +27,25 @@ struct audit_record {
 // throttles dirty pages, and a full pipe or a stuck network file system for ever).
 class audit_log {
 public:
-  // Appends to `file` (created, with its folder, if missing).
-  static result<std::unique_ptr<audit_log>> open(const std::filesystem::path& file);
-  // Writes every line given before, then closes.
-  ~audit_log();
-  audit_log(const audit_log&) = delete;
-  audit_log& operator=(const audit_log&) = delete;
+ // Appends to `file` (created, with its folder, if missing).
+ static result<std::unique_ptr<audit_log>> open(const std::filesystem::path& file);
+ // Writes every line given before, then closes.
+ ~audit_log();
+ audit_log(const audit_log&) = delete;
+ audit_log& operator=(const audit_log&) = delete;
 
-  // Queues the record's line and returns; waits only while 65,536 lines are queued
-  // (the file takes nothing for that long: the callers slow down rather than the memory
-  // grow without bound). Thread safe.
-  void write(const audit_record& record);
-  // Returns once every line given before is written (or failed: see stderr).
-  void flush();
+ // Queues the record's line and returns; waits only while 65,536 lines are queued
+ // (the file takes nothing for that long: the callers slow down rather than the memory
+ // grow without bound). Thread safe.
+ void write(const audit_record& record);
+ // Returns once every line given before is written (or failed: see stderr).
+ void flush();
 
-  struct impl;
+ struct impl;
 
 private:
-  explicit audit_log(std::unique_ptr<impl> impl);
-  std::unique_ptr<impl> impl_;
+ explicit audit_log(std::unique_ptr<impl> impl);
+ std::unique_ptr<impl> impl_;
 };
 
 }  // namespace autosync::server
