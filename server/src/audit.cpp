@@ -76,15 +76,25 @@ struct audit_log::impl {
       const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
-        // Nobody to answer: say it where operators look, and go on with the next lines.
-        std::fprintf(stderr, "autosyncd: cannot write the audit log %s: %s; check the disk\n",
-                     file.c_str(), n < 0 ? std::strerror(errno) : "nothing written");
+        // Nobody to answer: say it where operators look (once while it lasts: a full disk
+        // fails every batch), and go on with the next lines.
+        if (failed_batches++ == 0) {
+          std::fprintf(stderr, "autosyncd: cannot write the audit log %s: %s; check the disk\n",
+                       file.c_str(), n < 0 ? std::strerror(errno) : "nothing written");
+        }
         if (done > 0) torn = bytes[done - 1] != '\n';
         return;
       }
       done += static_cast<std::size_t>(n);
     }
     torn = false;
+    if (failed_batches > 0) {
+      std::fprintf(stderr,
+                   "autosyncd: the audit log %s takes writes again; %llu batches of lines were "
+                   "lost meanwhile\n",
+                   file.c_str(), static_cast<unsigned long long>(failed_batches));
+      failed_batches = 0;
+    }
   }
 
   const int fd;
@@ -97,6 +107,7 @@ struct audit_log::impl {
   std::uint64_t written = 0;  // of those, lines written (or failed)
   bool stopping = false;
   bool torn = false;  // the last write stopped inside a line (writer thread only)
+  std::uint64_t failed_batches = 0;  // batches lost since the log last took one (writer only)
   std::thread writer;
 };
 

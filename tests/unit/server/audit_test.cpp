@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "printers.hpp"
+#include "small_tmpfs.hpp"
 #include "temp_dir.hpp"
 
 using namespace autosync;
@@ -136,5 +137,35 @@ BOOST_AUTO_TEST_CASE(a_log_that_takes_nothing_holds_up_no_writer) {
   int i = 0;
   for (std::string line; std::getline(in, line); ++i) {
     BOOST_TEST(nlohmann::json::parse(line)["target"] == "/docs/file-" + std::to_string(i));
+  }
+}
+
+// A full disk cuts a write short, maybe inside a line, and fails the next ones. Once space
+// is back, the log goes on with whole lines: the cut one ends where it was cut, and the
+// next starts on a line of its own.
+BOOST_AUTO_TEST_CASE(after_a_full_disk_the_log_goes_on_with_whole_lines,
+                     *boost::unit_test::precondition(test::can_mount_tmpfs)) {
+  test::small_tmpfs disk("8k");
+  BOOST_REQUIRE(disk.mounted);
+  auto log = audit_log::open(disk.dir / "audit.jsonl");
+  BOOST_REQUIRE_MESSAGE(log, test::describe(log));
+  for (int i = 0; i < 200; ++i) {
+    (*log)->write({i, "delete", "alice", "", "/docs/file-" + std::to_string(i), std::string(50, 'x')});
+  }
+  (*log)->flush();
+  BOOST_REQUIRE(std::filesystem::file_size(disk.dir / "audit.jsonl") <= 8192u);
+  BOOST_REQUIRE(disk.resize("1m"));
+  for (int i = 0; i < 10; ++i) {
+    (*log)->write({i, "restore", "alice", "", "/after-" + std::to_string(i), ""});
+  }
+  (*log)->flush();
+  std::ifstream in(disk.dir / "audit.jsonl");
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  BOOST_REQUIRE(lines.size() >= 10u);
+  for (int i = 0; i < 10; ++i) {
+    const auto& line = lines[lines.size() - 10 + static_cast<std::size_t>(i)];
+    BOOST_REQUIRE_NO_THROW(nlohmann::json::parse(line));
+    BOOST_TEST(nlohmann::json::parse(line)["target"] == "/after-" + std::to_string(i));
   }
 }
