@@ -60,6 +60,26 @@ command commit(const std::string& path, const std::string& op) {
   return cmd;
 }
 
+// The outcome of `cmd` sent for `user`, once it arrives.
+std::future<command_outcome> sent(user_directory& directory, const std::string& user, command cmd) {
+  auto promise = std::make_shared<std::promise<command_outcome>>();
+  auto outcome = promise->get_future();
+  directory.send(user, std::move(cmd), [promise](command_outcome o) { promise->set_value(std::move(o)); });
+  return outcome;
+}
+
+// Requires the command to be applied within 10 s (a loaded machine is slow, not stuck).
+void require_applied(std::future<command_outcome>& outcome) {
+  BOOST_REQUIRE(outcome.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(outcome.get().applied.has_value());
+}
+
+// Whether the command still has no outcome after `wait`.
+bool still_waiting(std::future<command_outcome>& outcome,
+                   std::chrono::milliseconds wait = std::chrono::milliseconds(50)) {
+  return outcome.wait_for(wait) == std::future_status::timeout;
+}
+
 bool eventually(const std::function<bool()>& condition) {
   for (int i = 0; i < 500; ++i) {
     if (condition()) return true;
@@ -373,18 +393,13 @@ BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, fixture) {
   user_directory directory(single, gated, directory_options{});
   // Released before the directory stops, even when a check below fails.
   auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
-  std::promise<command_outcome> slow, quick;
-  directory.send("slow", commit("/s", "op-s"), [&](command_outcome o) { slow.set_value(o); });
+  auto slow = sent(directory, "slow", commit("/s", "op-s"));
   BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
-  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
-  auto quick_answer = quick.get_future();
-  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(quick_answer.get().applied.has_value());
-  auto slow_answer = slow.get_future();
-  BOOST_TEST((slow_answer.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout));
+  auto quick = sent(directory, "quick", commit("/q", "op-q"));
+  require_applied(quick);
+  BOOST_TEST(still_waiting(slow));
   gated.release();
-  BOOST_REQUIRE(slow_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(slow_answer.get().applied.has_value());
+  require_applied(slow);
   BOOST_TEST(j->head("slow")->last_seq == 1u);
 }
 
@@ -422,18 +437,13 @@ BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, held_snap
   BOOST_REQUIRE(first_five.applied() == 5u);
   // The snapshot due at seq 5 is being written, off the actors' thread, and held there.
   BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
-  std::promise<command_outcome> quick, large;
-  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
-  directory.send("large", commit("/l5", "op-l5"), [&](command_outcome o) { large.set_value(o); });
-  auto quick_answer = quick.get_future();
-  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(quick_answer.get().applied.has_value());
+  auto quick = sent(directory, "quick", commit("/q", "op-q"));
+  auto large = sent(directory, "large", commit("/l5", "op-l5"));
+  require_applied(quick);
   // The large user's own commands wait: its state is being read in place.
-  auto large_answer = large.get_future();
-  BOOST_TEST((large_answer.wait_for(std::chrono::milliseconds(50)) == std::future_status::timeout));
+  BOOST_TEST(still_waiting(large));
   gated.release();
-  BOOST_REQUIRE(large_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(large_answer.get().applied.has_value());
+  require_applied(large);
   BOOST_REQUIRE(eventually([&] {
     auto seqs = j->snapshot_seqs("large");
     return seqs && !seqs->empty() && seqs->front() == 5u;
@@ -449,11 +459,8 @@ BOOST_FIXTURE_TEST_CASE(passivating_a_large_user_holds_up_no_other_user, held_sn
   first.wait();
   // Idle, it is passivated: its last snapshot is written off the actors' thread, held.
   BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
-  std::promise<command_outcome> quick;
-  directory.send("quick", commit("/q", "op-q"), [&](command_outcome o) { quick.set_value(o); });
-  auto quick_answer = quick.get_future();
-  BOOST_REQUIRE(quick_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(quick_answer.get().applied.has_value());
+  auto quick = sent(directory, "quick", commit("/q", "op-q"));
+  require_applied(quick);
   // The large user has not stopped: it stops once its snapshot is out. (The quick one may
   // already be passivated in turn.)
   BOOST_TEST(directory.live_users() >= 1u);
@@ -557,9 +564,8 @@ BOOST_FIXTURE_TEST_CASE(a_reclaim_forgets_unreferenced_chunks_and_commands_wait_
   BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256("left behind"), "left behind"));
   counting_store counted(store);
   user_directory directory(*system, counted, directory_options{});
-  std::promise<command_outcome> first;
-  directory.send("alice", commit("/kept", "op-1"), [&](command_outcome o) { first.set_value(o); });
-  BOOST_REQUIRE(first.get_future().get().applied);
+  auto first = sent(directory, "alice", commit("/kept", "op-1"));
+  require_applied(first);
 
   counted.hold_reclaims();
   std::promise<result<journal::reclaimed>> reclaimed;
@@ -570,10 +576,8 @@ BOOST_FIXTURE_TEST_CASE(a_reclaim_forgets_unreferenced_chunks_and_commands_wait_
   BOOST_TEST(!(*j->has_chunks("alice", {sha256("left behind")}))[0]);
   BOOST_TEST((*j->has_chunks("alice", {sha256("same content")}))[0]);
   const auto appends_before = counted.appends();
-  std::promise<command_outcome> second;
-  directory.send("alice", commit("/later", "op-2"), [&](command_outcome o) { second.set_value(o); });
-  auto second_answer = second.get_future();
-  BOOST_TEST((second_answer.wait_for(std::chrono::milliseconds(100)) == std::future_status::timeout));
+  auto second = sent(directory, "alice", commit("/later", "op-2"));
+  BOOST_TEST(still_waiting(second, std::chrono::milliseconds(100)));
   BOOST_TEST(counted.appends() == appends_before);
 
   counted.release_reclaim();
@@ -581,7 +585,6 @@ BOOST_FIXTURE_TEST_CASE(a_reclaim_forgets_unreferenced_chunks_and_commands_wait_
   BOOST_REQUIRE_MESSAGE(r, test::describe(r));
   BOOST_TEST(r->chunks == 1u);
   BOOST_TEST(r->bytes == 11u);
-  BOOST_REQUIRE(second_answer.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
-  BOOST_TEST(second_answer.get().applied.has_value());
+  require_applied(second);
   BOOST_TEST(j->head("alice")->last_seq == 2u);
 }

@@ -16,16 +16,29 @@
 
 namespace {
 
-// Passes everything through, counting the reads that reach the connection.
+// Passes everything through, counting the reads and writes that reach the connection;
+// fails writes while told to.
+struct stream_counts {
+  int reads = 0;
+  int writes = 0;
+  bool fail_writes = false;
+};
 class counting_stream final : public kj::AsyncIoStream {
 public:
-  counting_stream(kj::Own<kj::AsyncIoStream> inner, int& reads) : inner_(kj::mv(inner)), reads_(reads) {}
+  counting_stream(kj::Own<kj::AsyncIoStream> inner, stream_counts& counts)
+      : inner_(kj::mv(inner)), counts_(counts) {}
   kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override {
-    ++reads_;
+    ++counts_.reads;
     return inner_->tryRead(buffer, min_bytes, max_bytes);
   }
-  kj::Promise<void> write(const void* data, size_t size) override { return inner_->write(data, size); }
+  kj::Promise<void> write(const void* data, size_t size) override {
+    if (counts_.fail_writes) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
+    ++counts_.writes;
+    return inner_->write(data, size);
+  }
   kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
+    if (counts_.fail_writes) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
+    ++counts_.writes;
     return inner_->write(pieces);
   }
   kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
@@ -33,7 +46,7 @@ public:
 
 private:
   kj::Own<kj::AsyncIoStream> inner_;
-  int& reads_;
+  stream_counts& counts_;
 };
 
 }  // namespace
@@ -68,9 +81,9 @@ BOOST_AUTO_TEST_CASE(bytes_come_out_as_written_whatever_the_read_sizes) {
 BOOST_AUTO_TEST_CASE(pipelined_messages_take_one_read_of_the_connection) {
   auto io = kj::setupAsyncIo();
   auto pipe = io.provider->newTwoWayPipe();
-  int reads = 0;
+  stream_counts counts;
   auto reader =
-      autosync::schema::buffered(kj::heap<counting_stream>(kj::mv(pipe.ends[1]), reads), false);
+      autosync::schema::buffered(kj::heap<counting_stream>(kj::mv(pipe.ends[1]), counts), false);
   constexpr int messages = 10;
   for (int i = 0; i < messages; ++i) {
     capnp::MallocMessageBuilder m;
@@ -86,37 +99,11 @@ BOOST_AUTO_TEST_CASE(pipelined_messages_take_one_read_of_the_connection) {
     BOOST_TEST(failure.getRetryAfterMs() == static_cast<std::uint32_t>(i));
   }
   // Unbuffered, capnp reads each message's first word and then the rest: 20 reads.
-  BOOST_TEST(reads == 1);
+  BOOST_TEST(counts.reads == 1);
 }
 
 namespace {
 
-// Counts the writes that reach the connection; fails them once told to.
-class write_counting_stream final : public kj::AsyncIoStream {
- public:
-  write_counting_stream(kj::Own<kj::AsyncIoStream> inner, int& writes, bool& fail)
-      : inner_(kj::mv(inner)), writes_(writes), fail_(fail) {}
-  kj::Promise<size_t> tryRead(void* buffer, size_t min_bytes, size_t max_bytes) override {
-    return inner_->tryRead(buffer, min_bytes, max_bytes);
-  }
-  kj::Promise<void> write(const void* data, size_t size) override {
-    if (fail_) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
-    ++writes_;
-    return inner_->write(data, size);
-  }
-  kj::Promise<void> write(kj::ArrayPtr<const kj::ArrayPtr<const kj::byte>> pieces) override {
-    if (fail_) return KJ_EXCEPTION(DISCONNECTED, "the connection broke");
-    ++writes_;
-    return inner_->write(pieces);
-  }
-  kj::Promise<void> whenWriteDisconnected() override { return inner_->whenWriteDisconnected(); }
-  void shutdownWrite() override { inner_->shutdownWrite(); }
-
- private:
-  kj::Own<kj::AsyncIoStream> inner_;
-  int& writes_;
-  bool& fail_;
-};
 
 std::string read_all(kj::AsyncIoStream& from, kj::WaitScope& wait_scope) {
   std::string got;
@@ -140,11 +127,10 @@ kj::Promise<void> drain(kj::AsyncIoStream& from, std::string& got, kj::Array<cha
 struct counted_writer {
   explicit counted_writer(bool gather)
       : writer(autosync::schema::buffered(
-            kj::heap<write_counting_stream>(kj::mv(pipe.ends[0]), writes, fail), gather)) {}
+            kj::heap<counting_stream>(kj::mv(pipe.ends[0]), counts), gather)) {}
   kj::AsyncIoContext io = kj::setupAsyncIo();
   kj::TwoWayPipe pipe = io.provider->newTwoWayPipe();
-  int writes = 0;
-  bool fail = false;  // writes fail while set
+  stream_counts counts;
   kj::Own<kj::AsyncIoStream> writer;
 };
 struct gathering : counted_writer {
@@ -169,10 +155,10 @@ BOOST_FIXTURE_TEST_CASE(small_writes_of_one_turn_leave_in_one_write, gathering) 
     writer->write(piece.data(), piece.size()).wait(io.waitScope);  // accepted at once
     sent += piece;
   }
-  BOOST_TEST(writes == 0);  // still gathered: the loop has not gone idle
+  BOOST_TEST(counts.writes == 0);  // still gathered: the loop has not gone idle
   writer->shutdownWrite();
   BOOST_TEST((read_all(*pipe.ends[1], io.waitScope) == sent));
-  BOOST_TEST(writes == 1);
+  BOOST_TEST(counts.writes == 1);
 }
 
 BOOST_FIXTURE_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle, gathering) {
@@ -184,7 +170,7 @@ BOOST_FIXTURE_TEST_CASE(gathered_bytes_leave_when_the_loop_goes_idle, gathering)
   std::string got(first.size() + second.size(), '\0');
   pipe.ends[1]->read(got.data(), got.size()).wait(io.waitScope);
   BOOST_TEST((got == first + second));
-  BOOST_TEST(writes == 1);
+  BOOST_TEST(counts.writes == 1);
 }
 
 BOOST_FIXTURE_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order, gathering) {
@@ -202,13 +188,13 @@ BOOST_FIXTURE_TEST_CASE(a_large_write_leaves_with_what_is_gathered_in_order, gat
   reading.wait(io.waitScope);
   BOOST_TEST(got.size() == small.size() + large.size() + last.size());
   BOOST_TEST((got == small + large + last));
-  BOOST_TEST(writes == 2);  // the small one went with the large one
+  BOOST_TEST(counts.writes == 2);  // the small one went with the large one
 }
 
 BOOST_FIXTURE_TEST_CASE(a_failed_send_fails_the_next_write, gathering) {
   const auto piece = pattern(100, 'f');
   writer->write(piece.data(), piece.size()).wait(io.waitScope);
-  fail = true;
+  counts.fail_writes = true;
   io.waitScope.poll();  // the loop goes idle: the gathered bytes are sent, and fail
   auto next = writer->write(piece.data(), piece.size());
   BOOST_CHECK_THROW(next.wait(io.waitScope), kj::Exception);
@@ -216,9 +202,9 @@ BOOST_FIXTURE_TEST_CASE(a_failed_send_fails_the_next_write, gathering) {
 
 BOOST_FIXTURE_TEST_CASE(a_failed_large_write_fails_the_next_write, gathering) {
   const auto large = pattern(100 * 1024, 'L');
-  fail = true;
+  counts.fail_writes = true;
   BOOST_CHECK_THROW(writer->write(large.data(), large.size()).wait(io.waitScope), kj::Exception);
-  fail = false;
+  counts.fail_writes = false;
   // Not accepted (and then lost or sent after a broken message): refused.
   const auto small = pattern(10, 's');
   BOOST_CHECK_THROW(writer->write(small.data(), small.size()).wait(io.waitScope), kj::Exception);
@@ -228,7 +214,7 @@ BOOST_FIXTURE_TEST_CASE(without_gathering_every_write_reaches_the_connection_at_
                         passing_through) {
   const auto piece = pattern(100, 'p');
   for (int i = 0; i < 3; ++i) writer->write(piece.data(), piece.size()).wait(io.waitScope);
-  BOOST_TEST(writes == 3);
+  BOOST_TEST(counts.writes == 3);
 }
 
 // Nobody reads: a send sticks on the full socket, up to 64 KiB more is held meanwhile, and
