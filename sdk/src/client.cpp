@@ -213,6 +213,7 @@ status client::impl::connect_once() {
     l->watch_disconnect =
         l->network->onDisconnect().then([raw] { raw->disconnected = true; }).eagerlyEvaluate(nullptr);
     conn = kj::mv(l);
+    ++connections_made;
   })) {
     return error(error_kind::unavailable, "cannot reach " + options.server + ": " +
                                               std::string(e->getDescription().cStr()) +

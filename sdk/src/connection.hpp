@@ -64,6 +64,8 @@ struct client::impl {
     bool disconnected = false;
   };
   kj::Own<link> conn;
+  // Counts the connections made: a promise of an earlier one will never be answered.
+  std::uint64_t connections_made = 0;
   std::string user;
   std::int64_t expires_at_s = 0;
 

@@ -178,95 +178,196 @@ std::vector<std::size_t> missing_of(client::impl& c, rpc::Session::Client& s,
   return out;
 }
 
-// The chunks of `plan` named by `indexes` that the session's user still lacks.
-std::vector<std::size_t> still_missing(client::impl& c, rpc::Session::Client& s,
-                                       const file_plan& plan,
-                                       const std::vector<std::size_t>& indexes) {
-  std::vector<sha256_digest> hashes;
-  hashes.reserve(indexes.size());
-  for (auto i : indexes) hashes.push_back(plan.chunks[i].hash);
-  auto missing = missing_of(c, s, hashes);
-  for (auto& m : missing) m = indexes[m];
-  return missing;
-}
+// Fills `out` (sized for a chunk: its place in the request) with the content's bytes at
+// `offset`.
+using content_reader = std::function<bool(std::uint64_t offset, kj::ArrayPtr<kj::byte> out)>;
 
-// Fills `out` (sized for the chunk: its place in the request) with chunk `index`'s bytes.
-using chunk_source = std::function<bool(std::size_t index, kj::ArrayPtr<kj::byte> out)>;
+// Uploads chunks of a plan, asking first which ones the server lacks, with up to
+// window_bytes in flight (waiting for the oldest answer when the window is full). Chunks are
+// added as they become known (a file's planner hands them out as it cuts), and the window
+// stays full from one addition to the next: the question about the next chunks goes out
+// while earlier ones are still in flight, where a pipeline per batch drained first (a
+// fsync, a round trip and a refill per batch of a 256 MiB upload). A lost connection, or a
+// chunk the server refused for now, is resumed by asking again about every chunk not yet
+// acknowledged: only what the server lacks is sent again.
+class chunk_pipeline {
+public:
+  // `total` is what progress counts up to; `plan` may grow while the pipeline runs.
+  chunk_pipeline(client::impl& c, const file_plan& plan, content_reader read,
+                 const put_options& options, std::uint64_t total)
+      : c_(c), plan_(plan), read_(std::move(read)), options_(options), total_(total) {}
 
-// Sends the chunks the server still lacks, in order, with up to window_bytes in flight
-// (waiting for the oldest when the window is full). A retry after a lost connection asks
-// again what is missing, so it resumes rather than starts over.
-status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std::size_t>& wanted,
-                   const chunk_source& read, const put_options& options) {
-  std::uint64_t total = 0;
-  for (auto i : wanted) total += plan.chunks[i].size;
-  std::uint64_t done = 0;
-  auto sent = c.call<bool>([&](rpc::Session::Client& s) -> result<bool> {
-    const auto indexes = still_missing(c, s, plan, wanted);
-    done = total;
-    for (auto i : indexes) done -= plan.chunks[i].size;
-    std::deque<std::pair<kj::Promise<std::optional<call_error>>, std::uint32_t>> in_flight;
-    std::uint64_t window = 0;
-    auto settle_oldest = [&] {
-      auto failed = c.wait(kj::mv(in_flight.front().first));
-      if (failed) throw server_failure{*failed};
-      const auto size = in_flight.front().second;
-      in_flight.pop_front();
-      window -= size;
-      done += size;
-      if (options.stats) {
-        options.stats->chunks_sent++;
-        options.stats->bytes_sent += size;
+  // Sends those of the chunks named by `indexes` that the server lacks (waiting for older
+  // answers whenever the window is full); returns with the last ones still in flight.
+  status add(const std::vector<std::size_t>& indexes) {
+    unasked_.insert(unasked_.end(), indexes.begin(), indexes.end());
+    return step(false);
+  }
+  // Waits for the oldest answer.
+  status settle_one() { return step(true); }
+  // Waits until the server has every chunk added.
+  status drain() {
+    while (!in_flight_.empty() || !unasked_.empty() || !unsent_.empty()) {
+      if (auto s = step(true); !s) return s;
+    }
+    return {};
+  }
+  bool idle() const noexcept { return in_flight_.empty(); }
+  bool has_room() const noexcept {
+    return window_ < c_.options.window_bytes && in_flight_.size() < calls_in_flight_max;
+  }
+
+private:
+  struct flying {
+    kj::Promise<std::optional<call_error>> answer;
+    std::size_t index;
+  };
+
+  status step(bool settle) {
+    auto stepped = c_.call<bool>([&](rpc::Session::Client& s) -> result<bool> {
+      // The answers a lost connection owed never come: ask again about those chunks.
+      if (connection_ != c_.connections_made) restart();
+      connection_ = c_.connections_made;
+      ask(s);
+      if (auto sent = send(s); !sent) return sent.err();
+      if (settle && !in_flight_.empty()) settle_oldest();
+      return true;
+    });
+    if (!stepped) return stepped.err();
+    return {};
+  }
+
+  void restart() {
+    std::deque<std::size_t> again;
+    for (auto& f : in_flight_) again.push_back(f.index);
+    again.insert(again.end(), unsent_.begin(), unsent_.end());
+    again.insert(again.end(), unasked_.begin(), unasked_.end());
+    in_flight_.clear();
+    unsent_.clear();
+    unasked_ = std::move(again);
+    window_ = 0;
+  }
+
+  // Which of the chunks not asked about yet the server lacks: those are to be sent, the
+  // rest it already has.
+  void ask(rpc::Session::Client& s) {
+    if (unasked_.empty()) return;
+    std::vector<sha256_digest> hashes;
+    hashes.reserve(unasked_.size());
+    for (auto i : unasked_) hashes.push_back(plan_.chunks[i].hash);
+    std::vector<bool> lacking(hashes.size(), false);
+    for (auto at : missing_of(c_, s, hashes)) {
+      if (at < lacking.size()) lacking[at] = true;
+    }
+    for (std::size_t at = 0; at < hashes.size(); ++at) {
+      if (lacking[at]) {
+        unsent_.push_back(unasked_[at]);
+      } else {
+        acknowledged(unasked_[at], false);
       }
-      if (options.progress) options.progress(done, total);
-    };
-    for (auto i : indexes) {
-      auto request = s.putChunkRequest(chunk_size(plan.chunks[i].size));
-      request.setHash(bytes_of(plan.chunks[i].hash));
+    }
+    unasked_.clear();
+  }
+
+  status send(rpc::Session::Client& s) {
+    while (!unsent_.empty()) {
+      const auto i = unsent_.front();
+      const auto size = plan_.chunks[i].size;
+      while (!in_flight_.empty() &&
+             (window_ + size > c_.options.window_bytes || in_flight_.size() >= calls_in_flight_max)) {
+        settle_oldest();
+      }
+      auto request = s.putChunkRequest(chunk_size(size));
+      request.setHash(bytes_of(plan_.chunks[i].hash));
       // Read straight into the request: no copy of the chunk on its way to the socket.
-      if (!read(i, request.initData(plan.chunks[i].size))) {
+      if (!read_(offset_of(i), request.initData(size))) {
         return error(error_kind::unavailable,
                      "the file could not be read, or changed, while uploading: try again");
       }
-      in_flight.emplace_back(request.send().then([](auto reply) -> std::optional<call_error> {
-        if (reply.hasFailure()) return classify(reply.getFailure());
-        return std::nullopt;
-      }),
-                             plan.chunks[i].size);
-      window += plan.chunks[i].size;
-      while (window > c.options.window_bytes || in_flight.size() >= calls_in_flight_max) {
-        settle_oldest();
-      }
+      in_flight_.push_back({request.send().then([](auto reply) -> std::optional<call_error> {
+                              if (reply.hasFailure()) return classify(reply.getFailure());
+                              return std::nullopt;
+                            }),
+                            i});
+      unsent_.pop_front();
+      window_ += size;
     }
-    while (!in_flight.empty()) settle_oldest();
-    return true;
-  });
-  if (!sent) return sent.err();
-  return {};
-}
-
-// Where each chunk of `plan` starts in the content.
-std::vector<std::uint64_t> chunk_offsets(const file_plan& plan) {
-  std::vector<std::uint64_t> offsets(plan.chunks.size());
-  std::uint64_t at = 0;
-  for (std::size_t i = 0; i < plan.chunks.size(); ++i) {
-    offsets[i] = at;
-    at += plan.chunks[i].size;
+    return {};
   }
-  return offsets;
+
+  // Throws (for call() to retry or give up) if the answer is a failure or never comes; the
+  // chunk is then asked about again.
+  void settle_oldest() {
+    auto oldest = std::move(in_flight_.front());
+    in_flight_.pop_front();
+    window_ -= plan_.chunks[oldest.index].size;
+    std::optional<call_error> failed;
+    try {
+      failed = c_.wait(kj::mv(oldest.answer));
+    } catch (...) {
+      unasked_.push_front(oldest.index);
+      throw;
+    }
+    if (failed) {
+      unasked_.push_front(oldest.index);
+      throw server_failure{*failed};
+    }
+    acknowledged(oldest.index, true);
+  }
+
+  void acknowledged(std::size_t index, bool sent) {
+    const auto size = plan_.chunks[index].size;
+    done_ += size;
+    if (sent && options_.stats) {
+      options_.stats->chunks_sent++;
+      options_.stats->bytes_sent += size;
+    }
+    if (options_.progress) options_.progress(done_, std::max(total_, done_));
+  }
+
+  std::uint64_t offset_of(std::size_t index) {
+    while (offsets_.size() <= index) {
+      offsets_.push_back(end_);
+      end_ += plan_.chunks[offsets_.size() - 1].size;
+    }
+    return offsets_[index];
+  }
+
+  client::impl& c_;
+  const file_plan& plan_;
+  content_reader read_;
+  const put_options& options_;
+  const std::uint64_t total_;
+  std::uint64_t done_ = 0;
+  std::deque<std::size_t> unasked_;  // chunks to ask about on this connection
+  std::deque<std::size_t> unsent_;   // chunks the server lacks, to send
+  std::deque<flying> in_flight_;     // oldest first
+  std::uint64_t window_ = 0;         // bytes in flight
+  std::uint64_t connection_ = 0;     // which connection the chunks in flight went out on
+  std::vector<std::uint64_t> offsets_;
+  std::uint64_t end_ = 0;
+};
+
+// Sends the chunks of `plan` named by `wanted` that the server lacks.
+status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std::size_t>& wanted,
+                   content_reader read, const put_options& options) {
+  std::uint64_t total = 0;
+  for (auto i : wanted) total += plan.chunks[i].size;
+  chunk_pipeline pipeline(c, plan, std::move(read), options, total);
+  if (auto s = pipeline.add(wanted); !s) return s;
+  return pipeline.drain();
 }
 
-chunk_source file_chunks(const file_reader& in, const file_plan& plan) {
-  return [&in, offsets = chunk_offsets(plan)](std::size_t i, kj::ArrayPtr<kj::byte> out) {
-    // Not hashed again here: the server checks every chunk's hash, and a file that changed
-    // since it was planned fails there, typed, with nothing stored.
-    return in.read_at(offsets[i], out);
-  };
+content_reader file_content(const file_reader& in) {
+  // Not hashed again here: the server checks every chunk's hash, and a file that changed
+  // since it was planned fails there, typed, with nothing stored.
+  return [&in](std::uint64_t offset, kj::ArrayPtr<kj::byte> out) { return in.read_at(offset, out); };
 }
 
-chunk_source memory_chunks(std::string_view bytes, const file_plan& plan) {
-  return [bytes, offsets = chunk_offsets(plan)](std::size_t i, kj::ArrayPtr<kj::byte> out) {
-    std::memcpy(out.begin(), bytes.data() + offsets[i], out.size());
+content_reader memory_content(std::string_view bytes) {
+  return [bytes](std::uint64_t offset, kj::ArrayPtr<kj::byte> out) {
+    if (offset > bytes.size() || out.size() > bytes.size() - offset) return false;
+    std::memcpy(out.begin(), bytes.data() + offset, out.size());
     return true;
   };
 }
@@ -290,7 +391,7 @@ status client::put_chunks(const std::filesystem::path& local, const file_plan& p
                           const std::vector<std::size_t>& indexes, const put_options& options) {
   file_reader in(local);
   if (in.fd < 0) return error(error_kind::not_found, "cannot open " + local.string());
-  return send_chunks(*impl_, plan, indexes, file_chunks(in, plan), options);
+  return send_chunks(*impl_, plan, indexes, file_content(in), options);
 }
 
 result<entry> client::commit(const std::string& remote, const file_plan& plan,
@@ -313,7 +414,7 @@ namespace {
 // chunk it had (so it was not sent again) that no file used any more.
 result<entry> commit_resending(client& c, client::impl& ci, const std::string& remote,
                                const file_plan& plan, std::uint64_t base_revision,
-                               std::int64_t mtime_us, const chunk_source& read,
+                               std::int64_t mtime_us, const content_reader& read,
                                const put_options& options) {
   const auto op = client::new_operation_id();
   auto first = c.commit(remote, plan, base_revision, mtime_us, op);
@@ -365,11 +466,16 @@ public:
   background_planner(const background_planner&) = delete;
   background_planner& operator=(const background_planner&) = delete;
 
-  // Waits until at least `bytes` of chunks beyond those handed out are cut, or the plan
-  // is complete, and hands them out.
-  result<batch> next(std::uint64_t bytes) {
+  // Hands out the chunks cut since the last call once they reach `bytes` or the plan is
+  // complete, waiting for that if `wait`; otherwise an empty batch says none are ready.
+  result<batch> next(std::uint64_t bytes, bool wait) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return done_ || failed_ || ready_bytes_ >= bytes; });
+    const auto ready = [&] { return done_ || failed_ || ready_bytes_ >= bytes; };
+    if (wait) {
+      changed_.wait(lock, ready);
+    } else if (!ready()) {
+      return batch{};
+    }
     if (failed_) return *failed_;
     batch out;
     out.chunks = std::move(ready_);
@@ -427,9 +533,10 @@ private:
   std::thread thread_;  // last: started once everything above exists
 };
 
-// Chunks are sent in batches of this many bytes as the planner cuts them: each batch
-// asks what the server lacks, then pipelines it.
-constexpr std::uint64_t send_batch_bytes = 32u << 20;
+// The planner's chunks are taken once this many bytes of them are cut (or the file is
+// done): the first ones leave after a few milliseconds of cutting, not after a batch of tens
+// of MiB, and the pipeline asks about each handful in one call.
+constexpr std::uint64_t take_bytes_min = 4u << 20;
 
 }  // namespace
 
@@ -447,29 +554,32 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
   if (!base) return base.err();
 
   file_plan handed_out;  // the chunks planned so far, in file order
-  std::uint64_t bytes_before = 0;
-  put_options batch_options = options;
-  if (options.progress) {
-    batch_options.progress = [&](std::uint64_t done, std::uint64_t) {
-      options.progress(bytes_before + done, std::max(file_size, bytes_before + done));
-    };
-  }
+  chunk_pipeline pipeline(*impl_, handed_out, file_content(in), options, file_size);
   for (bool last = false; !last;) {
-    auto next = planning.next(send_batch_bytes);
+    // More chunks while the window has room. The planner is waited for only with nothing
+    // in flight: otherwise the oldest answer is, so this thread keeps the connection's
+    // event loop running (and the sends it holds going out) while the planner cuts.
+    if (!pipeline.idle() && !pipeline.has_room()) {
+      if (auto s = pipeline.settle_one(); !s) return s.err();
+      continue;
+    }
+    auto next = planning.next(take_bytes_min, /*wait=*/pipeline.idle());
     if (!next) return next.err();
     last = next->last;
+    if (next->chunks.empty()) {
+      if (!last) {
+        if (auto s = pipeline.settle_one(); !s) return s.err();
+      }
+      continue;
+    }
     std::vector<std::size_t> indexes;
-    std::uint64_t batch_bytes = 0;
     for (const auto& c : next->chunks) {
       indexes.push_back(handed_out.chunks.size());
       handed_out.chunks.push_back(c);
-      batch_bytes += c.size;
     }
-    if (indexes.empty()) continue;
-    auto sent = send_chunks(*impl_, handed_out, indexes, file_chunks(in, handed_out), batch_options);
-    if (!sent) return sent.err();
-    bytes_before += batch_bytes;
+    if (auto s = pipeline.add(indexes); !s) return s.err();
   }
+  if (auto s = pipeline.drain(); !s) return s.err();
   const auto plan = planning.take_plan();
   if (options.stats) {
     options.stats->file_bytes = plan.size;
@@ -487,7 +597,7 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
   }
   // The modification time of the file that was read, not of whatever the path names now.
   return commit_resending(*this, *impl_, remote, plan, *base,
-                          options.mtime_us.value_or(mtime_us_of(after)), file_chunks(in, plan),
+                          options.mtime_us.value_or(mtime_us_of(after)), file_content(in),
                           options);
 }
 
@@ -500,10 +610,10 @@ result<entry> client::put_bytes(std::string_view data, const std::string& remote
   }
   auto base = base_for(*this, remote, options);
   if (!base) return base.err();
-  auto sent = send_chunks(*impl_, plan, all_indexes(plan), memory_chunks(data, plan), options);
+  auto sent = send_chunks(*impl_, plan, all_indexes(plan), memory_content(data), options);
   if (!sent) return sent.err();
   return commit_resending(*this, *impl_, remote, plan, *base, options.mtime_us.value_or(now_us()),
-                          memory_chunks(data, plan), options);
+                          memory_content(data), options);
 }
 
 namespace {
