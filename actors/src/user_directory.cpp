@@ -102,9 +102,13 @@ struct shared_context {
 // --- the user actor ----------------------------------------------------------------------
 
 struct user_actor_state {
+  std::string user;
+  caf::actor registry;
   bool recovering = true;  // commands wait in `waiting` until the core arrives
   std::unique_ptr<user_core> core;
-  std::optional<error> broken;  // recovery failed: every command fails with this
+  // The state is not to be served from (its recovery failed, or it may not be the user's
+  // history): every command fails with this until the actor is passivated.
+  std::optional<error> broken;
   std::deque<command_ptr> waiting;
   // The commands of the batch being decided or persisted, with their provisional outcomes.
   std::vector<std::pair<command_ptr, command_outcome>> batch;
@@ -163,6 +167,15 @@ void fail_batch(user_actor_state& st, const error& e) {
   st.batch.clear();
 }
 
+// The state may not match the store any more (another owner appended, a bug, a store it
+// could not reload from): stop serving from it, and ask to be passivated, so the next
+// command recovers from the store. Asked now, not left to the idle sweep: a client
+// retrying all along would keep the user from ever going idle.
+void stop_serving(caf::stateful_actor<user_actor_state>* self, error why) {
+  self->state.broken = std::move(why);
+  self->send(self->state.registry, idle_atom::value, self->state.user);
+}
+
 // Decides waiting commands, in order, into one batch and starts its append; answers at
 // once what needs no append. A read or a subscription change ends the batch: it must see
 // only durable state, so it waits for the batch to complete.
@@ -211,7 +224,7 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
       // A decision its own state could not apply: the batch is gone with it.
       fail(c, *outcome.failed);
       fail_batch(st, *outcome.failed);
-      if (!st.core->usable()) st.broken = *outcome.failed;
+      if (!st.core->usable()) stop_serving(self, *outcome.failed);
       continue;
     }
     if (c->view) c->view(st.core->state(), outcome);
@@ -247,6 +260,8 @@ void snapshot_off_thread(caf::stateful_actor<user_actor_state>* self, shared_con
 
 caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::string user,
                          caf::actor registry, shared_context* ctx) {
+  self->state.user = user;
+  self->state.registry = registry;
   ctx->recoveries->run([me = caf::actor_cast<caf::actor>(self), user, ctx] {
     if (ctx->stopping.load()) {
       return caf::anon_send(me, std::make_shared<recovery>(shutting_down));
@@ -298,12 +313,10 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
           st.batch.clear();
         } else {
           fail_batch(st, completed.err());
+          // An unavailable store (a full disk) changed nothing: the state still is the
+          // user's history, reloaded from the store.
           if (!st.core->usable() || completed.err().kind() != error_kind::unavailable) {
-            // The state may not match the store (another owner, a bug, an unreadable
-            // store): stop serving from it, and ask to be passivated so the next command
-            // recovers from the store.
-            st.broken = completed.err();
-            self->send(registry, idle_atom::value, user);
+            stop_serving(self, completed.err());
           }
         }
         if (st.stopping) return finish(self, ctx, *st.stopping);

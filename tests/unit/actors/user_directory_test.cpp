@@ -284,6 +284,36 @@ BOOST_FIXTURE_TEST_CASE(a_user_whose_recovery_failed_recovers_once_the_store_rea
   BOOST_TEST(j->head("flaky")->last_seq == 1u);
 }
 
+// A second owner appended for the user (two nodes, before the replicated log fences one
+// off): the first actor's next append no longer follows the store's head. It fails, the
+// actor stops serving from a state that is not the user's history, and a client retrying
+// all along gets a fresh recovery, without the user ever going idle.
+BOOST_FIXTURE_TEST_CASE(a_user_another_owner_appended_for_recovers_from_the_store, fixture) {
+  upload("shared");
+  directory_options options;
+  options.idle_timeout = std::chrono::hours(1);  // only the refusal may passivate it
+  user_directory first(*system, store, options);
+  auto a = sent(first, "shared", commit("/a", "op-a"));
+  require_applied(a);
+  {
+    user_directory second(*system, store, options);
+    auto b = sent(second, "shared", commit("/b", "op-b"));
+    require_applied(b);
+  }
+  auto refused = sent(first, "shared", commit("/c", "op-c"));
+  BOOST_REQUIRE(refused.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+  BOOST_TEST(!refused.get().applied.has_value());
+  bool applied = false;
+  for (int i = 0; i < 100 && !applied; ++i) {
+    auto retry = sent(first, "shared", commit("/c", "op-c"));
+    BOOST_REQUIRE(retry.wait_for(std::chrono::seconds(10)) == std::future_status::ready);
+    applied = retry.get().applied.has_value();
+    if (!applied) std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  }
+  BOOST_TEST(applied);
+  BOOST_TEST(j->head("shared")->last_seq == 3u);  // /a, /b and /c, each once
+}
+
 BOOST_FIXTURE_TEST_CASE(an_idle_user_is_passivated_with_a_snapshot_and_comes_back_intact,
                         fixture) {
   upload("idle");
