@@ -273,8 +273,8 @@ private:
     while (!unsent_.empty()) {
       const auto i = unsent_.front();
       const auto size = plan_.chunks[i].size;
-      while (!in_flight_.empty() &&
-             (window_ + size > c_.options.window_bytes || in_flight_.size() >= calls_in_flight_max)) {
+      while (!in_flight_.empty() && (window_ + size > c_.options.window_bytes ||
+                                     in_flight_.size() >= calls_in_flight_max)) {
         settle_oldest();
       }
       auto request = s.putChunkRequest(chunk_size(size));
@@ -361,7 +361,9 @@ status send_chunks(client::impl& c, const file_plan& plan, const std::vector<std
 content_reader file_content(const file_reader& in) {
   // Not hashed again here: the server checks every chunk's hash, and a file that changed
   // since it was planned fails there, typed, with nothing stored.
-  return [&in](std::uint64_t offset, kj::ArrayPtr<kj::byte> out) { return in.read_at(offset, out); };
+  return [&in](std::uint64_t offset, kj::ArrayPtr<kj::byte> out) {
+    return in.read_at(offset, out);
+  };
 }
 
 content_reader memory_content(std::string_view bytes) {
@@ -597,8 +599,7 @@ result<entry> client::put_file(const std::filesystem::path& local, const std::st
   }
   // The modification time of the file that was read, not of whatever the path names now.
   return commit_resending(*this, *impl_, remote, plan, *base,
-                          options.mtime_us.value_or(mtime_us_of(after)), file_content(in),
-                          options);
+                          options.mtime_us.value_or(mtime_us_of(after)), file_content(in), options);
 }
 
 result<entry> client::put_bytes(std::string_view data, const std::string& remote,
