@@ -110,24 +110,25 @@ status check_content(const file_content& content) {
   return status::ok();
 }
 
-// The chunks of `content` the store lacks, as a refusal; nothing when all are there. A
-// chunk stored with another size than the content says is refused too: sizes are what
-// quotas count and what downloads expect. REQUIRES: check_content(content).
-//
-// The store is not asked about the chunks of `held`, content a revision in the state
-// refers to: a reclaim keeps every chunk a revision refers to, so they are there, with
-// the sizes `held` gives. An edit of a large file then asks for its few new chunks, not
-// its thousands (each a lookup in the chunk index, on the user actors' thread).
-std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has,
-                                      const file_content* held = nullptr) {
+// The chunks of `content` to ask the store about, with the sizes the content claims for
+// them: all but those of `held`, content a revision in the state refers to. A reclaim keeps
+// every chunk a revision refers to, so they are there, with the sizes `held` gives. An edit
+// of a large file then asks for its few new chunks, not its thousands (each a lookup in the
+// chunk index). A chunk of `held` claimed at another size is a refusal.
+struct chunks_to_ask {
+  std::vector<sha256_digest> ids;
+  std::vector<std::uint64_t> claimed;
+  std::optional<refusal> wrong_size;
+};
+
+chunks_to_ask new_chunks(const file_content& content, const file_content* held) {
+  chunks_to_ask out;
   std::vector<std::pair<sha256_digest, std::uint64_t>> known;  // sorted by hash
   if (held != nullptr) {
     known.reserve(held->chunks.size());
     for (const auto& c : held->chunks) known.emplace_back(c.hash, c.size);
     std::sort(known.begin(), known.end());
   }
-  std::vector<sha256_digest> ids;
-  std::vector<std::uint64_t> claimed;
   std::set<sha256_digest> seen;
   for (const auto& c : content.chunks) {
     if (!seen.insert(c.hash).second) continue;
@@ -136,13 +137,33 @@ std::optional<refusal> missing_chunks(const file_content& content, const chunk_p
                          [](const auto& entry, const sha256_digest& h) { return entry.first < h; });
     if (k != known.end() && k->first == c.hash) {
       if (k->second == c.size) continue;
-      return refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is " +
-                                             std::to_string(k->second) + " bytes, not " +
-                                             std::to_string(c.size) + " as the content says");
+      out.wrong_size = refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is " +
+                                                       std::to_string(k->second) + " bytes, not " +
+                                                       std::to_string(c.size) +
+                                                       " as the content says");
+      return out;
     }
-    ids.push_back(c.hash);
-    claimed.push_back(c.size);
+    out.ids.push_back(c.hash);
+    out.claimed.push_back(c.size);
   }
+  return out;
+}
+
+// The content a commit's file holds now, if it is a file.
+const file_content* held_at(const namespace_state& state, const std::string& path) {
+  const node* existing = state.lookup(path);
+  return existing != nullptr && !existing->folder ? &existing->content : nullptr;
+}
+
+// The chunks of `content` the store lacks, as a refusal; nothing when all are there. A
+// chunk stored with another size than the content says is refused too: sizes are what
+// quotas count and what downloads expect. REQUIRES: check_content(content).
+std::optional<refusal> missing_chunks(const file_content& content, const chunk_presence& has,
+                                      const file_content* held = nullptr) {
+  auto asked = new_chunks(content, held);
+  if (asked.wrong_size) return std::move(asked.wrong_size);
+  const auto& ids = asked.ids;
+  const auto& claimed = asked.claimed;
   if (ids.empty()) return std::nullopt;
   const auto stored = has(ids);
   refusal missing{error(error_kind::not_found, ""), std::nullopt, {}};
@@ -193,8 +214,7 @@ decide_result decide_commit(const namespace_state& state, const command& cmd,
   }
   const std::uint64_t old_size = existing != nullptr ? existing->content.size : 0;
   if (auto r = over_quota(state, old_size, commit.content.size)) return std::move(*r);
-  if (auto r =
-          missing_chunks(commit.content, has, existing != nullptr ? &existing->content : nullptr)) {
+  if (auto r = missing_chunks(commit.content, has, held_at(state, commit.path))) {
     return std::move(*r);
   }
   event_list events(state, cmd);
@@ -480,6 +500,12 @@ std::uint64_t command_digest(const command& cmd) {
   std::uint64_t out = 0;
   for (int i = 7; i >= 0; --i) out = out << 8 | digest.bytes[static_cast<std::size_t>(i)];
   return out == 0 ? 1 : out;  // 0 means "not recorded"
+}
+
+std::vector<sha256_digest> chunks_to_look_up(const namespace_state& state, const command& cmd) {
+  const auto* commit = std::get_if<commit_file>(&cmd.body);
+  if (commit == nullptr) return {};
+  return new_chunks(commit->content, held_at(state, commit->path)).ids;
 }
 
 decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has) {

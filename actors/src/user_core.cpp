@@ -45,12 +45,28 @@ status user_core::load() {
   return status::ok();
 }
 
-command_outcome user_core::stage(const command& cmd) {
+command_outcome user_core::stage(const command& cmd, const chunk_answers* known) {
   command_outcome out;
-  auto decided = decide(state_, cmd, [this](const std::vector<sha256_digest>& ids) {
-    auto sizes = store_.chunk_sizes(user_, ids);
+  auto decided = decide(state_, cmd, [this, known](const std::vector<sha256_digest>& ids) {
+    std::vector<std::optional<std::uint64_t>> sizes(ids.size());
+    std::vector<sha256_digest> unknown;
+    std::vector<std::size_t> at;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (known != nullptr) {
+        if (auto k = known->find(ids[i]); k != known->end()) {
+          sizes[i] = k->second;
+          continue;
+        }
+      }
+      unknown.push_back(ids[i]);
+      at.push_back(i);
+    }
+    if (unknown.empty()) return sizes;
     // An unreadable index counts as missing: the client re-uploads, nothing is lost.
-    return sizes ? *sizes : std::vector<std::optional<std::uint64_t>>(ids.size());
+    if (auto asked = store_.chunk_sizes(user_, unknown); asked) {
+      for (std::size_t j = 0; j < at.size() && j < asked->size(); ++j) sizes[at[j]] = (*asked)[j];
+    }
+    return sizes;
   });
   if (auto* refused = std::get_if<refusal>(&decided)) {
     out.refused = std::move(*refused);

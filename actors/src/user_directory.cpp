@@ -35,8 +35,18 @@ struct command_envelope {
     subscriber fn;  // empty: unsubscribe
   };
   std::optional<subscription_change> subscription;
+  // The chunks a commit names, looked up ahead on the lookup thread (see look_ahead).
+  enum class lookup { not_asked, not_needed, asked, answered } chunks_lookup = lookup::not_asked;
+  std::shared_ptr<const chunk_answers> chunks;
 };
 using command_ptr = std::shared_ptr<command_envelope>;
+
+// The store's sizes for the chunks the listed commands name, carried back to their actor.
+struct lookup_answer {
+  std::vector<command_ptr> asked;
+  std::shared_ptr<const chunk_answers> chunks;
+};
+using lookup_answer_ptr = std::shared_ptr<lookup_answer>;
 
 // The store's answer to an append, carried back to the user's actor.
 struct append_answer {
@@ -68,6 +78,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::command_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::answer_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::recovery_ptr)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::reclaim_answer_ptr)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(autosync::actors::lookup_answer_ptr)
 
 namespace autosync::actors {
 
@@ -94,6 +105,9 @@ struct shared_context {
   // A large user's snapshot is encoded here (see user_options::snapshot_off_thread_entries):
   // only that user waits for it, not every user behind it on the actors' thread.
   blocking_pool* snapshots = nullptr;
+  // Chunk look-ups for commits about to be decided: a chunk index out of the block cache is
+  // a disk read, and on the actors' thread every user behind this one would wait for it.
+  blocking_pool* lookups = nullptr;
   std::atomic<bool> stopping{false};  // recoveries queued and not yet started are skipped
   std::atomic<std::size_t> live{0};
   std::atomic<std::size_t> activations{0};
@@ -120,6 +134,7 @@ struct user_actor_state {
   // A snapshot is being encoded off this thread, reading the state in place: nothing is
   // decided, read or completed until it is done.
   bool snapshotting = false;
+  bool looking_up = false;  // a look-up of waiting commits' chunks is in flight
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -176,17 +191,74 @@ void stop_serving(caf::stateful_actor<user_actor_state>* self, error why) {
   self->send(self->state.registry, idle_atom::value, self->state.user);
 }
 
+// Whether a command must wait for its chunks to be looked up before it is decided.
+bool awaits_lookup(const user_actor_state& st, command_envelope& c) {
+  using lookup = command_envelope::lookup;
+  if (c.chunks_lookup == lookup::asked) return true;
+  if (c.chunks_lookup != lookup::not_asked) return false;
+  if (chunks_to_look_up(st.core->state(), c.cmd).empty()) {
+    c.chunks_lookup = lookup::not_needed;
+    return false;
+  }
+  return true;  // look_ahead asks once the look-up in flight is answered
+}
+
+// Looks up, on the lookup thread, the chunks the waiting commits will ask the store about,
+// so deciding them reads nothing on the actors' thread. One look-up at a time, for the
+// commands before the first reclaim: answers must not outlive a reclaim, which may forget
+// chunks. Runs while an append is in flight too, so the next batch's answers are in when
+// it completes. Each command keeps the answers asked for it: a "missing" answer is never
+// reused for a later command, whose chunks may have been uploaded since.
+void look_ahead(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
+  using lookup = command_envelope::lookup;
+  auto& st = self->state;
+  if (!st.core || st.broken || st.looking_up) return;
+  const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
+  auto answer = std::make_shared<lookup_answer>();
+  std::vector<sha256_digest> ids;
+  for (auto& c : st.waiting) {
+    if (c->reclaim) break;
+    if (c->subscription || c->reader || c->chunks_lookup != lookup::not_asked) continue;
+    auto wanted = chunks_to_look_up(st.core->state(), c->cmd);
+    if (wanted.empty()) {
+      c->chunks_lookup = lookup::not_needed;
+      continue;
+    }
+    c->chunks_lookup = lookup::asked;
+    answer->asked.push_back(c);
+    ids.insert(ids.end(), wanted.begin(), wanted.end());
+    if (answer->asked.size() >= batch_max) break;
+  }
+  if (answer->asked.empty()) return;
+  st.looking_up = true;
+  ctx->lookups->run([me = caf::actor_cast<caf::actor>(self), store = ctx->store, user = st.user,
+                     answer, ids = std::move(ids)]() mutable {
+    auto chunks = std::make_shared<chunk_answers>();
+    auto sizes = store->chunk_sizes(user, ids);
+    // An unreadable index counts as missing, as when decided: the client re-uploads.
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      (*chunks)[ids[i]] = sizes && i < sizes->size() ? (*sizes)[i] : std::nullopt;
+    }
+    answer->chunks = std::move(chunks);
+    caf::anon_send(me, std::move(answer));
+  });
+}
+
 // Decides waiting commands, in order, into one batch and starts its append; answers at
 // once what needs no append. A read or a subscription change ends the batch: it must see
-// only durable state, so it waits for the batch to complete.
+// only durable state, so it waits for the batch to complete. So does a commit whose chunks
+// are still being looked up.
 void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
   auto& st = self->state;
-  if (st.appending || st.recovering || st.reclaiming || st.snapshotting) return;
+  if (st.recovering || st.reclaiming || st.snapshotting) return;
+  look_ahead(self, ctx);
+  if (st.appending) return;
   const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
   while (!st.waiting.empty() && st.batch.size() < batch_max) {
     auto& next = st.waiting.front();
     const bool command = !next->subscription && !next->reader && !next->reclaim;
     if (!command && st.core && st.core->has_staged()) break;
+    if (command && st.core && !st.broken && awaits_lookup(st, *next)) break;
     auto c = std::move(next);
     st.waiting.pop_front();
     if (c->subscription) {
@@ -219,7 +291,7 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
           }));
       return;
     }
-    auto outcome = st.core->stage(c->cmd);
+    auto outcome = st.core->stage(c->cmd, c->chunks.get());
     if (outcome.failed) {
       // A decision its own state could not apply: the batch is gone with it.
       fail(c, *outcome.failed);
@@ -329,6 +401,16 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
         if (st.stopping) return finish(self, ctx, *st.stopping);
         pump(self, ctx);
       },
+      [=](lookup_answer_ptr a) {
+        auto& st = self->state;
+        st.looking_up = false;
+        for (auto& c : a->asked) {
+          c->chunks = a->chunks;
+          c->chunks_lookup = command_envelope::lookup::answered;
+        }
+        if (st.stopping) return;
+        pump(self, ctx);
+      },
       [=](reclaim_answer_ptr a) {
         auto& st = self->state;
         st.reclaiming = false;
@@ -341,7 +423,7 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
         if (st.recovering || st.appending || st.reclaiming || st.snapshotting ||
-            !st.waiting.empty()) {
+            st.looking_up || !st.waiting.empty()) {
           return busy_atom::value;
         }
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
@@ -545,12 +627,14 @@ struct user_directory::impl {
       : system(s),
         recoveries(std::max<std::size_t>(1, options.recoveries_max), "recovery"),
         reclaims(1, "reclaim"),
-        snapshots(1, "snapshot") {
+        snapshots(1, "snapshot"),
+        lookups(2, "chunk-lookup") {
     ctx.store = &store;
     ctx.options = options;
     ctx.recoveries = &recoveries;
     ctx.reclaims = &reclaims;
     ctx.snapshots = &snapshots;
+    ctx.lookups = &lookups;
   }
   caf::actor_system& system;
   shared_context ctx;
@@ -560,6 +644,7 @@ struct user_directory::impl {
   blocking_pool recoveries;
   blocking_pool reclaims;
   blocking_pool snapshots;
+  blocking_pool lookups;
   caf::actor registry;
 };
 

@@ -102,6 +102,7 @@ public:
     std::lock_guard lock(gate_mutex_);
     held_.clear();
     held_snapshots_.clear();
+    held_lookups_.clear();
     gate_.notify_all();
   }
   bool holding() const { return holding_.load(); }
@@ -152,8 +153,21 @@ public:
     lock.unlock();
     inner_.write_snapshot(user, snap, std::move(done));
   }
+  // Holds the user's chunk look-ups (as a cold chunk index read from disk would) until
+  // release().
+  void hold_lookups_of(const std::string& user) {
+    std::lock_guard lock(gate_mutex_);
+    held_lookups_ = user;
+  }
   result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
       const std::string& user, const std::vector<sha256_digest>& ids) const override {
+    std::unique_lock lock(gate_mutex_);
+    if (user == held_lookups_) {
+      holding_ = true;
+      gate_.wait(lock, [&] { return held_lookups_ != user; });
+      holding_ = false;
+    }
+    lock.unlock();
     return inner_.chunk_sizes(user, ids);
   }
   status list_chunks(const std::string& user,
@@ -199,6 +213,7 @@ private:
   mutable std::condition_variable gate_;
   std::string held_;
   std::string held_snapshots_;
+  std::string held_lookups_;
   mutable std::atomic<bool> holding_{false};
 };
 
@@ -453,6 +468,33 @@ struct held_snapshot_fixture : fixture {
 };
 
 }  // namespace
+
+BOOST_FIXTURE_TEST_CASE(a_slow_chunk_lookup_holds_up_no_other_user, fixture) {
+  // One scheduler thread: a commit's chunk look-up run on it would stall every other user.
+  caf::actor_system_config one_thread;
+  one_thread.set("scheduler.max-threads", 1);
+  caf::actor_system single(one_thread);
+  upload("cold");
+  upload("warm");
+  counting_store gated(store);
+  user_directory directory(single, gated, directory_options{});
+  // Both users live first: what is held below is the look-up, not a recovery.
+  auto first_cold = sent(directory, "cold", commit("/first", "op-first"));
+  require_applied(first_cold);
+  auto first_warm = sent(directory, "warm", commit("/first", "op-first"));
+  require_applied(first_warm);
+  gated.hold_lookups_of("cold");
+  // Released before the directory stops, even when a check below fails.
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  auto cold = sent(directory, "cold", commit("/c", "op-c"));
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  auto warm = sent(directory, "warm", commit("/w", "op-w"));
+  require_applied(warm);
+  BOOST_TEST(still_waiting(cold));
+  gated.release();
+  require_applied(cold);
+  BOOST_TEST(j->head("cold")->last_seq == 2u);
+}
 
 BOOST_FIXTURE_TEST_CASE(a_large_users_snapshot_holds_up_no_other_user, held_snapshot_fixture) {
   options.user.snapshot_every = 5;

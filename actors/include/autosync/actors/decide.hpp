@@ -108,4 +108,9 @@ using chunk_presence =
 
 decide_result decide(const namespace_state& state, const command& cmd, const chunk_presence& has);
 
+// The chunks deciding `cmd` against `state` asks `has` about (a commit's chunks that the
+// file's current version does not hold), so an owner can look them up ahead, off the
+// thread that decides.
+std::vector<sha256_digest> chunks_to_look_up(const namespace_state& state, const command& cmd);
+
 }  // namespace autosync::actors

@@ -61,6 +61,9 @@ struct pending_append {
 
 using subscriber = std::function<void(std::uint64_t seq, schema::Event::Reader event)>;
 
+// Chunk sizes the store gave for a command's chunks (nullopt: it lacks the chunk).
+using chunk_answers = std::map<sha256_digest, std::optional<std::uint64_t>>;
+
 class user_core {
 public:
   static result<std::unique_ptr<user_core>> recover(event_store& store, std::string user,
@@ -77,8 +80,10 @@ public:
   std::size_t staged_events() const noexcept { return staged_.size(); }
 
   // Decides a command against state() and, when it writes events, applies them to state()
-  // and stages them. REQUIRES: !busy().
-  command_outcome stage(const command& cmd);
+  // and stages them. The store is asked about the chunks a commit names unless `known`
+  // answers for them (looked up ahead, off the owner's thread: chunks_to_look_up()).
+  // REQUIRES: !busy().
+  command_outcome stage(const command& cmd, const chunk_answers* known = nullptr);
 
   // The staged events as one append. REQUIRES: has_staged() and !busy().
   pending_append take_staged();
