@@ -121,13 +121,7 @@ public:
   }
   void set_unreadable(bool on) { unreadable_ = on; }
   result<std::optional<journal::snapshot>> latest_snapshot(const std::string& user) const override {
-    std::unique_lock lock(gate_mutex_);
-    if (user == held_) {
-      holding_ = true;
-      gate_.wait(lock, [&] { return held_ != user; });
-      holding_ = false;
-    }
-    lock.unlock();
+    wait_while(held_, user);
     return inner_.latest_snapshot(user);
   }
   result<std::optional<journal::snapshot>> snapshot_at(const std::string& user,
@@ -144,13 +138,7 @@ public:
   }
   void write_snapshot(const std::string& user, const journal::snapshot& snap,
                       journal::status_callback done) override {
-    std::unique_lock lock(gate_mutex_);
-    if (user == held_snapshots_) {
-      holding_ = true;
-      gate_.wait(lock, [&] { return held_snapshots_ != user; });
-      holding_ = false;
-    }
-    lock.unlock();
+    wait_while(held_snapshots_, user);
     inner_.write_snapshot(user, snap, std::move(done));
   }
   // Holds the user's chunk look-ups (as a cold chunk index read from disk would) until
@@ -161,13 +149,7 @@ public:
   }
   result<std::vector<std::optional<std::uint64_t>>> chunk_sizes(
       const std::string& user, const std::vector<sha256_digest>& ids) const override {
-    std::unique_lock lock(gate_mutex_);
-    if (user == held_lookups_) {
-      holding_ = true;
-      gate_.wait(lock, [&] { return held_lookups_ != user; });
-      holding_ = false;
-    }
-    lock.unlock();
+    wait_while(held_lookups_, user);
     return inner_.chunk_sizes(user, ids);
   }
   status list_chunks(const std::string& user,
@@ -209,6 +191,15 @@ private:
   result<journal::reclaimed> held_answer_ = journal::reclaimed{};
   std::atomic<std::size_t> appends_{0};
   std::atomic<bool> unreadable_{false};
+  // Waits while `held` (one of the held_ names, read under the gate's lock) names `user`.
+  void wait_while(const std::string& held, const std::string& user) const {
+    std::unique_lock lock(gate_mutex_);
+    if (held != user) return;
+    holding_ = true;
+    gate_.wait(lock, [&] { return held != user; });
+    holding_ = false;
+  }
+
   mutable std::mutex gate_mutex_;
   mutable std::condition_variable gate_;
   std::string held_;
@@ -216,6 +207,21 @@ private:
   std::string held_lookups_;
   mutable std::atomic<bool> holding_{false};
 };
+
+// While `gated` holds `held`'s work, a command for `held` waits and one for `other` goes
+// through; once released, the held one is applied too.
+void held_user_holds_up_no_other(user_directory& directory, counting_store& gated,
+                                 const std::string& held, const std::string& other) {
+  // Released before the directory stops, even when a check below fails.
+  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
+  auto waiting = sent(directory, held, commit("/held", "op-held"));
+  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
+  auto going = sent(directory, other, commit("/other", "op-other"));
+  require_applied(going);
+  BOOST_TEST(still_waiting(waiting));
+  gated.release();
+  require_applied(waiting);
+}
 
 struct fixture {
   test::temp_dir dir;
@@ -227,6 +233,18 @@ struct fixture {
   void upload(const std::string& user) {
     BOOST_REQUIRE(j->put_chunk_and_wait(user, sha256("same content"), "same content"));
   }
+};
+
+// One scheduler thread, so work run on it would stall every other user; `gated` can hold
+// a user's recovery, chunk look-ups or snapshot writes.
+struct single_thread_fixture : fixture {
+  single_thread_fixture() {
+    one_thread.set("scheduler.max-threads", 1);
+    single = std::make_unique<caf::actor_system>(one_thread);
+  }
+  caf::actor_system_config one_thread;
+  std::unique_ptr<caf::actor_system> single;
+  counting_store gated{store};
 };
 
 }  // namespace
@@ -426,73 +444,41 @@ BOOST_FIXTURE_TEST_CASE(shutting_down_answers_every_command, fixture) {
   BOOST_TEST(j->head("busy")->last_seq == seen.applied());
 }
 
-BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, fixture) {
-  // One scheduler thread, so a recovery run on it would stall every other user.
-  caf::actor_system_config one_thread;
-  one_thread.set("scheduler.max-threads", 1);
-  caf::actor_system single(one_thread);
+BOOST_FIXTURE_TEST_CASE(a_slow_recovery_holds_up_no_other_user, single_thread_fixture) {
   upload("slow");
   upload("quick");
-  counting_store gated(store);
   gated.hold_recovery_of("slow");
-  user_directory directory(single, gated, directory_options{});
-  // Released before the directory stops, even when a check below fails.
-  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
-  auto slow = sent(directory, "slow", commit("/s", "op-s"));
-  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
-  auto quick = sent(directory, "quick", commit("/q", "op-q"));
-  require_applied(quick);
-  BOOST_TEST(still_waiting(slow));
-  gated.release();
-  require_applied(slow);
+  user_directory directory(*single, gated, directory_options{});
+  held_user_holds_up_no_other(directory, gated, "slow", "quick");
   BOOST_TEST(j->head("slow")->last_seq == 1u);
 }
 
 namespace {
 
-// One scheduler thread, so a snapshot encoded on it would stall every other user; the
-// snapshot writes of user "large" are held, and every state counts as large.
-struct held_snapshot_fixture : fixture {
+// The snapshot writes of user "large" are held, and every state counts as large.
+struct held_snapshot_fixture : single_thread_fixture {
   held_snapshot_fixture() {
-    one_thread.set("scheduler.max-threads", 1);
-    single = std::make_unique<caf::actor_system>(one_thread);
     upload("large");
     upload("quick");
     gated.hold_snapshots_of("large");
     options.user.snapshot_off_thread_entries = 1;
   }
-  caf::actor_system_config one_thread;
-  std::unique_ptr<caf::actor_system> single;
-  counting_store gated{store};
   directory_options options;
 };
 
 }  // namespace
 
-BOOST_FIXTURE_TEST_CASE(a_slow_chunk_lookup_holds_up_no_other_user, fixture) {
-  // One scheduler thread: a commit's chunk look-up run on it would stall every other user.
-  caf::actor_system_config one_thread;
-  one_thread.set("scheduler.max-threads", 1);
-  caf::actor_system single(one_thread);
+BOOST_FIXTURE_TEST_CASE(a_slow_chunk_lookup_holds_up_no_other_user, single_thread_fixture) {
   upload("cold");
   upload("warm");
-  counting_store gated(store);
-  user_directory directory(single, gated, directory_options{});
+  user_directory directory(*single, gated, directory_options{});
   // Both users live first: what is held below is the look-up, not a recovery.
   auto first_cold = sent(directory, "cold", commit("/first", "op-first"));
   require_applied(first_cold);
   auto first_warm = sent(directory, "warm", commit("/first", "op-first"));
   require_applied(first_warm);
   gated.hold_lookups_of("cold");
-  // Released before the directory stops, even when a check below fails.
-  auto release = std::shared_ptr<void>(nullptr, [&](void*) { gated.release(); });
-  auto cold = sent(directory, "cold", commit("/c", "op-c"));
-  BOOST_REQUIRE(eventually([&] { return gated.holding(); }));
-  auto warm = sent(directory, "warm", commit("/w", "op-w"));
-  require_applied(warm);
-  BOOST_TEST(still_waiting(cold));
-  gated.release();
-  require_applied(cold);
+  held_user_holds_up_no_other(directory, gated, "cold", "warm");
   BOOST_TEST(j->head("cold")->last_seq == 2u);
 }
 
