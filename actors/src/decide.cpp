@@ -137,10 +137,9 @@ chunks_to_ask new_chunks(const file_content& content, const file_content* held) 
                          [](const auto& entry, const sha256_digest& h) { return entry.first < h; });
     if (k != known.end() && k->first == c.hash) {
       if (k->second == c.size) continue;
-      out.wrong_size = refuse(error_kind::invalid, "chunk " + c.hash.hex() + " is " +
-                                                       std::to_string(k->second) + " bytes, not " +
-                                                       std::to_string(c.size) +
-                                                       " as the content says");
+      out.wrong_size = refuse(error_kind::invalid,
+                              "chunk " + c.hash.hex() + " is " + std::to_string(k->second) +
+                                  " bytes, not " + std::to_string(c.size) + " as the content says");
       return out;
     }
     out.ids.push_back(c.hash);

@@ -134,7 +134,7 @@ struct user_actor_state {
   // A snapshot is being encoded off this thread, reading the state in place: nothing is
   // decided, read or completed until it is done.
   bool snapshotting = false;
-  bool looking_up = false;  // a look-up of waiting commits' chunks is in flight
+  bool looking_up = false;             // a look-up of waiting commits' chunks is in flight
   std::optional<caf::error> stopping;  // asked to stop: finish the append in flight, then quit
 };
 
@@ -422,8 +422,8 @@ caf::behavior user_actor(caf::stateful_actor<user_actor_state>* self, std::strin
       },
       [=](passivate_atom) -> caf::result<caf::atom_value> {
         auto& st = self->state;
-        if (st.recovering || st.appending || st.reclaiming || st.snapshotting ||
-            st.looking_up || !st.waiting.empty()) {
+        if (st.recovering || st.appending || st.reclaiming || st.snapshotting || st.looking_up ||
+            !st.waiting.empty()) {
           return busy_atom::value;
         }
         if (st.core && st.core->has_subscribers()) return busy_atom::value;
