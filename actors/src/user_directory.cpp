@@ -205,8 +205,8 @@ bool awaits_lookup(const user_actor_state& st, command_envelope& c) {
 
 // Looks up, on the lookup thread, the chunks the waiting commits will ask the store about,
 // so deciding them reads nothing on the actors' thread. One look-up at a time, for the
-// commands before the first reclaim: answers must not outlive a reclaim, which may forget
-// chunks. Runs while an append is in flight too, so the next batch's answers are in when
+// next batch's worth of commands (a long queue is not scanned at every message) before the
+// first reclaim: answers must not outlive a reclaim, which may forget chunks. Runs while an append is in flight too, so the next batch's answers are in when
 // it completes. Each command keeps the answers asked for it: a "missing" answer is never
 // reused for a later command, whose chunks may have been uploaded since.
 void look_ahead(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
@@ -216,7 +216,8 @@ void look_ahead(caf::stateful_actor<user_actor_state>* self, shared_context* ctx
   const std::size_t batch_max = std::max<std::size_t>(1, ctx->options.user.batch_commands_max);
   auto answer = std::make_shared<lookup_answer>();
   std::vector<sha256_digest> ids;
-  for (auto& c : st.waiting) {
+  for (std::size_t i = 0; i < st.waiting.size() && i < batch_max; ++i) {
+    const auto& c = st.waiting[i];
     if (c->reclaim) break;
     if (c->subscription || c->reader || c->chunks_lookup != lookup::not_asked) continue;
     auto wanted = chunks_to_look_up(st.core->state(), c->cmd);
@@ -227,7 +228,6 @@ void look_ahead(caf::stateful_actor<user_actor_state>* self, shared_context* ctx
     c->chunks_lookup = lookup::asked;
     answer->asked.push_back(c);
     ids.insert(ids.end(), wanted.begin(), wanted.end());
-    if (answer->asked.size() >= batch_max) break;
   }
   if (answer->asked.empty()) return;
   st.looking_up = true;
@@ -258,7 +258,12 @@ void pump(caf::stateful_actor<user_actor_state>* self, shared_context* ctx) {
     auto& next = st.waiting.front();
     const bool command = !next->subscription && !next->reader && !next->reclaim;
     if (!command && st.core && st.core->has_staged()) break;
-    if (command && st.core && !st.broken && awaits_lookup(st, *next)) break;
+    if (command && st.core && !st.broken && awaits_lookup(st, *next)) {
+      // Asks now if it was beyond the last scan; a look-up in flight pumps again when
+      // answered.
+      look_ahead(self, ctx);
+      break;
+    }
     auto c = std::move(next);
     st.waiting.pop_front();
     if (c->subscription) {
