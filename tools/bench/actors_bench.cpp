@@ -93,6 +93,24 @@ int run_replay_bench(const settings& s, const std::string& dir_option) {
     progress(s, "replay run " + std::to_string(run + 1) + ": " +
                     std::to_string(static_cast<long>(result.ops_per_s.back())) + " events/s");
   }
+  // Reading and applying on one thread, the way a short tail is replayed: what one core
+  // does (the target is stated per core).
+  std::vector<double> one_thread_rates;
+  for (int run = 0; run < s.runs; ++run) {
+    actors::namespace_state state;
+    bool applied_all = true;
+    const auto start = clock_type::now();
+    auto st = j->read_events("replay-user", 1, UINT64_MAX, [&](journal::stored_event&& e) {
+      applied_all = static_cast<bool>(state.apply(e.seq(), e.hash(), e.event()));
+      return applied_all;
+    }, journal::chain_check::by_caller);
+    const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
+    if (!st || !applied_all || !(state == live)) {
+      throw std::runtime_error("replay on one thread did not rebuild the state");
+    }
+    one_thread_rates.push_back(static_cast<double>(state.last_seq()) / seconds);
+  }
+  result.extra["one_thread_events_per_s"] = median(one_thread_rates);
   // Reading alone (iterate, decrypt, check the chain, parse), on one thread.
   std::vector<double> read_rates;
   for (int run = 0; run < s.runs; ++run) {
