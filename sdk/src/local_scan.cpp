@@ -66,11 +66,13 @@ bool syncable_name(const std::string& name) {
 class scanner {
 public:
   scanner(const std::filesystem::path& root, const local_tree& previous,
-          std::int64_t previous_started_ns, const std::function<bool()>& stop)
+          std::int64_t previous_started_ns, const std::function<bool()>& stop,
+          const scan_io& io)
       : root_(root),
         previous_(previous),
         trusted_before_ns_(previous_started_ns - racy_window_ns),
-        stop_(stop) {
+        stop_(stop),
+        io_(io) {
     for (const auto& [path, item] : previous_) {
       if (!item.folder) by_inode_.emplace(item.inode, &item);
     }
@@ -95,6 +97,7 @@ private:
   const local_tree& previous_;
   std::int64_t trusted_before_ns_;
   const std::function<bool()>& stop_;
+  const scan_io& io_;
   std::multimap<std::uint64_t, const local_item*> by_inode_;
   bool stopped_ = false;
   scan_result out_;
@@ -131,7 +134,24 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
     }
     return status::ok();
   }
-  while (const dirent* d = ::readdir(dir)) {
+  for (;;) {
+    errno = 0;
+    const dirent* d = io_.read_dir(dir);
+    if (d == nullptr) {
+      // A listing cut short would make everything not yet listed look deleted here, and
+      // be deleted on the server: the whole folder is left alone instead.
+      const int e = errno;
+      if (e != 0 && folder.empty()) {
+        ::closedir(dir);
+        return error(error_kind::unavailable, "cannot list the folder " + root_.string() +
+                                                  ": " + std::strerror(e) + "; check the disk");
+      }
+      if (e != 0) {
+        freeze(folder, std::string("could not be listed (") + std::strerror(e) +
+                           "); check the disk, or move it out of the folder");
+      }
+      break;
+    }
     const std::string name = d->d_name;
     if (name == "." || name == "..") continue;
     const std::string rel = folder.empty() ? name : folder + "/" + name;
@@ -141,7 +161,14 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
       continue;
     }
     struct stat st {};
-    if (::fstatat(::dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone
+    if (io_.stat_at(::dirfd(dir), d->d_name, &st) != 0) {
+      const int e = errno;
+      if (e == ENOENT) continue;  // gone since it was listed
+      // Skipped, it would look deleted and be deleted on the server.
+      freeze(rel, std::string("cannot be looked at (") + std::strerror(e) +
+                      "); fix the permissions of its folder or move it out");
+      continue;
+    }
     add(rel, st, pending);
   }
   ::closedir(dir);
@@ -210,7 +237,18 @@ bool is_reserved(const std::string& rel_path) {
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
                                 std::int64_t previous_started_ns,
                                 const std::function<bool()>& stop) {
-  return scanner(root, previous, previous_started_ns, stop).run();
+  static const scan_io system{
+      [](int dir_fd, const char* name, struct stat* out) {
+        return ::fstatat(dir_fd, name, out, AT_SYMLINK_NOFOLLOW);
+      },
+      [](DIR* dir) { return ::readdir(dir); }};
+  return scan_folder(root, previous, previous_started_ns, stop, system);
+}
+
+result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
+                                std::int64_t previous_started_ns,
+                                const std::function<bool()>& stop, const scan_io& io) {
+  return scanner(root, previous, previous_started_ns, stop, io).run();
 }
 
 result<sha256_digest> hash_file(const std::filesystem::path& file) {

@@ -2,6 +2,9 @@
 // Internal to the SDK.
 #pragma once
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <filesystem>
 #include <functional>
 #include <string>
@@ -37,9 +40,22 @@ struct scan_result {
 // start (a write in the same clock tick could have left the mtime unchanged); a file found
 // under a new path with an old inode, size and mtime (renamed) keeps its hash too. Fails
 // only when `root` itself cannot be read; `stop` true ends the walk early with an error.
+// An entry that cannot be looked at (an error other than "gone"), and a folder whose
+// listing fails part way, are frozen: left alone on both sides, never taken for deleted.
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
                                 std::int64_t previous_started_ns,
                                 const std::function<bool()>& stop);
+
+// The two system calls a scan lists folders with, so tests can make them fail the ways a
+// disk or a permission can (a root test process is never refused a stat). `read_dir`
+// behaves as readdir: null and errno 0 at the end, null and errno set on an error.
+struct scan_io {
+  std::function<int(int dir_fd, const char* name, struct stat* out)> stat_at;
+  std::function<struct dirent*(DIR* dir)> read_dir;
+};
+result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
+                                std::int64_t previous_started_ns,
+                                const std::function<bool()>& stop, const scan_io& io);
 
 // The SHA-256 of a file's content, read in pieces.
 result<sha256_digest> hash_file(const std::filesystem::path& file);
