@@ -573,6 +573,18 @@ status action_runner::delete_local(const sync_action& a) {
 // delete a conflict, and the next pass fetches it.
 status action_runner::delete_remote(const sync_action& a) {
   const bool folder = a.what == kind::delete_remote_folder;
+  if (folder) {
+    const std::string below = a.path + "/";
+    for (const auto& from : unmoved_) {
+      if (from != a.path && from.rfind(below, 0) != 0) continue;
+      summary_.failed.push_back(
+          {a.path, error(error_kind::conflict,
+                         "not deleted on the server: " + from +
+                             " was to move out of it first and did not (see its error); the "
+                             "next pass decides again")});
+      return status::ok();
+    }
+  }
   auto removed = c_.remote.remove(remote(a.path), folder ? c_.state.cursor : a.base_revision);
   if (!removed && removed.err().kind() != error_kind::not_found) {
     return fail(a.path, std::move(removed).err());
@@ -632,7 +644,10 @@ status action_runner::move_local(const sync_action& a) {
 
 status action_runner::move_remote(const sync_action& a) {
   auto moved = c_.remote.move(remote(a.path), remote(a.to));
-  if (!moved) return fail(a.path, std::move(moved).err());
+  if (!moved) {
+    unmoved_.push_back(a.path);
+    return fail(a.path, std::move(moved).err());
+  }
   move_subtree(c_.state.synced, a.path, a.to);
   ++summary_.moved_remote;
   return status::ok();

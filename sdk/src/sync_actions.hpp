@@ -76,6 +76,9 @@ private:
 
   action_context c_;
   sync_summary& summary_;
+  // Where moves this pass failed to move things from. The plan deletes a remote folder once
+  // everything in it has moved out: one of these still holds what did not.
+  std::vector<std::string> unmoved_;
   std::vector<const sync_action*> uploads_;  // small uploads not yet sent
   std::uint64_t uploads_bytes_ = 0;
   std::vector<const sync_action*> downloads_;  // one-chunk downloads not yet fetched

@@ -618,6 +618,41 @@ BOOST_FIXTURE_TEST_CASE(a_remote_folder_named_in_another_letter_case_syncs_as_it
   BOOST_TEST(sdk::folder_sync::open(*laptop, o).has_value());
 }
 
+// Its files moved here into a new folder named the same in another letter case, which the
+// server takes for the folder itself: each move is refused ("onto itself"). The plan had
+// counted on them to empty the old folder before deleting it.
+BOOST_FIXTURE_TEST_CASE(a_folder_is_not_deleted_on_the_server_while_a_move_out_of_it_failed,
+                        fixture) {
+  const auto o = sync_of("laptop", "/sync");
+  std::filesystem::create_directories(o.local / "Docs");
+  { std::ofstream(o.local / "Docs" / "x.txt") << "the x file"; }
+  { std::ofstream(o.local / "Docs" / "y.txt") << "the y file"; }
+  sync_once(o, "laptop");
+  sync_once(o, "laptop");
+  std::filesystem::create_directories(o.local / "docs");
+  std::filesystem::rename(o.local / "Docs" / "x.txt", o.local / "docs" / "x.txt");
+  std::filesystem::rename(o.local / "Docs" / "y.txt", o.local / "docs" / "y.txt");
+  std::filesystem::remove(o.local / "Docs");
+  auto alice = connect("alice");
+  auto on_server = [&](const std::string& name) {
+    for (const std::string folder : {"/sync/Docs/", "/sync/docs/"}) {
+      if (auto got = alice->get_bytes(folder + name)) return *got;
+    }
+    return std::string("(gone from the server)");
+  };
+  for (int pass = 0; pass < 2; ++pass) {
+    auto c = connect("alice", "laptop");
+    auto sync = sdk::folder_sync::open(*c, o);
+    BOOST_REQUIRE(sync);
+    auto ran = (*sync)->run_once();
+    BOOST_REQUIRE_MESSAGE(ran, test::describe(ran));
+    BOOST_TEST(ran->deleted_remote == 0u);
+    BOOST_TEST(on_server("x.txt") == "the x file");
+    BOOST_TEST(on_server("y.txt") == "the y file");
+  }
+  BOOST_TEST(read_file(o.local / "docs" / "x.txt") == "the x file");
+}
+
 BOOST_FIXTURE_TEST_CASE(a_server_restored_to_a_backup_after_the_last_sync_loses_nothing_here, fixture) {
   const auto o = sync_of("laptop", "/sync");
   { std::ofstream(o.local / "a.txt") << "a"; }
