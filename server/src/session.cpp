@@ -134,6 +134,18 @@ private:
     }
     apply_retention_if_due();
     ++connection_->in_flight;
+    auto release = kj::defer([connection = connection_] { --connection->in_flight; });
+    // Cap'n Proto's readers throw on what no client of ours sends (a pointer of the wrong
+    // kind, text without its NUL): the request is refused as malformed, and its place
+    // among the connection's calls in flight is given back with it.
+    kj::Promise<void> started = nullptr;
+    KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] { started = work(); })) {
+      to_wire(error(error_kind::invalid,
+                    std::string("malformed request: ") + e->getDescription().cStr() +
+                        "; send it as the schema says"),
+              context.getResults().initFailure());
+      return kj::READY_NOW;
+    }
     auto deadline = ctx_.timer.afterDelay(ctx_.limits.deadline.count() * kj::MILLISECONDS)
                         .then([context, ms = ctx_.limits.deadline.count()]() mutable {
                           to_wire(error(error_kind::unavailable,
@@ -142,9 +154,7 @@ private:
                                             "operation id, so nothing applies twice)"),
                                   context.getResults().initFailure());
                         });
-    return work()
-        .exclusiveJoin(kj::mv(deadline))
-        .attach(kj::defer([connection = connection_] { --connection->in_flight; }));
+    return started.exclusiveJoin(kj::mv(deadline)).attach(kj::mv(release));
   }
 
   // Asks the user's actor to reclaim what the retention policy lets go, when it is due for

@@ -2,6 +2,7 @@
 // socket, too many requests, oversized chunks; and TLS.
 #define BOOST_TEST_MODULE server_limits
 #include <arpa/inet.h>
+#include <capnp/any.h>
 #include <capnp/rpc-twoparty.h>
 #include <fcntl.h>
 #include <kj/async-io.h>
@@ -595,6 +596,31 @@ BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_
   auto again = session.listRequest();
   again.setPath("/");
   BOOST_TEST(!again.send().wait(io.waitScope).hasFailure());
+}
+
+// A request no client of ours would send: its path is a struct where text belongs. Each
+// is refused as malformed, and none keeps its place among the connection's calls in
+// flight (before, 256 of them left the connection answering every call `overloaded`).
+BOOST_AUTO_TEST_CASE(malformed_requests_are_refused_and_give_back_their_place_in_flight) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  raw_session raw(server.address());
+  for (int i = 0; i < 300; ++i) {
+    auto request = raw.session.statRequest();
+    capnp::AnyStruct::Builder params = schema::rpc::Session::StatParams::Builder(request);
+    params.getPointerSection()[0].initAsAnyStruct(1, 0);
+    auto reply = request.send().wait(raw.io.waitScope);
+    BOOST_REQUIRE(reply.hasFailure());
+    BOOST_REQUIRE(reply.getFailure().getKind() == schema::rpc::Failure::Kind::INVALID);
+    if (i == 0) {
+      BOOST_TEST(std::string(reply.getFailure().getMessage().cStr()).find("malformed request") !=
+                 std::string::npos);
+    }
+  }
+  auto fine = raw.session.listRequest();
+  fine.setPath("/");
+  auto answer = fine.send().wait(raw.io.waitScope);
+  BOOST_TEST(!answer.hasFailure());
 }
 
 // The audit line of a change is written as the change becomes durable: a reply cut short by
