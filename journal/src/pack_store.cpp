@@ -133,8 +133,11 @@ result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool r
   std::uint32_t next = packs.empty() ? 0 : *pack_number(packs.back()) + 1;
   next = std::max(next, first_unused);
   // A pack left empty by the previous run (opened, never written) is used rather than
-  // leaving one empty file per restart.
+  // leaving one empty file per restart; unless it has another name too (a checkpoint links
+  // the packs of a live node, whose current one may still be empty: both would append to
+  // the same file).
   if (!packs.empty() && fs::file_size(packs.back(), ec) == 0 && !ec &&
+      fs::hard_link_count(packs.back(), ec) == 1 && !ec &&
       *pack_number(packs.back()) + 1 == next) {
     --next;
   }

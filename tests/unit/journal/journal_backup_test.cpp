@@ -188,6 +188,29 @@ BOOST_AUTO_TEST_CASE(a_checkpoint_opens_as_a_journal_with_the_same_contents) {
   BOOST_TEST(dump(*copy) == dump(*j));
 }
 
+// A checkpoint of a node that has put no chunk since it started links its empty current
+// pack. Opened as a journal of its own, the checkpoint must not append into that file,
+// which the node appends to as well: each would overwrite what the other acknowledged.
+BOOST_AUTO_TEST_CASE(a_checkpoint_opened_for_writing_never_appends_to_the_nodes_pack) {
+  temp_dir dir;
+  {
+    auto j = open_journal(journal_options(dir / "data"));
+    fill(*j);
+  }
+  auto j = open_journal(journal_options(dir / "data"));  // its current pack is empty
+  BOOST_REQUIRE(j->create_checkpoint(dir / "checkpoint"));
+  auto copy = open_journal(journal_options(dir / "checkpoint"));
+  const std::string in_copy(60000, 'x'), in_node(60000, 'y');
+  BOOST_REQUIRE(copy->put_chunk_and_wait("alice", sha256(in_copy), in_copy));
+  BOOST_REQUIRE(j->put_chunk_and_wait("alice", sha256(in_node), in_node));
+  auto from_copy = copy->get_chunk("alice", sha256(in_copy));
+  BOOST_REQUIRE_MESSAGE(from_copy, describe(from_copy));
+  BOOST_TEST((*from_copy == in_copy));
+  auto from_node = j->get_chunk("alice", sha256(in_node));
+  BOOST_REQUIRE_MESSAGE(from_node, describe(from_node));
+  BOOST_TEST((*from_node == in_node));
+}
+
 // A backup counts once its chunk copies are done: one whose copying did not finish (the
 // process died, the disk filled) names chunks its copies may lack, so it is neither listed,
 // verified nor restored.
