@@ -481,6 +481,9 @@ void start(registry_actor_t* self, shared_context* ctx, const std::string& user)
 }
 
 void ask_to_passivate(registry_actor_t* self, const std::string& user) {
+  // Once stopping, every user actor has been told to exit: asked anything more, one that
+  // already quit would answer with an error.
+  if (self->state.stopping) return;
   auto& entry = self->state.users.at(user);
   if (entry.passivating || !entry.actor) return;
   entry.passivating = true;
@@ -496,7 +499,11 @@ void ask_to_passivate(registry_actor_t* self, const std::string& user) {
         self->state.lru.splice(self->state.lru.begin(), self->state.lru, it->second.lru);
         for (auto& c : it->second.queued) self->send(it->second.actor, std::move(c));
         it->second.queued.clear();
-      });
+      },
+            // It quit before answering (CAF's default for an unhandled error would stop the
+            // registry with it, and the directory's destructor would return while user
+            // actors still run): its down message does what is left.
+            [](const caf::error&) {});
 }
 
 // Asks the least recently used idle actors to stop until at most live_users_max remain
@@ -532,6 +539,7 @@ void schedule_sweep(registry_actor_t* self, shared_context* ctx) {
 void sweep_idle(registry_actor_t* self, shared_context* ctx) {
   auto& st = self->state;
   st.sweep_scheduled = false;
+  if (st.stopping) return;
   const auto now = idle_clock::now();
   for (auto it = st.lru.rbegin(); it != st.lru.rend(); ++it) {
     auto& entry = st.users.at(*it);
@@ -605,6 +613,8 @@ caf::behavior registry_actor(registry_actor_t* self, shared_context* ctx) {
         auto& st = self->state;
         if (st.recovering > 0) --st.recovering;
         if (auto it = st.users.find(user); it != st.users.end()) it->second.recovering = false;
+        // Stopping: a user started now would never be told to exit.
+        if (st.stopping) return;
         while (!st.deferred.empty() && st.recovering < ctx->options.recoveries_max) {
           auto next = std::move(st.deferred.front());
           st.deferred.pop_front();
