@@ -2,7 +2,12 @@
 
 #include "autosync/base/name_fold.hpp"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <thread>
 
@@ -111,7 +116,24 @@ struct folder_sync::impl {
     temp_folder = engine_folder / "tmp";
   }
 
-  status save() { return internal::save_state(state_file, state); }
+  // The state says which files are synced: the files it names must be on disk first, or a
+  // crash (of the machine, not the process) could leave a downloaded file empty while the
+  // state says it is synced, and the next pass would send the empty file to every device.
+  // One syncfs for everything written since the last save, instead of an fsync per file.
+  status save() {
+    const int fd = ::open(options.local.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+      const int flushed = ::syncfs(fd);
+      const int e = errno;
+      ::close(fd);
+      if (flushed != 0) {
+        return error(error_kind::unavailable, "cannot flush " + options.local.string() +
+                                                  " to disk (" + std::strerror(e) +
+                                                  "); check the disk and sync again");
+      }
+    }
+    return internal::save_state(state_file, state);
+  }
   result<bool> run_round(sync_summary& summary);
   status refresh_remote();
   status follow_feed();
@@ -149,7 +171,8 @@ result<std::unique_ptr<folder_sync>> folder_sync::open(client& c, folder_sync_op
   const auto engine = options.local / internal::engine_folder_name;
   std::filesystem::create_directories(engine / "tmp", ec);
   if (ec)
-    return error(error_kind::unavailable, "cannot create " + engine.string() + ": " + ec.message());
+    return error(error_kind::unavailable,
+                 "cannot create " + engine.string() + ": " + ec.message() + "; check the disk");
   auto lock = internal::folder_lock::take(engine / "lock");
   if (!lock) return std::move(lock).err();
   // Left by an interrupted pass: partial downloads and upload packs.

@@ -124,7 +124,8 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
     const int e = errno;
     if (folder.empty()) {
       return error(error_kind::unavailable,
-                   "cannot read the folder " + root_.string() + ": " + std::strerror(e));
+                   "cannot read the folder " + root_.string() + ": " + std::strerror(e) +
+                       "; check the disk and its permissions");
     }
     if (e == ENOENT || e == ENOTDIR) {
       out_.tree.erase(folder);  // gone while scanning: as if it had not been seen

@@ -170,6 +170,19 @@ BOOST_FIXTURE_TEST_CASE(exit_codes_tell_usage_errors_from_failures_and_errors_sa
   BOOST_TEST(stale.exit_code == 1);
   BOOST_TEST(stale.output.find("stale_cursor") != std::string::npos, stale.output);
   BOOST_TEST(stale.output.find("autosync changes (no --since)") != std::string::npos, stale.output);
+  // A local folder the sync cannot keep its state in is about the local disk, not the
+  // server. (Things stand where its files go: root is refused nothing otherwise.)
+  fs::create_directories(dir / "blocked");
+  write_file(dir / "blocked" / ".autosync", "in the way");
+  const auto blocked = sync("blocked");
+  BOOST_TEST(blocked.exit_code == 1);
+  BOOST_TEST(blocked.output.find("check the disk") != std::string::npos, blocked.output);
+  BOOST_TEST(blocked.output.find("autosyncd is running") == std::string::npos, blocked.output);
+  fs::create_directories(dir / "unsaved" / ".autosync" / "state.json.new");
+  const auto unsaved = sync("unsaved");
+  BOOST_TEST(unsaved.exit_code == 1);
+  BOOST_TEST(unsaved.output.find("local disk or folder") != std::string::npos, unsaved.output);
+  BOOST_TEST(unsaved.output.find("autosyncd is running") == std::string::npos, unsaved.output);
 }
 
 BOOST_FIXTURE_TEST_CASE(json_output_is_one_object_per_line, fixture) {
