@@ -7,6 +7,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <algorithm>
+#include <charconv>
 #include <map>
 #include <set>
 #include <future>
@@ -66,6 +67,22 @@ rocksdb::ColumnFamilyOptions family_options(family f) {
   // Everything but the metadata is sealed: ciphertext does not compress, so do not try.
   o.compression = rocksdb::kNoCompression;
   return o;
+}
+
+// A decimal counter kept in the metadata (not sealed, so checked like any outside input).
+std::optional<std::uint64_t> parse_counter(const std::string& text, std::uint64_t max) {
+  std::uint64_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size() || text.empty() || value > max) {
+    return std::nullopt;
+  }
+  return value;
+}
+
+error damaged_counter(const std::string& path, const std::string& what, const std::string& text) {
+  return error(error_kind::corruption, "journal " + path + ": its " + what + " reads \"" + text +
+                                           "\", not a number: the metadata is damaged; restore "
+                                           "the journal from a backup");
 }
 
 }  // namespace
@@ -156,7 +173,9 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   s = self->db->Get(rocksdb::ReadOptions(), self->cf(family::meta), keys::next_pack_key,
                     &next_pack_text);
   if (s.ok()) {
-    next_pack = static_cast<std::uint32_t>(std::stoul(next_pack_text));
+    auto parsed = parse_counter(next_pack_text, UINT32_MAX);
+    if (!parsed) return damaged_counter(path, "pack counter", next_pack_text);
+    next_pack = static_cast<std::uint32_t>(*parsed);
   } else if (!s.IsNotFound()) {
     return storage_error(s, "reading the pack counter of journal " + path);
   }
@@ -179,7 +198,9 @@ result<std::unique_ptr<journal>> journal::open(options opts) {
   s = self->db->Get(rocksdb::ReadOptions(), self->cf(family::meta), keys::format_key,
                     &stored_format);
   if (s.ok()) {
-    if (std::stoul(stored_format) > journal_format_version) {
+    const auto format = parse_counter(stored_format, UINT32_MAX);
+    if (!format) return damaged_counter(path, "format version", stored_format);
+    if (*format > journal_format_version) {
       return error(error_kind::invalid, "journal " + path + " has format " + stored_format +
                                             ", newer than this build understands (" +
                                             std::to_string(journal_format_version) +

@@ -1,5 +1,8 @@
 #include "pack_store.hpp"
 
+#include "autosync/journal/journal.hpp"
+#include "sealer.hpp"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -488,6 +491,14 @@ result<std::string> pack_store::read_checked(const pack_location& at) const {
   if (fd < 0) {
     return error(error_kind::corruption, "chunk pack " + file.string() + " is missing: " +
                                              std::strerror(errno) + "; restore it from a backup");
+  }
+  // The location comes from the index, which is not sealed: a damaged one must not size
+  // an allocation of gigabytes.
+  if (at.sealed_length > limits::chunk_bytes_max + sealed_overhead) {
+    return error(error_kind::corruption,
+                 "the index names a record of " + std::to_string(at.sealed_length) + " bytes in " +
+                     file.string() + ", larger than any chunk: the index is damaged; restore "
+                     "it from a backup");
   }
   std::string record(header_bytes + at.sealed_length, '\0');
   std::size_t got = 0;

@@ -565,6 +565,26 @@ BOOST_AUTO_TEST_CASE(a_journal_of_a_newer_format_is_refused_with_upgrade_advice)
   BOOST_TEST(j.err().message().find("upgrade AutoSync") != std::string::npos, j.err().message());
 }
 
+// The metadata is not sealed: what it holds is checked like any outside input, and a
+// damaged value is a corruption error naming it, not an exception out of open().
+BOOST_AUTO_TEST_CASE(damaged_metadata_counters_are_corruption_naming_them) {
+  for (const char* key : {"format", "next_pack"}) {
+    for (const char* value : {"x", "", "12abc", "99999999999999999999"}) {
+      temp_dir dir;
+      { open_journal(journal_options(dir.path())); }
+      {
+        test::raw_database raw(dir.path());
+        BOOST_REQUIRE(raw.db->Put(rocksdb::WriteOptions(), raw.handles[0], key, value).ok());
+      }
+      auto j = journal::journal::open(journal_options(dir.path()));
+      BOOST_REQUIRE_MESSAGE(!j, key << " = \"" << value << "\" was accepted");
+      BOOST_TEST(j.err().kind() == error_kind::corruption);
+      BOOST_TEST(j.err().message().find("restore the journal from a backup") != std::string::npos,
+                 j.err().message());
+    }
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_queued_snapshot_is_checked_at_once_and_durable_when_its_callback_runs) {
   temp_dir dir;
   auto j = open_journal(journal_options(dir.path()));
