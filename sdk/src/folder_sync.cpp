@@ -119,9 +119,13 @@ struct folder_sync::impl {
   // The state says which files are synced: the files it names must be on disk first, or a
   // crash (of the machine, not the process) could leave a downloaded file empty while the
   // state says it is synced, and the next pass would send the empty file to every device.
-  // One syncfs for everything written since the last save, instead of an fsync per file.
-  status save() {
-    const int fd = ::open(options.local.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  // One syncfs for everything written since the last save, instead of an fsync per file;
+  // none when this round changed nothing here (`local_changes`: what its summary counts of
+  // local writes, renames and deletes so far).
+  status save(std::size_t local_changes = 0) {
+    const int fd = local_changes != local_flushed
+                       ? ::open(options.local.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                       : -1;
     if (fd >= 0) {
       const int flushed = ::syncfs(fd);
       const int e = errno;
@@ -131,9 +135,11 @@ struct folder_sync::impl {
                                                   " to disk (" + std::strerror(e) +
                                                   "); check the disk and sync again");
       }
+      local_flushed = local_changes;
     }
     return internal::save_state(state_file, state);
   }
+  std::size_t local_flushed = 0;
   result<bool> run_round(sync_summary& summary);
   status refresh_remote();
   status follow_feed();
@@ -255,11 +261,16 @@ result<bool> folder_sync::impl::run_round(sync_summary& summary) {
   }
   state.scanned = std::move(scan->tree);
   state.scanned_at_ns = scan->started_ns;
+  local_flushed = 0;
+  const auto local_changes = [&summary] {
+    return summary.downloaded + summary.deleted_local + summary.moved_local +
+           summary.folders_created_local + summary.conflicts;
+  };
   internal::action_runner runner({remote, state, options.local, temp_folder, options.remote,
-                                  options, [this] { (void)save(); }},
+                                  options, [&] { (void)save(local_changes()); }},
                                  summary);
   auto ran = runner.run(plan);
-  auto saved = save();
+  auto saved = save(local_changes());
   if (!ran) return std::move(ran).err();
   if (!saved) return std::move(saved).err();
   summary.cursor = state.cursor;
