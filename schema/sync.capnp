@@ -146,12 +146,18 @@ interface Session {
   stat @4 (path :Text) -> (entry :Entry, failure :Failure);
   # With chunks, for files.
 
-  list @5 (path :Text, recursive :Bool, atSeq :UInt64, atTimeUs :Int64)
-       -> (entries :List(Entry), seq :UInt64, failure :Failure, seqHash :Data);
+  list @5 (path :Text, recursive :Bool, atSeq :UInt64, atTimeUs :Int64, after :Text,
+           pageBytesMax :UInt32)
+       -> (entries :List(Entry), seq :UInt64, failure :Failure, seqHash :Data, more :Bool);
   # The folder's children (everything below it when `recursive`), by path, without chunks.
   # As of sequence number `atSeq` or time `atTimeUs` when one of them is set (a
   # point-in-time view), else now. `seq` is the point listed, a cursor for `changes`, and
   # `seqHash` the hash of the event there (empty for 0), to pass with it as `cursorHash`.
+  # Paging: a caller that sets `pageBytesMax` (at most 4 MiB is used) gets entries up to
+  # about that many bytes, and `more` when others follow: it asks again with `atSeq` set
+  # to the `seq` answered and `after` the last path it got, for the entries after it at
+  # the same point. Without `pageBytesMax` the answer is whole, and a listing larger than
+  # a message may be (8 MiB) fails.
 
   delete @6 (path :Text, baseRevision :UInt64, operationId :Text) -> (seq :UInt64, failure :Failure);
   # A file, or a folder with everything below. Deleted files stay restorable until retention.

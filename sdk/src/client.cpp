@@ -334,22 +334,43 @@ result<entry> client::stat(const std::string& path) {
   });
 }
 
+// A listing comes in pages of at most this many bytes (a large tree would not fit in one
+// message); each page after the first is asked as of the first one's seq, so together they
+// are one point in time.
+constexpr std::uint32_t list_page_bytes = 4u << 20;
+
 result<client::listing> client::list_with_cursor(const std::string& path,
                                                  const list_options& options) {
-  return impl_->call<listing>([&](rpc::Session::Client& s) -> result<listing> {
-    auto request = s.listRequest();
-    request.setPath(wire_text(path));
-    request.setRecursive(options.recursive);
-    request.setAtSeq(options.at_seq);
-    request.setAtTimeUs(options.at_time_us);
-    auto reply = impl_->wait(request.send());
-    check(reply);
-    listing out;
-    for (auto e : reply.getEntries()) out.entries.push_back(entry_from(e));
-    out.seq = reply.getSeq();
-    out.seq_hash = digest_from(reply.getSeqHash());  // zero when the server sent none
-    return out;
-  });
+  listing out;
+  bool more = true;
+  bool first = true;
+  while (more) {
+    auto page = impl_->call<listing>([&](rpc::Session::Client& s) -> result<listing> {
+      auto request = s.listRequest();
+      request.setPath(wire_text(path));
+      request.setRecursive(options.recursive);
+      request.setAtSeq(first ? options.at_seq : out.seq);
+      request.setAtTimeUs(first ? options.at_time_us : 0);
+      if (!first) request.setAfter(wire_text(out.entries.back().path));
+      request.setPageBytesMax(list_page_bytes);
+      auto reply = impl_->wait(request.send());
+      check(reply);
+      listing got;
+      for (auto e : reply.getEntries()) got.entries.push_back(entry_from(e));
+      got.seq = reply.getSeq();
+      got.seq_hash = digest_from(reply.getSeqHash());  // zero when the server sent none
+      more = reply.getMore() && !got.entries.empty();
+      return got;
+    });
+    if (!page) return page.err();
+    if (first) {
+      out.seq = page->seq;
+      out.seq_hash = page->seq_hash;
+    }
+    for (auto& e : page->entries) out.entries.push_back(std::move(e));
+    first = false;
+  }
+  return out;
 }
 
 result<std::vector<entry>> client::list(const std::string& path, const list_options& options) {

@@ -64,34 +64,62 @@ bool succeeded(const actors::command_outcome& out, Results results) {
 
 // The folder's children (all below it when recursive), by path, without chunks; a file
 // lists as itself.
-result<std::vector<entry_copy>> list_of(const actors::namespace_state& state,
-                                        std::string_view path, bool recursive) {
+// A page of a listing: the entries after `after` by path, up to about `bytes_max` bytes
+// of answer (0: all of them), and whether more follow.
+struct list_page {
+  std::vector<entry_copy> entries;
+  bool more = false;
+};
+
+// An answer may be at most 8 MiB (the message limit both ends read with): a page stops
+// well short of it whatever the caller asked.
+constexpr std::size_t list_page_bytes_max = 4u << 20;
+
+// About what an entry takes in an answer: its fixed part, its texts and its hash.
+std::size_t answer_bytes(const entry_copy& e) { return 112 + e.path.size() + e.device_id.size(); }
+
+result<list_page> list_of(const actors::namespace_state& state, std::string_view path,
+                          bool recursive, std::string_view after = {}, std::size_t bytes_max = 0) {
   const actors::node* folder = state.get(actors::root_id);
   if (path != "/") {
     if (auto ok = actors::validate_path(path); !ok) return ok.err();
     folder = state.lookup(path);
   }
   if (folder == nullptr) return error(error_kind::not_found, std::string(path) + " does not exist");
-  std::vector<entry_copy> out;
+  // Paths first, and entries copied only for the page: a listing of a large tree in pages
+  // would otherwise copy the whole tree for each one.
+  std::vector<std::pair<std::string, const actors::node*>> found;
   auto add = [&](const actors::node& n) {
-    out.push_back(copy_entry(state, n));
-    out.back().content.chunks.clear();
+    auto p = state.path_of(n.id);
+    if (after.empty() || std::string_view(p) > after) found.emplace_back(std::move(p), &n);
   };
   if (!folder->folder) {
     add(*folder);
-    return out;
-  }
-  std::vector<actors::node_id> todo{folder->id};
-  while (!todo.empty()) {
-    const auto id = todo.back();
-    todo.pop_back();
-    for (const auto* child : state.children(id)) {
-      add(*child);
-      if (recursive && child->folder) todo.push_back(child->id);
+  } else {
+    std::vector<actors::node_id> todo{folder->id};
+    while (!todo.empty()) {
+      const auto id = todo.back();
+      todo.pop_back();
+      for (const auto* child : state.children(id)) {
+        add(*child);
+        if (recursive && child->folder) todo.push_back(child->id);
+      }
     }
   }
-  std::sort(out.begin(), out.end(),
-            [](const entry_copy& a, const entry_copy& b) { return a.path < b.path; });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  list_page out;
+  std::size_t bytes = 0;
+  for (const auto& [p, n] : found) {
+    auto e = copy_entry(state, *n);
+    e.content.chunks.clear();
+    bytes += answer_bytes(e);
+    if (bytes_max != 0 && bytes > bytes_max && !out.entries.empty()) {
+      out.more = true;
+      break;
+    }
+    out.entries.push_back(std::move(e));
+  }
   return out;
 }
 
@@ -500,47 +528,75 @@ kj::Promise<void> session_impl::list(ListContext context) {
     auto p = context.getParams();
     std::string path = text_of(p.getPath());
     const bool recursive = p.getRecursive();
+    std::string after = text_of(p.getAfter());
+    const std::size_t page_bytes =
+        p.getPageBytesMax() == 0 ? 0 : std::min<std::size_t>(p.getPageBytesMax(), list_page_bytes_max);
     struct listing {
-      std::vector<entry_copy> entries;
+      list_page page;
       std::uint64_t seq = 0;
       sha256_digest seq_hash;  // of the event at seq
     };
     auto fill = [context](result<listing> l) mutable {
       auto results = context.getResults();
       if (!l) return to_wire(l.err(), results.initFailure());
-      auto out = results.initEntries(static_cast<unsigned>(l->entries.size()));
-      for (unsigned i = 0; i < out.size(); ++i) to_wire(l->entries[i], out[i], false);
+      auto out = results.initEntries(static_cast<unsigned>(l->page.entries.size()));
+      for (unsigned i = 0; i < out.size(); ++i) to_wire(l->page.entries[i], out[i], false);
       results.setSeq(l->seq);
       if (l->seq != 0) results.setSeqHash(bytes_of(l->seq_hash));
+      results.setMore(l->page.more);
     };
-    auto listed = [path, recursive](const actors::namespace_state& state) -> result<listing> {
-      auto entries = list_of(state, path, recursive);
-      if (!entries) return entries.err();
-      return listing{std::move(entries).value(), state.last_seq(), state.last_hash()};
+    auto listed = [path, recursive, after, page_bytes](
+                      const actors::namespace_state& state) -> result<listing> {
+      auto page = list_of(state, path, recursive, after, page_bytes);
+      if (!page) return page.err();
+      return listing{std::move(page).value(), state.last_seq(), state.last_hash()};
     };
-    if (p.getAtSeq() == 0 && p.getAtTimeUs() == 0) {
-      return read_state<listing>(listed).then(kj::mv(fill));
-    }
-    return on_pool<listing>([&store = ctx_.store, user = who_.user, at_seq = p.getAtSeq(),
-                             at_time = p.getAtTimeUs(), listed]() -> result<listing> {
-             std::uint64_t seq = at_seq;
-             if (seq == 0) {
-               auto s = actors::seq_at_time(store, user, at_time);
-               if (!s) return s.err();
-               seq = *s;
-             } else if (auto there = actors::check_cursor(store, user, seq); !there) {
-               // Not "now" under the label of a point that has not happened yet; told
-               // before the replay, which would only find that out at its end.
-               if (there.err().kind() != error_kind::stale_cursor) return there.err();
-               return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
-                                                     " is past the newest change: list "
-                                                     "without a point to see now");
-             }
-             auto state = actors::state_at(store, user, seq);
-             if (!state) return state.err();
-             return listed(*state);
+    const std::uint64_t at_seq = p.getAtSeq();
+    const std::int64_t at_time = p.getAtTimeUs();
+    if (at_seq == 0 && at_time == 0) return read_state<listing>(listed).then(kj::mv(fill));
+    auto in_the_past = [this, at_seq, at_time, listed]() {
+      return on_pool<listing>([&store = ctx_.store, user = who_.user, at_seq, at_time,
+                               listed]() -> result<listing> {
+        std::uint64_t seq = at_seq;
+        if (seq == 0) {
+          auto s = actors::seq_at_time(store, user, at_time);
+          if (!s) return s.err();
+          seq = *s;
+        } else if (auto there = actors::check_cursor(store, user, seq); !there) {
+          // Not "now" under the label of a point that has not happened yet; told
+          // before the replay, which would only find that out at its end.
+          if (there.err().kind() != error_kind::stale_cursor) return there.err();
+          return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
+                                                " is past the newest change: list "
+                                                "without a point to see now");
+        }
+        auto state = actors::state_at(store, user, seq);
+        if (!state) return state.err();
+        return listed(*state);
+      });
+    };
+    if (at_seq == 0) return in_the_past().then(kj::mv(fill));
+    // The next page of a listing is asked at the first page's seq: while nothing changed
+    // since, the live state is that point, and no replay is needed.
+    struct maybe_live {
+      std::optional<result<listing>> listing_now;
+    };
+    return read_state<maybe_live>([at_seq, listed](const actors::namespace_state& state)
+                                      -> result<maybe_live> {
+             if (state.last_seq() != at_seq) return maybe_live{};
+             return maybe_live{listed(state)};
            })
-        .then(kj::mv(fill));
+        .then([in_the_past, fill](result<maybe_live> live) mutable -> kj::Promise<void> {
+          if (live && live->listing_now) {
+            fill(std::move(*live->listing_now));
+            return kj::READY_NOW;
+          }
+          if (!live) {
+            fill(std::move(live).err());
+            return kj::READY_NOW;
+          }
+          return in_the_past().then(kj::mv(fill));
+        });
   });
 }
 

@@ -468,6 +468,30 @@ BOOST_FIXTURE_TEST_CASE(pipelined_commits_and_chunk_fetches_answer_each_request_
   BOOST_TEST(alice->changes(listed->seq)->changes.empty());
 }
 
+// More entries than one answer may carry (8 MiB): before paging, the listing failed, and a
+// first sync of such a folder never got going.
+BOOST_FIXTURE_TEST_CASE(a_tree_too_large_for_one_message_is_listed_whole, fixture) {
+  auto alice = connect("alice");
+  const std::string long_name(200, 'n');
+  constexpr int files = 30000;  // about 10 MiB of entries
+  std::vector<sdk::client::commit_request> requests;
+  for (int i = 0; i < files; ++i) {
+    requests.push_back({"/big/" + long_name + std::to_string(10000 + i), sdk::plan_bytes(""), 0,
+                        0, {}});
+  }
+  for (const auto& a : alice->commit_many(requests)) BOOST_REQUIRE(a.has_value());
+  sdk::client::list_options everything;
+  everything.recursive = true;
+  auto listed = alice->list_with_cursor("/", everything);
+  BOOST_REQUIRE_MESSAGE(listed, test::describe(listed));
+  BOOST_REQUIRE_EQUAL(listed->entries.size(), static_cast<std::size_t>(files) + 1);
+  BOOST_TEST(listed->entries[0].path == "/big");
+  for (int i = 0; i < files; ++i) {
+    BOOST_REQUIRE(listed->entries[i + 1].path == "/big/" + long_name + std::to_string(10000 + i));
+  }
+  BOOST_TEST(listed->seq == *alice->current_cursor());
+}
+
 BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_later_one, fixture) {
   auto laptop = connect("alice", "laptop");
   auto phone = connect("alice", "phone");

@@ -598,6 +598,60 @@ BOOST_AUTO_TEST_CASE(a_connection_beyond_its_calls_in_flight_is_told_overloaded_
   BOOST_TEST(!again.send().wait(io.waitScope).hasFailure());
 }
 
+// A listing larger than a message may be (8 MiB) comes in pages. Each page after the first
+// is asked at the first one's seq, so a commit between two pages is not in the listing:
+// together the pages are the tree at one point, each entry once, in order.
+BOOST_AUTO_TEST_CASE(a_listing_comes_in_pages_that_are_one_point_in_time) {
+  test::temp_dir dir;
+  test::server_process server(AUTOSYNCD_BIN, dir / "server");
+  // The SDK's client runs on a thread of its own: this one's event loop is the raw RPC's.
+  const auto with_sdk = [&](auto&& fn) {
+    return std::async(std::launch::async, [&] {
+             auto c = connect(server.address());
+             if (!c) throw std::runtime_error(c.err().to_string());
+             return fn(**c);
+           })
+        .get();
+  };
+  with_sdk([](sdk::client& c) {
+    std::vector<sdk::client::commit_request> commits;
+    for (int i = 0; i < 60; ++i) {
+      commits.push_back({"/paged/f" + std::to_string(100 + i), sdk::plan_bytes(""), 0, 0, ""});
+    }
+    for (const auto& a : c.commit_many(commits)) BOOST_REQUIRE(a.has_value());
+    return 0;
+  });
+  raw_session raw(server.address());
+  std::vector<std::string> paths;
+  std::uint64_t seq = 0;
+  int pages = 0;
+  for (bool more = true; more; ++pages) {
+    auto request = raw.session.listRequest();
+    request.setPath("/paged");
+    request.setPageBytesMax(2000);  // about 15 entries
+    if (pages > 0) {
+      request.setAtSeq(seq);
+      request.setAfter(paths.back());
+    }
+    auto reply = request.send().wait(raw.io.waitScope);
+    BOOST_REQUIRE(!reply.hasFailure());
+    if (pages == 0) {
+      seq = reply.getSeq();
+      // Written after the first page: not part of this listing.
+      with_sdk([](sdk::client& c) { return c.put_bytes("", "/paged/f100-later").has_value(); });
+    }
+    BOOST_TEST(reply.getSeq() == seq);
+    for (auto e : reply.getEntries()) paths.push_back(e.getPath());
+    more = reply.getMore();
+    BOOST_REQUIRE(pages < 100);
+  }
+  BOOST_TEST(pages > 3);
+  BOOST_REQUIRE_EQUAL(paths.size(), 60u);
+  for (int i = 0; i < 60; ++i) BOOST_TEST(paths[i] == "/paged/f" + std::to_string(100 + i));
+  // Through the SDK, which pages by itself: now with the later file.
+  BOOST_TEST(with_sdk([](sdk::client& c) { return c.list("/paged")->size(); }) == 61u);
+}
+
 // A request no client of ours would send: its path is a struct where text belongs. Each
 // is refused as malformed, and none keeps its place among the connection's calls in
 // flight (before, 256 of them left the connection answering every call `overloaded`).
