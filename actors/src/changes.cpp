@@ -93,10 +93,18 @@ status check_cursor(const event_store& store, const std::string& user, std::uint
   return status::ok();
 }
 
+std::size_t answer_bytes(const change& c) {
+  // The fixed part, the texts, and each chunk's hash, size and list word.
+  return 160 + c.path.size() + c.from_path.size() + c.device_id.size() +
+         48 * c.content.chunks.size();
+}
+
 result<change_page> changes_since(const event_store& store, const std::string& user,
                                   std::uint64_t cursor, std::size_t count_max,
-                                  const std::optional<sha256_digest>& cursor_hash) {
+                                  const std::optional<sha256_digest>& cursor_hash,
+                                  std::size_t bytes_max) {
   change_page page;
+  std::size_t bytes = 0;
   page.cursor = cursor;
   bool another_history = false;
   // From the cursor's own event, which must exist (check_cursor), not cursor + 1: that
@@ -115,7 +123,15 @@ result<change_page> changes_since(const event_store& store, const std::string& u
                           return false;
                         }
                         change c;
-                        if (to_change(e.seq(), e.event(), c)) page.changes.push_back(std::move(c));
+                        if (to_change(e.seq(), e.event(), c)) {
+                          const auto size = answer_bytes(c);
+                          if (!page.changes.empty() && bytes + size > bytes_max) {
+                            page.more = true;
+                            return false;
+                          }
+                          bytes += size;
+                          page.changes.push_back(std::move(c));
+                        }
                         page.cursor = e.seq();
                         page.cursor_hash = e.hash();
                         return true;

@@ -492,6 +492,33 @@ BOOST_FIXTURE_TEST_CASE(a_tree_too_large_for_one_message_is_listed_whole, fixtur
   BOOST_TEST(listed->seq == *alice->current_cursor());
 }
 
+// A change carries its file's chunk list: a page of changes to files of many chunks went
+// over the 8 MiB an answer may take, and the feed could not get past them.
+BOOST_FIXTURE_TEST_CASE(a_feed_of_files_with_long_chunk_lists_pages_under_the_message_limit,
+                        fixture) {
+  auto alice = connect("alice");
+  BOOST_REQUIRE(alice->put_bytes("x", "/x"));
+  sdk::file_plan plan;  // 1,000 times the one-byte chunk "x"
+  const std::string content(1000, 'x');
+  plan.size = content.size();
+  plan.hash = sha256(content);
+  for (std::size_t i = 0; i < content.size(); ++i) plan.chunks.push_back({sha256("x"), 1});
+  std::vector<sdk::client::commit_request> requests;
+  for (int i = 0; i < 220; ++i) requests.push_back({"/long/f" + std::to_string(i), plan, 0, 0, {}});
+  for (const auto& a : alice->commit_many(requests)) BOOST_REQUIRE_MESSAGE(a, test::describe(a));
+  std::size_t committed = 0;
+  std::uint64_t cursor = 0;
+  for (int pages = 0;; ++pages) {
+    auto page = alice->changes(cursor);
+    BOOST_REQUIRE_MESSAGE(page, test::describe(page));
+    for (const auto& c : page->changes) committed += c.what == sdk::change::kind::committed;
+    cursor = page->cursor;
+    if (!page->more) break;
+    BOOST_REQUIRE(pages < 100);
+  }
+  BOOST_TEST(committed == 221u);  // /x and the 220
+}
+
 BOOST_FIXTURE_TEST_CASE(a_retried_commit_answers_with_the_entry_it_made_not_a_later_one, fixture) {
   auto laptop = connect("alice", "laptop");
   auto phone = connect("alice", "phone");

@@ -250,6 +250,19 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
   BOOST_TEST(!c[3].folder);
 
 
+  // Pages cut by their size too, with at least one change each: the same changes.
+  std::vector<std::uint64_t> seqs;
+  for (std::uint64_t cursor = 0, pages = 0;; ++pages) {
+    auto page = changes_since(store, "erik", cursor, 100, std::nullopt, /*bytes_max=*/1);
+    BOOST_REQUIRE(page);
+    for (const auto& ch : page->changes) seqs.push_back(ch.seq);
+    cursor = page->cursor;
+    if (!page->more) break;
+    BOOST_TEST(page->changes.size() == 1u);
+    BOOST_REQUIRE(pages < 10u);
+  }
+  BOOST_TEST(seqs == (std::vector<std::uint64_t>{1, 2, 3, 4, 6}));
+
   auto first = changes_since(store, "erik", 0, 2);  // pages
   BOOST_REQUIRE(first);
   BOOST_TEST(first->changes.size() == 2u);

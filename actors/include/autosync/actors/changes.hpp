@@ -48,8 +48,14 @@ struct change_page {
 };
 // With `cursor_hash`, the event at `cursor` must have that hash: `stale_cursor` if another event
 // stands there now (a journal restored to an earlier point that went on differently).
+// A page also stops before about `bytes_max` bytes of answer (a change carries its file's
+// chunk list), with at least one change: an RPC answer may be at most 8 MiB.
+inline constexpr std::size_t change_page_bytes_max = 4u << 20;
 result<change_page> changes_since(const event_store& store, const std::string& user,
                                   std::uint64_t cursor, std::size_t count_max,
-                                  const std::optional<sha256_digest>& cursor_hash = std::nullopt);
+                                  const std::optional<sha256_digest>& cursor_hash = std::nullopt,
+                                  std::size_t bytes_max = change_page_bytes_max);
+// About what a change takes in an answer.
+std::size_t answer_bytes(const change& c);
 
 }  // namespace autosync::actors
