@@ -489,21 +489,22 @@ void ask_to_passivate(registry_actor_t* self, const std::string& user) {
   entry.passivating = true;
   ++self->state.passivating;
   self->request(entry.actor, caf::infinite, passivate_atom::value)
-      .then([=](caf::atom_value answer) {
-        auto it = self->state.users.find(user);
-        if (answer != busy_atom::value || it == self->state.users.end()) return;
-        // Still busy: it stays live, as if just used; commands held meanwhile go to it now.
-        it->second.passivating = false;
-        --self->state.passivating;
-        it->second.last_used = idle_clock::now();
-        self->state.lru.splice(self->state.lru.begin(), self->state.lru, it->second.lru);
-        for (auto& c : it->second.queued) self->send(it->second.actor, std::move(c));
-        it->second.queued.clear();
-      },
-            // It quit before answering (CAF's default for an unhandled error would stop the
-            // registry with it, and the directory's destructor would return while user
-            // actors still run): its down message does what is left.
-            [](const caf::error&) {});
+      .then(
+          [=](caf::atom_value answer) {
+            auto it = self->state.users.find(user);
+            if (answer != busy_atom::value || it == self->state.users.end()) return;
+            // Still busy: it stays live, as if just used; commands held meanwhile go to it now.
+            it->second.passivating = false;
+            --self->state.passivating;
+            it->second.last_used = idle_clock::now();
+            self->state.lru.splice(self->state.lru.begin(), self->state.lru, it->second.lru);
+            for (auto& c : it->second.queued) self->send(it->second.actor, std::move(c));
+            it->second.queued.clear();
+          },
+          // It quit before answering (CAF's default for an unhandled error would stop the
+          // registry with it, and the directory's destructor would return while user
+          // actors still run): its down message does what is left.
+          [](const caf::error&) {});
 }
 
 // Asks the least recently used idle actors to stop until at most live_users_max remain

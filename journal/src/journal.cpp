@@ -1,19 +1,18 @@
 // Opening, closing, user keys and the group-commit writer.
+#include <capnp/serialize.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
-#include <cstdarg>
-#include <cstdio>
 #include <algorithm>
 #include <charconv>
-#include <map>
-#include <set>
+#include <cstdarg>
+#include <cstdio>
 #include <future>
+#include <map>
 #include <optional>
-
-#include <capnp/serialize.h>
+#include <set>
 
 #include "autosync/base/thread_name.hpp"
 #include "journal_impl.hpp"

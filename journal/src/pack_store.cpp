@@ -1,21 +1,21 @@
 #include "pack_store.hpp"
 
-#include "autosync/journal/journal.hpp"
-#include "sealer.hpp"
-
 #include <fcntl.h>
+#include <isa-l/crc.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
-#include <isa-l/crc.h>
 
 #include <algorithm>
 #include <array>
-#include <climits>
-#include <optional>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
+#include <optional>
+
+#include "autosync/journal/journal.hpp"
+#include "sealer.hpp"
 
 namespace autosync::journal {
 
@@ -140,8 +140,7 @@ result<std::unique_ptr<pack_store>> pack_store::open(const fs::path& dir, bool r
   // the packs of a live node, whose current one may still be empty: both would append to
   // the same file).
   if (!packs.empty() && fs::file_size(packs.back(), ec) == 0 && !ec &&
-      fs::hard_link_count(packs.back(), ec) == 1 && !ec &&
-      *pack_number(packs.back()) + 1 == next) {
+      fs::hard_link_count(packs.back(), ec) == 1 && !ec && *pack_number(packs.back()) + 1 == next) {
     --next;
   }
   if (auto s = store->open_for_append(next); !s) return std::move(s).err();
@@ -497,7 +496,8 @@ result<std::string> pack_store::read_checked(const pack_location& at) const {
   if (at.sealed_length > limits::chunk_bytes_max + sealed_overhead) {
     return error(error_kind::corruption,
                  "the index names a record of " + std::to_string(at.sealed_length) + " bytes in " +
-                     file.string() + ", larger than any chunk: the index is damaged; restore "
+                     file.string() +
+                     ", larger than any chunk: the index is damaged; restore "
                      "it from a backup");
   }
   std::string record(header_bytes + at.sealed_length, '\0');

@@ -1,7 +1,5 @@
 #include "autosync/sdk/folder_sync.hpp"
 
-#include "autosync/base/name_fold.hpp"
-
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -11,6 +9,7 @@
 #include <map>
 #include <thread>
 
+#include "autosync/base/name_fold.hpp"
 #include "autosync/base/utc_time.hpp"
 #include "autosync/sdk/client.hpp"
 #include "local_scan.hpp"

@@ -65,18 +65,17 @@ bool syncable_name(const std::string& name) {
 
 class scanner {
 public:
-  scanner(const std::filesystem::path& root, const local_tree& previous,
-          std::int64_t previous_started_ns, const std::function<bool()>& stop,
-          const scan_io& io)
-      : root_(root),
-        previous_(previous),
-        trusted_before_ns_(previous_started_ns - racy_window_ns),
-        stop_(stop),
-        io_(io) {
-    for (const auto& [path, item] : previous_) {
-      if (!item.folder) by_inode_.emplace(item.inode, &item);
-    }
-  }
+ scanner(const std::filesystem::path& root, const local_tree& previous,
+         std::int64_t previous_started_ns, const std::function<bool()>& stop, const scan_io& io)
+     : root_(root),
+       previous_(previous),
+       trusted_before_ns_(previous_started_ns - racy_window_ns),
+       stop_(stop),
+       io_(io) {
+   for (const auto& [path, item] : previous_) {
+     if (!item.folder) by_inode_.emplace(item.inode, &item);
+   }
+ }
 
   result<scan_result> run();
 
@@ -123,9 +122,9 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
   if (dir == nullptr) {
     const int e = errno;
     if (folder.empty()) {
-      return error(error_kind::unavailable,
-                   "cannot read the folder " + root_.string() + ": " + std::strerror(e) +
-                       "; check the disk and its permissions");
+      return error(error_kind::unavailable, "cannot read the folder " + root_.string() + ": " +
+                                                std::strerror(e) +
+                                                "; check the disk and its permissions");
     }
     if (e == ENOENT || e == ENOTDIR) {
       out_.tree.erase(folder);  // gone while scanning: as if it had not been seen
@@ -144,8 +143,8 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
       const int e = errno;
       if (e != 0 && folder.empty()) {
         ::closedir(dir);
-        return error(error_kind::unavailable, "cannot list the folder " + root_.string() +
-                                                  ": " + std::strerror(e) + "; check the disk");
+        return error(error_kind::unavailable, "cannot list the folder " + root_.string() + ": " +
+                                                  std::strerror(e) + "; check the disk");
       }
       if (e != 0) {
         freeze(folder, std::string("could not be listed (") + std::strerror(e) +
@@ -238,17 +237,16 @@ bool is_reserved(const std::string& rel_path) {
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
                                 std::int64_t previous_started_ns,
                                 const std::function<bool()>& stop) {
-  static const scan_io system{
-      [](int dir_fd, const char* name, struct stat* out) {
-        return ::fstatat(dir_fd, name, out, AT_SYMLINK_NOFOLLOW);
-      },
-      [](DIR* dir) { return ::readdir(dir); }};
+  static const scan_io system{[](int dir_fd, const char* name, struct stat* out) {
+                                return ::fstatat(dir_fd, name, out, AT_SYMLINK_NOFOLLOW);
+                              },
+                              [](DIR* dir) { return ::readdir(dir); }};
   return scan_folder(root, previous, previous_started_ns, stop, system);
 }
 
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
-                                std::int64_t previous_started_ns,
-                                const std::function<bool()>& stop, const scan_io& io) {
+                                std::int64_t previous_started_ns, const std::function<bool()>& stop,
+                                const scan_io& io) {
   return scanner(root, previous, previous_started_ns, stop, io).run();
 }
 

@@ -54,8 +54,8 @@ struct scan_io {
   std::function<struct dirent*(DIR* dir)> read_dir;
 };
 result<scan_result> scan_folder(const std::filesystem::path& root, const local_tree& previous,
-                                std::int64_t previous_started_ns,
-                                const std::function<bool()>& stop, const scan_io& io);
+                                std::int64_t previous_started_ns, const std::function<bool()>& stop,
+                                const scan_io& io);
 
 // The SHA-256 of a file's content, read in pieces.
 result<sha256_digest> hash_file(const std::filesystem::path& file);

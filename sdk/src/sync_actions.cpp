@@ -60,7 +60,7 @@ bool is_delete(kind k) {
 
 error local_error(const std::string& what, const std::filesystem::path& file, int e) {
   return error(error_kind::unavailable, what + " " + file.string() + " on the local disk: " +
-                                           std::strerror(e) + "; check the disk");
+                                            std::strerror(e) + "; check the disk");
 }
 
 error changed_here() {

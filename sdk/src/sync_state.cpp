@@ -161,7 +161,8 @@ status save_state(const std::filesystem::path& file, const sync_state& state) {
   const auto temp = file.string() + ".new";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
-    return error(error_kind::unavailable, "cannot create " + temp + ": " + errno_text(errno) + "; check the disk");
+    return error(error_kind::unavailable,
+                 "cannot create " + temp + ": " + errno_text(errno) + "; check the disk");
   auto written = write_all(fd, data, temp);
   ::close(fd);
   if (!written) return written;
@@ -189,7 +190,8 @@ result<folder_lock> folder_lock::take(const std::filesystem::path& file) {
       return error(error_kind::conflict, "another sync is running on this folder (it holds " +
                                              file.string() + "); stop it first");
     }
-    return error(error_kind::unavailable, "cannot lock " + file.string() + ": " + errno_text(e) + "; check the disk");
+    return error(error_kind::unavailable,
+                 "cannot lock " + file.string() + ": " + errno_text(e) + "; check the disk");
   }
   return folder_lock(fd);
 }

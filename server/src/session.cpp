@@ -76,7 +76,9 @@ struct list_page {
 constexpr std::size_t list_page_bytes_max = 4u << 20;
 
 // About what an entry takes in an answer: its fixed part, its texts and its hash.
-std::size_t answer_bytes(const entry_copy& e) { return 112 + e.path.size() + e.device_id.size(); }
+std::size_t answer_bytes(const entry_copy& e) {
+  return 112 + e.path.size() + e.device_id.size();
+}
 
 result<list_page> list_of(const actors::namespace_state& state, std::string_view path,
                           bool recursive, std::string_view after = {}, std::size_t bytes_max = 0) {
@@ -168,9 +170,9 @@ private:
     // among the connection's calls in flight is given back with it.
     kj::Promise<void> started = nullptr;
     KJ_IF_MAYBE (e, kj::runCatchingExceptions([&] { started = work(); })) {
-      to_wire(error(error_kind::invalid,
-                    std::string("malformed request: ") + e->getDescription().cStr() +
-                        "; send it as the schema says"),
+      to_wire(error(error_kind::invalid, std::string("malformed request: ") +
+                                             e->getDescription().cStr() +
+                                             "; send it as the schema says"),
               context.getResults().initFailure());
       return kj::READY_NOW;
     }
@@ -530,7 +532,8 @@ kj::Promise<void> session_impl::list(ListContext context) {
     const bool recursive = p.getRecursive();
     std::string after = text_of(p.getAfter());
     const std::size_t page_bytes =
-        p.getPageBytesMax() == 0 ? 0 : std::min<std::size_t>(p.getPageBytesMax(), list_page_bytes_max);
+        p.getPageBytesMax() == 0 ? 0
+                                 : std::min<std::size_t>(p.getPageBytesMax(), list_page_bytes_max);
     struct listing {
       list_page page;
       std::uint64_t seq = 0;
@@ -545,8 +548,8 @@ kj::Promise<void> session_impl::list(ListContext context) {
       if (l->seq != 0) results.setSeqHash(bytes_of(l->seq_hash));
       results.setMore(l->page.more);
     };
-    auto listed = [path, recursive, after, page_bytes](
-                      const actors::namespace_state& state) -> result<listing> {
+    auto listed = [path, recursive, after,
+                   page_bytes](const actors::namespace_state& state) -> result<listing> {
       auto page = list_of(state, path, recursive, after, page_bytes);
       if (!page) return page.err();
       return listing{std::move(page).value(), state.last_seq(), state.last_hash()};
@@ -555,25 +558,25 @@ kj::Promise<void> session_impl::list(ListContext context) {
     const std::int64_t at_time = p.getAtTimeUs();
     if (at_seq == 0 && at_time == 0) return read_state<listing>(listed).then(kj::mv(fill));
     auto in_the_past = [this, at_seq, at_time, listed]() {
-      return on_pool<listing>([&store = ctx_.store, user = who_.user, at_seq, at_time,
-                               listed]() -> result<listing> {
-        std::uint64_t seq = at_seq;
-        if (seq == 0) {
-          auto s = actors::seq_at_time(store, user, at_time);
-          if (!s) return s.err();
-          seq = *s;
-        } else if (auto there = actors::check_cursor(store, user, seq); !there) {
-          // Not "now" under the label of a point that has not happened yet; told
-          // before the replay, which would only find that out at its end.
-          if (there.err().kind() != error_kind::stale_cursor) return there.err();
-          return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
-                                                " is past the newest change: list "
-                                                "without a point to see now");
-        }
-        auto state = actors::state_at(store, user, seq);
-        if (!state) return state.err();
-        return listed(*state);
-      });
+      return on_pool<listing>(
+          [&store = ctx_.store, user = who_.user, at_seq, at_time, listed]() -> result<listing> {
+            std::uint64_t seq = at_seq;
+            if (seq == 0) {
+              auto s = actors::seq_at_time(store, user, at_time);
+              if (!s) return s.err();
+              seq = *s;
+            } else if (auto there = actors::check_cursor(store, user, seq); !there) {
+              // Not "now" under the label of a point that has not happened yet; told
+              // before the replay, which would only find that out at its end.
+              if (there.err().kind() != error_kind::stale_cursor) return there.err();
+              return error(error_kind::invalid, "seq " + std::to_string(at_seq) +
+                                                    " is past the newest change: list "
+                                                    "without a point to see now");
+            }
+            auto state = actors::state_at(store, user, seq);
+            if (!state) return state.err();
+            return listed(*state);
+          });
     };
     if (at_seq == 0) return in_the_past().then(kj::mv(fill));
     // The next page of a listing is asked at the first page's seq: while nothing changed
@@ -581,11 +584,11 @@ kj::Promise<void> session_impl::list(ListContext context) {
     struct maybe_live {
       std::optional<result<listing>> listing_now;
     };
-    return read_state<maybe_live>([at_seq, listed](const actors::namespace_state& state)
-                                      -> result<maybe_live> {
-             if (state.last_seq() != at_seq) return maybe_live{};
-             return maybe_live{listed(state)};
-           })
+    return read_state<maybe_live>(
+               [at_seq, listed](const actors::namespace_state& state) -> result<maybe_live> {
+                 if (state.last_seq() != at_seq) return maybe_live{};
+                 return maybe_live{listed(state)};
+               })
         .then([in_the_past, fill](result<maybe_live> live) mutable -> kj::Promise<void> {
           if (live && live->listing_now) {
             fill(std::move(*live->listing_now));

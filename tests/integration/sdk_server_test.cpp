@@ -476,8 +476,8 @@ BOOST_FIXTURE_TEST_CASE(a_tree_too_large_for_one_message_is_listed_whole, fixtur
   constexpr int files = 30000;  // about 10 MiB of entries
   std::vector<sdk::client::commit_request> requests;
   for (int i = 0; i < files; ++i) {
-    requests.push_back({"/big/" + long_name + std::to_string(10000 + i), sdk::plan_bytes(""), 0,
-                        0, {}});
+    requests.push_back(
+        {"/big/" + long_name + std::to_string(10000 + i), sdk::plan_bytes(""), 0, 0, {}});
   }
   for (const auto& a : alice->commit_many(requests)) BOOST_REQUIRE(a.has_value());
   sdk::client::list_options everything;

@@ -606,11 +606,12 @@ BOOST_AUTO_TEST_CASE(a_listing_comes_in_pages_that_are_one_point_in_time) {
   test::server_process server(AUTOSYNCD_BIN, dir / "server");
   // The SDK's client runs on a thread of its own: this one's event loop is the raw RPC's.
   const auto with_sdk = [&](auto&& fn) {
-    return std::async(std::launch::async, [&] {
-             auto c = connect(server.address());
-             if (!c) throw std::runtime_error(c.err().to_string());
-             return fn(**c);
-           })
+    return std::async(std::launch::async,
+                      [&] {
+                        auto c = connect(server.address());
+                        if (!c) throw std::runtime_error(c.err().to_string());
+                        return fn(**c);
+                      })
         .get();
   };
   with_sdk([](sdk::client& c) {

@@ -100,10 +100,13 @@ int run_replay_bench(const settings& s, const std::string& dir_option) {
     actors::namespace_state state;
     bool applied_all = true;
     const auto start = clock_type::now();
-    auto st = j->read_events("replay-user", 1, UINT64_MAX, [&](journal::stored_event&& e) {
-      applied_all = static_cast<bool>(state.apply(e.seq(), e.hash(), e.event()));
-      return applied_all;
-    }, journal::chain_check::by_caller);
+    auto st = j->read_events(
+        "replay-user", 1, UINT64_MAX,
+        [&](journal::stored_event&& e) {
+          applied_all = static_cast<bool>(state.apply(e.seq(), e.hash(), e.event()));
+          return applied_all;
+        },
+        journal::chain_check::by_caller);
     const double seconds = std::chrono::duration<double>(clock_type::now() - start).count();
     if (!st || !applied_all || !(state == live)) {
       throw std::runtime_error("replay on one thread did not rebuild the state");

@@ -249,7 +249,6 @@ BOOST_AUTO_TEST_CASE(the_change_feed_pages_through_changes_in_order_from_any_cur
 
   BOOST_TEST(!c[3].folder);
 
-
   // Pages cut by their size too, with at least one change each: the same changes.
   std::vector<std::uint64_t> seqs;
   for (std::uint64_t cursor = 0, pages = 0;; ++pages) {

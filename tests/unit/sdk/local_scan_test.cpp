@@ -2,19 +2,19 @@
 // refuses it. A path it cannot see must be left alone, never taken for deleted: the plan
 // would delete it on the server, and on every other device.
 #define BOOST_TEST_MODULE sdk_local_scan
-#include <boost/test/unit_test.hpp>
+#include "local_scan.hpp"
 
-#include <algorithm>
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/test/unit_test.hpp>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 
-#include "local_scan.hpp"
 #include "temp_dir.hpp"
 
 using namespace autosync;
@@ -35,7 +35,9 @@ scan_io system_io() {
           [](DIR* dir) { return ::readdir(dir); }};
 }
 
-void write(const fs::path& file) { std::ofstream(file) << "content of " << file.filename().string(); }
+void write(const fs::path& file) {
+  std::ofstream(file) << "content of " << file.filename().string();
+}
 
 }  // namespace
 
@@ -75,7 +77,7 @@ BOOST_AUTO_TEST_CASE(a_folder_whose_listing_fails_part_way_is_frozen_whole) {
   const auto real_read = io.read_dir;
   const std::string sub = (dir / "sub").string();
   int listed_in_sub = 0;
-  io.read_dir = [&](DIR* d) -> struct dirent* {
+  io.read_dir = [&](DIR * d) -> struct dirent* {
     // The sub folder's listing ends with an I/O error after three entries.
     char link[64], target[4096];
     std::snprintf(link, sizeof link, "/proc/self/fd/%d", ::dirfd(d));
