@@ -16,8 +16,9 @@ const char* to_string(error_kind kind) noexcept {
     case error_kind::unauthenticated: return "unauthenticated";
     case error_kind::forbidden: return "forbidden";
     case error_kind::rate_limited: return "rate_limited";
-    case error_kind::stale_cursor:
-      return "stale_cursor";
+    case error_kind::stale_cursor: return "stale_cursor";
+    case error_kind::local_io:
+      return "local_io";
   }
   return "unknown";
 }

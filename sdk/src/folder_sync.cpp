@@ -130,7 +130,7 @@ struct folder_sync::impl {
       const int e = errno;
       ::close(fd);
       if (flushed != 0) {
-        return error(error_kind::unavailable, "cannot flush " + options.local.string() +
+        return error(error_kind::local_io, "cannot flush " + options.local.string() +
                                                   " to disk (" + std::strerror(e) +
                                                   "); check the disk and sync again");
       }
@@ -176,7 +176,7 @@ result<std::unique_ptr<folder_sync>> folder_sync::open(client& c, folder_sync_op
   const auto engine = options.local / internal::engine_folder_name;
   std::filesystem::create_directories(engine / "tmp", ec);
   if (ec)
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot create " + engine.string() + ": " + ec.message() + "; check the disk");
   auto lock = internal::folder_lock::take(engine / "lock");
   if (!lock) return std::move(lock).err();

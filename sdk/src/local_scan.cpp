@@ -122,7 +122,7 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
   if (dir == nullptr) {
     const int e = errno;
     if (folder.empty()) {
-      return error(error_kind::unavailable, "cannot read the folder " + root_.string() + ": " +
+      return error(error_kind::local_io, "cannot read the folder " + root_.string() + ": " +
                                                 std::strerror(e) +
                                                 "; check the disk and its permissions");
     }
@@ -143,7 +143,7 @@ status scanner::walk(const std::string& folder, std::vector<std::string>& pendin
       const int e = errno;
       if (e != 0 && folder.empty()) {
         ::closedir(dir);
-        return error(error_kind::unavailable, "cannot list the folder " + root_.string() + ": " +
+        return error(error_kind::local_io, "cannot list the folder " + root_.string() + ": " +
                                                   std::strerror(e) + "; check the disk");
       }
       if (e != 0) {
@@ -255,7 +255,7 @@ result<sha256_digest> hash_file(const std::filesystem::path& file) {
   if (fd < 0) {
     const int e = errno;
     if (e == ENOENT) return error(error_kind::not_found, file.string() + " is gone");
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  std::string("cannot be read (") + std::strerror(e) +
                      "); fix its permissions or move it out of the folder");
   }
@@ -267,7 +267,7 @@ result<sha256_digest> hash_file(const std::filesystem::path& file) {
     if (n < 0) {
       const int e = errno;
       ::close(fd);
-      return error(error_kind::unavailable,
+      return error(error_kind::local_io,
                    std::string("cannot be read (") + std::strerror(e) + ")");
     }
     if (n == 0) break;
@@ -283,7 +283,7 @@ result<local_item> stat_item(const std::filesystem::path& file) {
     const int e = errno;
     if (e == ENOENT || e == ENOTDIR)
       return error(error_kind::not_found, file.string() + " does not exist");
-    return error(error_kind::unavailable, "cannot stat " + file.string() + ": " + std::strerror(e));
+    return error(error_kind::local_io, "cannot stat " + file.string() + ": " + std::strerror(e));
   }
   return item_of(st);
 }

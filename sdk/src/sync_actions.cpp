@@ -59,7 +59,7 @@ bool is_delete(kind k) {
 }
 
 error local_error(const std::string& what, const std::filesystem::path& file, int e) {
-  return error(error_kind::unavailable, what + " " + file.string() + " on the local disk: " +
+  return error(error_kind::local_io, what + " " + file.string() + " on the local disk: " +
                                             std::strerror(e) + "; check the disk");
 }
 
@@ -132,6 +132,7 @@ bool ends_the_pass(const error& e) {
     case error_kind::unauthenticated:
     case error_kind::forbidden:
     case error_kind::unavailable:
+    case error_kind::local_io:  // a full disk fails every other write of the pass too
     case error_kind::overloaded:
     case error_kind::rate_limited:
       return true;
@@ -659,7 +660,7 @@ status action_runner::make_local_folder(const sync_action& a) {
   if (std::filesystem::create_directories(local(a.path), ec)) ++summary_.folders_created_local;
   if (ec) {
     summary_.failed.push_back(
-        {a.path, error(error_kind::unavailable, "cannot create the folder " +
+        {a.path, error(error_kind::local_io, "cannot create the folder " +
                                                     local(a.path).string() + ": " + ec.message())});
     return status::ok();
   }

@@ -93,12 +93,12 @@ status write_all(int fd, const std::string& data, const std::filesystem::path& f
     const auto n = ::write(fd, data.data() + done, data.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0)
-      return error(error_kind::unavailable,
+      return error(error_kind::local_io,
                    "cannot write " + file.string() + ": " + errno_text(errno) + "; check the disk");
     done += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0) {
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot sync " + file.string() + ": " + errno_text(errno) + "; check the disk");
   }
   return status::ok();
@@ -113,7 +113,7 @@ result<sync_state> load_state(const std::filesystem::path& file) {
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) {
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot read " + file.string() + ": " + errno_text(errno) + "; check the disk");
   }
   try {
@@ -161,13 +161,13 @@ status save_state(const std::filesystem::path& file, const sync_state& state) {
   const auto temp = file.string() + ".new";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0)
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot create " + temp + ": " + errno_text(errno) + "; check the disk");
   auto written = write_all(fd, data, temp);
   ::close(fd);
   if (!written) return written;
   if (::rename(temp.c_str(), file.c_str()) != 0) {
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot replace " + file.string() + ": " + errno_text(errno) + "; check the disk");
   }
   const int dir = ::open(file.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -181,7 +181,7 @@ status save_state(const std::filesystem::path& file, const sync_state& state) {
 result<folder_lock> folder_lock::take(const std::filesystem::path& file) {
   const int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (fd < 0)
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot open " + file.string() + ": " + errno_text(errno) + "; check the disk");
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     const int e = errno;
@@ -190,7 +190,7 @@ result<folder_lock> folder_lock::take(const std::filesystem::path& file) {
       return error(error_kind::conflict, "another sync is running on this folder (it holds " +
                                              file.string() + "); stop it first");
     }
-    return error(error_kind::unavailable,
+    return error(error_kind::local_io,
                  "cannot lock " + file.string() + ": " + errno_text(e) + "; check the disk");
   }
   return folder_lock(fd);

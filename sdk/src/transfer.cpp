@@ -783,7 +783,7 @@ status fetch_chunks(client::impl& c, const entry& file,
       window -= data->size();
       done += data->size();
       if (options.stats) options.stats->bytes_received += data->size();
-      if (!write(*data)) return error(error_kind::unavailable, "cannot write the local file");
+      if (!write(*data)) return error(error_kind::local_io, "cannot write the local file");
       next = index + 1;
       if (options.progress) options.progress(done, file.size);
       return {};
@@ -835,7 +835,7 @@ result<entry> client::get_file(const std::string& remote, const std::filesystem:
     return error(error_kind::corruption, remote + ": the content does not match its hash");
   }
   std::filesystem::rename(temp, local, ec);
-  if (ec) return error(error_kind::unavailable, "cannot write " + local.string() + ": " + ec.message());
+  if (ec) return error(error_kind::local_io, "cannot write " + local.string() + ": " + ec.message());
   if (options.set_mtime && file->mtime_us > 0) {
     struct timespec times[2];
     times[0].tv_nsec = UTIME_OMIT;

@@ -22,8 +22,9 @@ rpc::Failure::Kind kind_of(error_kind kind) {
     case error_kind::unauthenticated: return rpc::Failure::Kind::UNAUTHENTICATED;
     case error_kind::forbidden: return rpc::Failure::Kind::FORBIDDEN;
     case error_kind::rate_limited: return rpc::Failure::Kind::RATE_LIMITED;
-    case error_kind::stale_cursor:
-      return rpc::Failure::Kind::STALE_CURSOR;
+    case error_kind::stale_cursor: return rpc::Failure::Kind::STALE_CURSOR;
+    case error_kind::local_io:  // a client's own disk: never the server's answer
+      return rpc::Failure::Kind::UNAVAILABLE;
   }
   return rpc::Failure::Kind::INTERNAL;
 }

@@ -181,6 +181,7 @@ BOOST_FIXTURE_TEST_CASE(exit_codes_tell_usage_errors_from_failures_and_errors_sa
   fs::create_directories(dir / "unsaved" / ".autosync" / "state.json.new");
   const auto unsaved = sync("unsaved");
   BOOST_TEST(unsaved.exit_code == 1);
+  BOOST_TEST(unsaved.output.find("local_io:") != std::string::npos, unsaved.output);
   BOOST_TEST(unsaved.output.find("local disk or folder") != std::string::npos, unsaved.output);
   BOOST_TEST(unsaved.output.find("autosyncd is running") == std::string::npos, unsaved.output);
 }

@@ -90,14 +90,10 @@ std::string advice_for(const error& e, const global_options& options) {
       return "too many requests: wait a minute, then retry";
     case error_kind::overloaded:
       return "the server is busy: retry in a few seconds";
+    case error_kind::local_io:
+      return "fix the local disk or folder the message names (free space, permissions), "
+             "then retry";
     case error_kind::unavailable:
-      // Local disks fail with this kind too (a full disk, a folder that cannot be read):
-      // their messages name the local path and what to do about it.
-      if (e.message().find("; check the disk") != std::string::npos ||
-          e.message().find("local disk") != std::string::npos) {
-        return "fix the local disk or folder the message names (free space, permissions), "
-               "then retry";
-      }
       return "check that autosyncd is running at " + options.server +
              " (--server HOST:PORT) and reachable, then retry";
     case error_kind::quota_exceeded:

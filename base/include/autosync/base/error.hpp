@@ -25,6 +25,7 @@ enum class error_kind : std::uint8_t {
   forbidden,        // valid credentials, but not for this
   rate_limited,     // too many requests from this user; wait, then retry
   stale_cursor,     // a cursor names a point the history does not hold: list again
+  local_io,         // this machine's disk or file system refused (full, permissions): fix it
 };
 
 // A stable lower-case name for logs, JSON and CLI output ("conflict", "corruption", ...).
