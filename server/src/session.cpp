@@ -62,8 +62,6 @@ bool succeeded(const actors::command_outcome& out, Results results) {
   return true;
 }
 
-// The folder's children (all below it when recursive), by path, without chunks; a file
-// lists as itself.
 // A page of a listing: the entries after `after` by path, up to about `bytes_max` bytes
 // of answer (0: all of them), and whether more follow.
 struct list_page {
@@ -80,6 +78,8 @@ std::size_t answer_bytes(const entry_copy& e) {
   return 112 + e.path.size() + e.device_id.size();
 }
 
+// The folder's children (all below it when recursive), by path, without chunks; a file
+// lists as itself.
 result<list_page> list_of(const actors::namespace_state& state, std::string_view path,
                           bool recursive, std::string_view after = {}, std::size_t bytes_max = 0) {
   const actors::node* folder = state.get(actors::root_id);
@@ -578,9 +578,10 @@ kj::Promise<void> session_impl::list(ListContext context) {
             return listed(*state);
           });
     };
-    if (at_seq == 0) return in_the_past().then(kj::mv(fill));
-    // The next page of a listing is asked at the first page's seq: while nothing changed
-    // since, the live state is that point, and no replay is needed.
+    // A point in time asked for itself is read on the pool, as ever (no user actor is
+    // started for it). The next page of a listing is asked at the first page's seq: while
+    // nothing changed since, the live state is that point, and no replay is needed.
+    if (at_seq == 0 || after.empty()) return in_the_past().then(kj::mv(fill));
     struct maybe_live {
       std::optional<result<listing>> listing_now;
     };
