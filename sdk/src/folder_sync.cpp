@@ -149,7 +149,8 @@ struct folder_sync::impl {
   status fetch_at(remote_tree& tree, const std::string& path, std::uint64_t seq);
   status list_remote();
   void wait_for_change(internal::local_watch* local, bool& subscribed, const bool& remote_dirty,
-                       const std::function<bool()>& stop, std::chrono::seconds wait_max);
+                       const std::function<bool()>& stop, std::chrono::seconds wait_max,
+                       std::chrono::seconds resubscribe_delay);
 
   client& remote;
   folder_sync_options options;
@@ -466,6 +467,9 @@ status folder_sync::watch(const std::function<bool()>& stop,
   auto& i = *impl_;
   std::unique_ptr<internal::local_watch> local;
   if (auto opened = internal::local_watch::open(i.options.local)) local = std::move(*opened);
+  // Watched before the first pass, so that what changes during it is not left for the
+  // idle pass; each pass then adds the folders it made.
+  if (local) (void)local->watch_tree();
   bool subscribed = false;
   bool remote_dirty = false;
   // The subscription's callback refers to remote_dirty: it must end with this call.
@@ -474,6 +478,9 @@ status folder_sync::watch(const std::function<bool()>& stop,
     ~unsubscribe_at_exit() { c.unsubscribe(); }
   } unsubscribe{i.remote};
   auto retry_delay = retry_delay_min;
+  // Without a subscription, remote changes are only found by passes: one comes this soon
+  // (doubling while subscribing keeps failing), not after the idle pass interval.
+  auto resubscribe_delay = retry_delay_min;
   while (!stop()) {
     remote_dirty = false;
     auto pass = run_once();
@@ -494,21 +501,30 @@ status folder_sync::watch(const std::function<bool()>& stop,
                                   })
                        .is_ok();
     }
+    if (!subscribed) wait_max = std::min(wait_max, resubscribe_delay);
     if (!local || !local->watch_tree()) wait_max = std::min(wait_max, unwatched_pass_interval);
-    i.wait_for_change(local.get(), subscribed, remote_dirty, stop, wait_max);
+    i.wait_for_change(local.get(), subscribed, remote_dirty, stop, wait_max, resubscribe_delay);
+    resubscribe_delay =
+        subscribed ? retry_delay_min : std::min(resubscribe_delay * 2, retry_delay_max);
   }
   return status::ok();
 }
 
-// Returns once a change is noticed on either side, `stop()` holds, or `wait_max` passed.
+// Returns once a change is noticed on either side, `stop()` holds, or `wait_max` passed;
+// within `resubscribe_delay` once the subscription ends (a server restart, a new token
+// needed), so that the next pass catches up and subscribes again.
 void folder_sync::impl::wait_for_change(internal::local_watch* local, bool& subscribed,
                                         const bool& remote_dirty, const std::function<bool()>& stop,
-                                        std::chrono::seconds wait_max) {
-  const auto until = std::chrono::steady_clock::now() + wait_max;
+                                        std::chrono::seconds wait_max,
+                                        std::chrono::seconds resubscribe_delay) {
+  auto until = std::chrono::steady_clock::now() + wait_max;
   while (!remote_dirty && !stop() && std::chrono::steady_clock::now() < until) {
     if (subscribed) {
       auto waited = remote.wait_for_changes(wait_step, [&] { return remote_dirty || stop(); });
-      if (!waited) subscribed = false;  // subscribed again after the next pass
+      if (!waited) {
+        subscribed = false;
+        until = std::min(until, std::chrono::steady_clock::now() + resubscribe_delay);
+      }
     }
     const auto local_wait = subscribed ? 0ms : wait_step;
     if (!local) {

@@ -281,3 +281,24 @@ BOOST_FIXTURE_TEST_CASE(two_watching_folders_follow_each_other_until_interrupted
   BOOST_TEST(two.stop() == 0);
   BOOST_TEST((files_of(dir / "one") == files_of(dir / "two")));
 }
+
+// A server restart ends the watcher's subscription; it subscribes again within seconds
+// (not at the next idle pass, ten minutes away), so remote changes keep arriving.
+BOOST_FIXTURE_TEST_CASE(a_watching_folder_follows_the_server_again_after_it_restarts, fixture) {
+  fs::create_directories(dir / "one");
+  watcher one(*this, "one");
+  write_file(dir / "first.txt", "before the restart");
+  BOOST_REQUIRE(cli("put " + (dir / "first.txt").string() + " /sync/first.txt", "two").exit_code == 0);
+  BOOST_REQUIRE(eventually([&] { return fs::exists(dir / "one" / "first.txt"); }));
+  // Settled: waiting on its subscription (the pass its own download set off is over).
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  const auto address = server.address();
+  server.kill9();
+  // Down long enough for the client's own reconnect retries to give up.
+  std::this_thread::sleep_for(std::chrono::seconds(4));
+  server.start(address);
+  write_file(dir / "second.txt", "after the restart");
+  BOOST_REQUIRE(cli("put " + (dir / "second.txt").string() + " /sync/second.txt", "two").exit_code == 0);
+  BOOST_TEST(eventually([&] { return read_file(dir / "one" / "second.txt") == "after the restart"; }));
+  BOOST_TEST(one.stop() == 0);
+}
